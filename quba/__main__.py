@@ -1,0 +1,3 @@
+from quba.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The `quba` command: a thin shell over the Python API.
+
+Each subcommand lives in its own module in this package and defines
+`register(subparsers)`, which adds its parser and sets `func(args) -> int`.
+Modules are discovered, so adding a command is adding a file. Keep their
+top-level imports light (no torch): import heavy modules inside `func`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from quba import __version__
+from quba.errors import QubaError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as one line and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="quba",
+        description="Measure image classifiers on quality beyond accuracy (QUBA) and rank them.",
+    )
+    parser.add_argument("--version", action="version", version=f"quba {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "register"):
+            modules.append(mod)
+    for mod in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except QubaError as exc:
+        print(f"quba: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("quba: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Suites: named splits of images, labels and per-image metadata (see base.py)."""

@@ -1,0 +1,69 @@
+"""What a suite is, for every part of quba that consumes one.
+
+A suite is a set of named splits (`val`, `corruption/<name>/<severity>`,
+`ood/<name>`, `cue_conflict`, `bg/mixed_same`, ...). A split yields images in
+[0, 1] (float, CHW) with integer labels and per-image metadata. Each split has
+a *decision mapping* that turns model probabilities over the model's classes
+into decisions in the split's label space (identity for QUBA-mini; the
+16-class model-vs-human mapping, the ImageNet-R 200-class restriction or the
+ImageNet-9 mapping for the ImageNet suite).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+
+@dataclass
+class DecisionMapping:
+    """Maps softmax probabilities over the model's classes to the split's label space.
+
+    `probs(p)` returns probabilities (or scores) per split class, shape [N, K];
+    decisions are their argmax. `name` says which mapping (for records).
+    Predictions that map outside the label space are returned as -1 by `predict`.
+    """
+
+    name: str = "identity"
+    probs: Callable[[np.ndarray], np.ndarray] = field(default=lambda p: p)
+    # Optional direct index map model-class -> split-class (-1: no class), used by
+    # mappings defined on the argmax (ImageNet-9) rather than on probabilities.
+    index_map: np.ndarray | None = None
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        if self.index_map is not None:
+            return self.index_map[np.asarray(p).argmax(axis=1)]
+        return np.asarray(self.probs(p)).argmax(axis=1)
+
+
+class Split(Protocol):
+    name: str
+    labels: np.ndarray  # int64 [N], in the split's label space
+    meta: dict[str, np.ndarray]  # per-image arrays, each of length N
+    decision: DecisionMapping
+
+    def __len__(self) -> int: ...
+
+    def dataset(self, preprocess: Callable | None = None):
+        """A torch Dataset yielding (image float[3,H,W] in [0,1], index).
+
+        `preprocess` (from the model's data config) is applied to each image;
+        for an unreadable file the dataset yields (None, index) and the engine
+        counts it as skipped.
+        """
+        ...
+
+
+class Suite(Protocol):
+    name: str  # "mini" or "imagenet"
+    version: str
+    class_names: Sequence[str]  # the model's label space for this suite
+
+    def fingerprint(self) -> str:
+        """Stable hash of what defines the suite's content (seed, sizes, version, data root)."""
+        ...
+
+    def split_names(self) -> list[str]: ...
+
+    def split(self, name: str) -> Split: ...

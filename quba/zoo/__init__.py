@@ -1,0 +1,1 @@
+"""Where models come from: the catalog (data) and loaders per source."""

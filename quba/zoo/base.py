@@ -1,0 +1,60 @@
+"""What a loaded model is, for every part of quba that consumes one."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+
+@dataclass
+class LoadedModel:
+    """A classifier ready to evaluate.
+
+    `module` takes images in [0, 1] (float, NCHW) and returns **logits**; any
+    mean/std normalisation happens inside it. `preprocess` turns a PIL image
+    into a float CHW tensor in [0, 1] at the model's input size (resize, crop,
+    ToTensor, no normalisation); None means the suite's tensors are fed as they
+    are. `parameters_m` counts what classifies an image (CLIP-family: image
+    tower + text-derived head); `parameters_full_m` counts everything.
+    """
+
+    id: str
+    module: nn.Module
+    preprocess: Callable | None = None
+    input_size: tuple[int, int, int] | None = None  # (C, H, W)
+    num_classes: int | None = None
+    parameters_m: float | None = None
+    parameters_full_m: float | None = None
+    source: str = "custom"
+    meta: dict[str, Any] = field(default_factory=dict)
+    fingerprint_override: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.parameters_m is None:
+            self.parameters_m = count_parameters_m(self.module)
+        if self.parameters_full_m is None:
+            self.parameters_full_m = self.parameters_m
+
+    def fingerprint(self) -> str:
+        """Hash of the weights (or an explicit id + tag when given)."""
+        if self.fingerprint_override:
+            return self.fingerprint_override
+        return weights_fingerprint(self.module)
+
+
+def count_parameters_m(module: nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+                 if t.numel() else b"")
+    return h.hexdigest()[:16]
