@@ -1,12 +1,73 @@
-"""The quality dimensions quba knows, declared as data.
+"""The quality dimensions quba knows, declared as data, and the engine's hook contract.
 
 Each dimension has a canonical name (the leaderboard column), a direction and
-a description. The engine attaches what it needs to measure a dimension
-(`needs`: the splits; `compute`: the metric over cached predictions); the
-ranking engine only needs names and directions.
+a description. The ranking engine only needs names and directions. The engine
+(`quba.engine`) measures a dimension through three hooks on the same object;
+the nine QUBA dimensions get theirs in `quba/engine/measure.py`, and a further
+dimension plugs in by registering one `Dimension` with its hooks.
 
 The nine QUBA dimensions follow Hesse et al., "Beyond Accuracy" (Sec. 3) and
 ../shared/METRICS.md; further dimensions register themselves with `register`.
+
+Hook contract
+-------------
+``needs(suite, opts) -> list[SplitRequest]``
+    The model outputs the dimension reads. `suite` is the loaded suite
+    (`quba.suites.base.Suite`), `opts` the evaluation options (a dict: "seed",
+    "subset", "bootstrap", "device", "batch_size", plus anything the user
+    passed for this dimension under its name, e.g. ``opts["negative_flips"]``).
+    A `SplitRequest` names a split of the suite and optionally
+      - ``attack``: None (clean images), "fgsm" or "pgd", with ``params`` (a
+        tuple of (key, value) pairs, part of the cache key; the engine fills
+        in the METRICS.md defaults eps=8/255, alpha=2/255, steps=10,
+        random_start=True and the seed);
+      - ``model``: None (the model under evaluation) or a model spec
+        understood by `quba.zoo.load_model` (e.g. a declared reference model
+        for negative flips); the engine loads it, runs it and caches its
+        outputs the same way;
+      - ``outputs``: "logits" (default; logits of every image are kept) or
+        "decisions" (only argmax and the split's mapped decision are kept,
+        for large splits where only correctness matters).
+    Raise `quba.errors.QubaError` if the suite cannot serve the dimension. A
+    dimension that needs no model outputs returns []. The engine runs every
+    distinct request once (the union over the selected dimensions), caches
+    it on disk, and counts forward passes per request.
+
+``compute(ctx) -> float | dict``
+    The value. `ctx` (`quba.engine.measure.Context`) gives
+      - ``ctx.outputs(request_or_split_name) -> SplitOutputs`` with
+        ``.logits`` [N, C] float32 (None for "decisions"), ``.probs`` (softmax,
+        computed once), ``.preds`` (argmax over the model's classes),
+        ``.decisions`` (the split's decision mapping applied, -1 = outside the
+        label space), ``.labels`` [N] (split label space), ``.correct``
+        (decisions == labels), ``.index`` (image indices within the split;
+        skipped or subset images are absent), ``.meta`` (per-image arrays
+        aligned with `.index`), ``.decision`` (the DecisionMapping);
+      - ``ctx.suite``, ``ctx.model`` (the `LoadedModel`, for dimensions that
+        need the model itself, e.g. gradients for attributions),
+        ``ctx.device``, ``ctx.opts`` and ``ctx.rng`` (a numpy Generator
+        seeded from (seed, dimension name), the same whichever other
+        dimensions run);
+      - ``ctx.split(name)`` the suite split itself (images for dimensions
+        that run the model themselves).
+    Return a float, or a dict with key "value" (float) plus JSON-able
+    details, which the record keeps under ``details[<dimension>]``.
+    Metric arithmetic belongs in `quba.metrics` (pure functions); `compute`
+    only routes cached predictions into them.
+
+``bootstrap(ctx, n) -> np.ndarray [n]`` (optional)
+    `n` bootstrap replicates of the value. Default (None): the engine calls
+    `compute` on `ctx.resampled(rng)` n times, where every requested split is
+    resampled with replacement over its images (attack outputs share the
+    indices of their clean split, so clean/adversarial stay paired); the
+    interval is the 2.5/97.5 percentile. Provide `bootstrap` where `compute`
+    touches the model (resampling predictions would not resample the work)
+    or where a vectorised version is much faster. Return an empty array if
+    the dimension has no sampling uncertainty (e.g. parameters).
+
+A dimension that measures the model directly (no cached outputs), such as
+interpretability, reads ``ctx.model``/``ctx.split`` in `compute` and should
+cache its own expensive intermediates under ``quba.paths.cache_dir()``.
 """
 from __future__ import annotations
 
@@ -14,6 +75,27 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quba.errors import QubaError, closest
+
+
+@dataclass(frozen=True)
+class SplitRequest:
+    """One set of model outputs a dimension reads (see the hook contract above)."""
+
+    split: str
+    attack: str | None = None  # None | "fgsm" | "pgd"
+    params: tuple = ()  # ((key, value), ...): attack parameters, part of the cache key
+    model: str | None = None  # None: the model under evaluation; else a model spec
+    outputs: str = "logits"  # "logits" | "decisions"
+
+    @property
+    def key(self) -> str:
+        """Readable identity used in records: split, then attack and model if any."""
+        k = self.split
+        if self.attack:
+            k += f"@{self.attack}"
+        if self.model:
+            k += f"[{self.model}]"
+        return k
 
 
 @dataclass(frozen=True)
@@ -25,9 +107,15 @@ class Dimension:
     source: str = "Hesse et al., Beyond Accuracy (QUBA), Sec. 3"
     paper: bool = False  # one of the nine QUBA dimensions
     aliases: tuple[str, ...] = ()
-    # Filled in by the engine: which splits a suite must run, and the metric.
+    # Engine hooks (see the module docstring): which outputs it needs, the metric
+    # over them, and optionally its own bootstrap.
     needs: Callable[..., Any] | None = field(default=None, compare=False)
     compute: Callable[..., Any] | None = field(default=None, compare=False)
+    bootstrap: Callable[..., Any] | None = field(default=None, compare=False)
+
+    @property
+    def measurable(self) -> bool:
+        return self.needs is not None and self.compute is not None
 
 
 _REGISTRY: dict[str, Dimension] = {}
@@ -41,6 +129,17 @@ def register(dim: Dimension, replace: bool = False) -> Dimension:
     _REGISTRY[dim.name] = dim
     for a in (dim.name, *dim.aliases):
         _ALIASES[a.lower()] = dim.name
+    return dim
+
+
+def attach(name: str, *, needs=None, compute=None, bootstrap=None) -> Dimension:
+    """Attach engine hooks to a registered dimension (keeps its name, direction, aliases)."""
+    import dataclasses
+
+    dim = _REGISTRY[canonical(name)]
+    dim = dataclasses.replace(dim, needs=needs or dim.needs, compute=compute or dim.compute,
+                              bootstrap=bootstrap or dim.bootstrap)
+    _REGISTRY[dim.name] = dim
     return dim
 
 
