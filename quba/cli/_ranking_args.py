@@ -1,0 +1,66 @@
+"""Arguments shared by `quba rank`, `quba recommend` and `quba correlate` (light imports only)."""
+from __future__ import annotations
+
+import argparse
+
+FILTERS_HELP = """\
+filters (repeatable ones combine with OR; different filters with AND):
+  --architecture/--paradigm/--pretraining-data match case-insensitively: a value
+  equal to the query wins, else values starting with it, else values containing
+  it (e.g. --paradigm supervised = "Supervised learning" only, --pretraining-data
+  21k = "ImageNet-21k"); --name takes a shell glob (case-insensitive)."""
+
+
+def add_leaderboard(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--leaderboard", "-l", metavar="CSV", action="append", default=None,
+        help="leaderboard CSV (repeat to combine several; the name 'reference' stands for the shipped "
+             "326-model paper leaderboard, the default when none is given)",
+    )
+
+
+def add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", "-w", metavar="SPEC",
+                   help="weights, e.g. accuracy=1,calibration_error=2 (a bare name means 1, fractions like 1/3 "
+                        "work). Alone: only these dimensions count. With --preset: these entries override "
+                        "the preset's")
+    p.add_argument("--preset", "-p", metavar="NAME", help="named weights (default: paper; listed below)")
+    p.add_argument("--reference", metavar="paper|leaderboard|CSV",
+                   help="population for z-normalisation: the paper's fixed constants (default for the ImageNet "
+                        "suite), the mean and sample std of the loaded leaderboard (default for other suites), "
+                        "or of the rows of a CSV")
+
+
+def add_filters(p: argparse.ArgumentParser, missing: bool = True) -> None:
+    g = p.add_argument_group("filters")
+    g.add_argument("--max-params", type=float, metavar="M", help="at most M million parameters "
+                   "(models with an unknown count are not ranked)")
+    g.add_argument("--architecture", action="append", default=[], metavar="A",
+                   help="e.g. CNN, Transformer, Vision-language, B-cos")
+    g.add_argument("--paradigm", action="append", default=[], metavar="P",
+                   help="training paradigm, e.g. 'Supervised learning', self-supervised, 'Adversarial training'")
+    g.add_argument("--pretraining-data", action="append", default=[], metavar="D",
+                   help="e.g. ImageNet-1k, 21k, large-scale")
+    g.add_argument("--name", action="append", default=[], metavar="GLOB", help="model name glob, e.g. 'ViT*'")
+    g.add_argument("--suite", metavar="S", help="rank one suite's rows (needed when leaderboards mix suites)")
+    if missing:
+        g.add_argument("--exclude-missing", action="store_true",
+                       help="drop models missing any dimension of the leaderboard, even unweighted ones")
+        g.add_argument("--renormalise", "--renormalize", action="store_true",
+                       help="score a model missing weighted dimensions over those it has (flagged '*' / "
+                            "renormalised) instead of leaving it out")
+
+
+def filter_kwargs(args, missing: bool = True) -> dict:
+    kw = dict(max_params=args.max_params, architecture=args.architecture, paradigm=args.paradigm,
+              pretraining_data=args.pretraining_data, name=args.name, suite=args.suite)
+    if missing:
+        kw.update(exclude_missing=args.exclude_missing, renormalise=args.renormalise)
+    return kw
+
+
+def add_sensitivity_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--concentration", type=float, default=100.0, metavar="C",
+                   help="Dirichlet concentration around the normalised weights (larger = smaller "
+                        "perturbations; default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weight draws (default 0)")

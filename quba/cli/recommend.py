@@ -1,0 +1,50 @@
+"""`quba recommend`: the best models for your priorities, explained."""
+from __future__ import annotations
+
+import argparse
+
+from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
+                                    add_weights, filter_kwargs)
+
+ORDER = 31
+
+
+def register(sub) -> None:
+    from quba.ranking.weights import presets_help
+
+    p = sub.add_parser(
+        "recommend",
+        help="recommend models for your priorities and budget, with strengths, trade-offs and weight sensitivity",
+        description=(
+            "Recommend the top K models under a preset (default paper), --prefer and filters: each with its "
+            "strengths and weaknesses (dimensions at least 1 sd above/below the reference mean), its trade-off "
+            "against the most accurate candidate, and how often it stays on top when the weights are perturbed "
+            "(Dirichlet draws around them)."
+        ),
+        epilog=("--prefer DIM sets DIM's weight to 3x its preset weight (1 if the preset gives it 0); "
+                "--prefer DIM=W sets it to W.\n\n" + presets_help() + "\n\n" + FILTERS_HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_leaderboard(p)
+    p.add_argument("--prefer", action="append", default=[], metavar="DIM[=W]",
+                   help="raise a dimension's weight (repeatable): DIM = 3x its preset weight, DIM=W = exactly W")
+    add_weights(p)
+    add_filters(p)
+    p.add_argument("--top", "-k", type=int, default=3, metavar="K", help="how many to recommend (default 3)")
+    p.add_argument("--samples", type=int, default=1000, metavar="N",
+                   help="weight vectors drawn for the sensitivity analysis (default 1000)")
+    add_sensitivity_options(p)
+    p.add_argument("--format", "-f", choices=["text", "json"], default="text", help="text (default) or json")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from quba.ranking import recommend, render
+
+    rec = recommend(
+        args.leaderboard, prefer=args.prefer, preset=args.preset, weights=args.weights, reference=args.reference,
+        top=args.top, samples=args.samples, concentration=args.concentration, seed=args.seed,
+        **filter_kwargs(args),
+    )
+    print(render.recommendation_text(rec) if args.format == "text" else render.recommendation_json(rec), end="")
+    return 0

@@ -1,0 +1,128 @@
+"""Loading and combining leaderboard CSVs.
+
+A leaderboard is a CSV with one row per model: a ``model`` column, optionally a
+``suite`` column (``imagenet``, ``mini``, ...), one column per measured
+dimension (canonical names from `quba.dimensions`), optionally ``<dim>_lo`` /
+``<dim>_hi`` confidence bounds and any metadata columns (architecture,
+paradigm, pretraining_data, source, ...). Empty cells are missing values.
+
+Several files combine into one frame with a ``leaderboard`` column naming the
+file each row came from (``reference`` for the shipped paper leaderboard).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from quba import dimensions
+from quba.errors import QubaError
+from quba.paths import data_file
+
+#: The shipped 326-model leaderboard of the QUBA paper (ImageNet suite).
+REFERENCE_CSV = data_file("quba_paper_results.csv")
+#: Names that stand for the shipped leaderboard wherever a path is accepted.
+REFERENCE_NAMES = ("reference", "paper")
+DEFAULT_SUITE = "imagenet"
+
+
+def dimension_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of `frame` that are registered dimensions (canonical names), in
+    registry order (the nine QUBA dimensions first)."""
+    known = list(dimensions.all_dimensions())
+    cols = set(frame.columns)
+    return [d for d in known if d in cols]
+
+
+def _read_one(path, label: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise QubaError(f"leaderboard {str(path)!r} not found; give a CSV file (or 'reference' for the paper's)")
+    try:
+        frame = pd.read_csv(p)
+    except pd.errors.EmptyDataError:
+        raise QubaError(f"leaderboard {str(path)!r} is empty; it needs a header with 'model' and dimension columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QubaError(f"leaderboard {str(path)!r} is not a readable CSV ({first})") from None
+    return prepare(frame, label)
+
+
+def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Check and normalise one leaderboard frame: required columns, numeric
+    dimension columns, a ``suite`` column (default imagenet) and a
+    ``leaderboard`` column (`label` unless it has one)."""
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if "model" not in frame.columns:
+        raise QubaError(f"leaderboard {label!r} has no 'model' column; columns: {', '.join(frame.columns[:12])}")
+    dims = dimension_columns(frame)
+    if not dims:
+        raise QubaError(
+            f"leaderboard {label!r} has no dimension columns; expected some of: "
+            f"{', '.join(dimensions.all_dimensions())}"
+        )
+    frame["model"] = frame["model"].astype(str).str.strip()
+    if (frame["model"] == "").any() or frame["model"].isin(["nan", "None"]).any():
+        raise QubaError(f"leaderboard {label!r} has rows without a model name")
+    numeric = dims + [f"{d}_{b}" for d in dims for b in ("lo", "hi") if f"{d}_{b}" in frame.columns]
+    for col in numeric:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.isna() & frame[col].notna() & (frame[col].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise QubaError(
+                f"leaderboard {label!r}: column {col} has a non-numeric value {frame[col].iloc[i]!r} "
+                f"(model {frame['model'].iloc[i]}); use a number or leave the cell empty"
+            )
+        values = values.where(np.isfinite(values))
+        frame[col] = values.astype(float)
+    if "suite" not in frame.columns:
+        frame["suite"] = DEFAULT_SUITE
+    frame["suite"] = frame["suite"].fillna(DEFAULT_SUITE).astype(str).str.strip().str.lower()
+    if "leaderboard" not in frame.columns:
+        frame["leaderboard"] = label
+    frame["leaderboard"] = frame["leaderboard"].fillna(label).astype(str)
+    dup = frame.duplicated(subset=["model", "suite", "leaderboard"], keep=False)
+    if dup.any():
+        name = frame.loc[dup, "model"].iloc[0]
+        raise QubaError(f"leaderboard {label!r} lists model {name!r} more than once; keep one row per model and suite")
+    return frame
+
+
+def load_leaderboard(paths=None) -> pd.DataFrame:
+    """Load and combine leaderboards.
+
+    `paths`: None for the shipped paper leaderboard; a path or a list of paths
+    (the name ``reference`` stands for the shipped one). Returns one frame with
+    a ``leaderboard`` column naming each row's file and a ``suite`` column
+    (``imagenet`` where a file has none). Raises QubaError for a missing or
+    unreadable file, or one without ``model`` / dimension columns.
+    """
+    if paths is None:
+        paths = ["reference"]
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
+    frames = []
+    for p in paths:
+        if str(p).strip().lower() in REFERENCE_NAMES:
+            frames.append(_read_one(REFERENCE_CSV, "reference"))
+        else:
+            frames.append(_read_one(p, str(p)))
+    if not frames:
+        raise QubaError("no leaderboard given")
+    combined = pd.concat(frames, ignore_index=True, sort=False)
+    # Columns in a stable, readable order: identity, dimensions, bounds, the rest.
+    dims = dimension_columns(combined)
+    bounds = [f"{d}_{b}" for d in dims for b in ("lo", "hi") if f"{d}_{b}" in combined.columns]
+    first = ["model", "suite", "leaderboard"]
+    rest = [c for c in combined.columns if c not in set(first + dims + bounds)]
+    return combined[first + rest + dims + bounds]
+
+
+def as_leaderboard(leaderboard) -> pd.DataFrame:
+    """Accept None, a path, a list of paths, or a DataFrame (checked the same way)."""
+    if isinstance(leaderboard, pd.DataFrame):
+        return prepare(leaderboard, "dataframe")
+    return load_leaderboard(leaderboard)
