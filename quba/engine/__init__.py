@@ -1,0 +1,295 @@
+"""The evaluation engine: `evaluate(model, suite, dims)` -> a result record.
+
+Flow: resolve model, suite and dimensions; collect the union of the
+dimensions' `SplitRequest`s (quba/dimensions.py hook contract); check that
+every split exists and the output folder is writable (before any work, so bad
+input leaves nothing half-written); run each request through the model once
+(`runner.Runner`, cached on disk by `cache.PredictionCache`); compute every
+dimension and its bootstrap interval from the cached outputs (`measure`);
+write the record and regenerate the suite's leaderboard (`quba.store`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+
+from quba.errors import QubaError
+
+__all__ = ["evaluate", "resolve_model", "resolve_dims"]
+
+
+def resolve_model(model):
+    """A `LoadedModel` from a LoadedModel, an nn.Module or a spec for `quba.zoo.load_model`."""
+    from torch import nn
+
+    from quba.zoo.base import LoadedModel
+
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, nn.Module):
+        name = getattr(model, "quba_id", None) or type(model).__name__
+        return LoadedModel(id=str(name), module=model, source="python")
+    if isinstance(model, str):
+        if not model.strip():
+            raise QubaError("empty model name; give a model id (see 'quba zoo list') or FILE.py:FUNCTION")
+        from quba.zoo import load_model
+
+        return load_model(model)
+    raise QubaError(f"cannot evaluate a {type(model).__name__}; give a model id, FILE.py:FUNCTION, "
+                    "an nn.Module or a LoadedModel")
+
+
+def resolve_dims(dims) -> list[str]:
+    """Canonical dimension names (default: the nine), each with engine hooks."""
+    import quba.engine.measure  # noqa: F401  (attaches the nine dimensions' hooks)
+    from quba import dimensions as D
+
+    if dims is None:
+        names = list(D.NINE)
+    else:
+        if isinstance(dims, str):
+            dims = [dims]
+        names = []
+        for item in dims:
+            for part in str(item).split(","):
+                if part.strip():
+                    names.append(D.canonical(part))
+        if not names:
+            raise QubaError("no dimension given; name some (e.g. --dims accuracy shape_bias) or omit --dims")
+    names = list(dict.fromkeys(names))
+    for n in names:
+        if not D.get(n).measurable:
+            raise QubaError(f"dimension {n} has no engine hooks (nothing registers how to measure it); "
+                            f"measurable: {', '.join(d for d, v in D.all_dimensions().items() if v.measurable)}")
+    return names
+
+
+def _load_suite(suite, data_root):
+    if not isinstance(suite, str):
+        return suite
+    from quba.suites import load_suite
+
+    return load_suite(suite, data_root=data_root) if data_root is not None else load_suite(suite)
+
+
+def _check_int(value, what: str, minimum: int, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        v = int(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, float) and v != value:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
+    if v < minimum:
+        raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
+    return v
+
+
+def _versions() -> dict:
+    import numpy
+    import torch
+
+    import quba
+
+    out = {"quba": quba.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+           "python": platform.python_version()}
+    for mod in ("torchvision", "timm"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - optional
+            out[mod] = None
+    return out
+
+
+def _collect_requests(dim_objs, suite, opts):
+    """Union of the requests; 'logits' wins over 'decisions' for the same outputs."""
+    from quba.dimensions import SplitRequest
+
+    merged: dict[tuple, SplitRequest] = {}
+    per_dim: dict[str, list[SplitRequest]] = {}
+    for dim in dim_objs:
+        reqs = list(dim.needs(suite, opts) or [])
+        for r in reqs:
+            if not isinstance(r, SplitRequest):
+                raise TypeError(f"dimension {dim.name}: needs() must return SplitRequest objects, got {r!r}")
+        per_dim[dim.name] = reqs
+        for r in reqs:
+            key = (r.split, r.attack, tuple(r.params), r.model)
+            old = merged.get(key)
+            if old is None or (old.outputs == "decisions" and r.outputs == "logits"):
+                merged[key] = SplitRequest(r.split, r.attack, tuple(r.params), r.model,
+                                           "logits" if (old and old.outputs == "logits") else r.outputs)
+    return merged, per_dim
+
+
+def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
+             batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
+             options: dict | None = None) -> dict:
+    """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
+
+    model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
+      (taking [0, 1] images, returning logits) or a `quba.zoo.base.LoadedModel`.
+    suite: "mini" | "imagenet" (with `data_root`) or a loaded suite object.
+    dims: names or aliases (list or comma-separated); only their splits run.
+    subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
+    device: auto | cpu | cuda | cuda:i (autocast bf16 on CUDA only).
+    output: results folder (None: write nothing). options: per-dimension
+      options, passed to hooks as opts[<dimension>].
+    Returns the record (see quba/store/records.py); also writes it under
+    `<output>/<suite>/records/` and regenerates `<output>/<suite>/leaderboard.csv`.
+    """
+    from quba import dimensions as D
+    from quba.engine import measure
+    from quba.engine.cache import PredictionCache
+    from quba.engine.runner import Runner, resolve_device
+    from quba.store import records as store_records
+    from quba.store.leaderboard import write_leaderboard
+
+    # 1. Everything the user can get wrong, before any work.
+    subset = _check_int(subset, "--subset", 1, allow_none=True)
+    bootstrap = _check_int(bootstrap, "--bootstrap", 0)
+    batch_size = _check_int(batch_size, "--batch-size", 1)
+    workers = _check_int(workers, "--workers", 0)
+    seed = _check_int(seed, "--seed", 0)
+    names = resolve_dims(dims)
+    dev = resolve_device(device)
+    suite_obj = _load_suite(suite, data_root)
+    loaded = resolve_model(model)
+    opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
+            **(options or {})}
+    dim_objs = [D.get(n) for n in names]
+    requests, per_dim = _collect_requests(dim_objs, suite_obj, opts)
+    known_splits = set(suite_obj.split_names())
+    splits = {}
+    for dim in dim_objs:
+        for r in per_dim[dim.name]:
+            if r.split in splits:
+                continue
+            if r.split not in known_splits:
+                raise QubaError(f"dimension {dim.name} needs split {r.split!r}, which suite "
+                                f"{suite_obj.name!r} does not have")
+            try:
+                splits[r.split] = suite_obj.split(r.split)
+            except QubaError as exc:
+                msg = str(exc)
+                raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
+            if len(splits[r.split]) == 0:
+                raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
+    if output is not None:
+        store_records.check_writable(output, suite_obj.name)
+
+    # 2. Outputs: each request once, from the cache when it is there.
+    cache = PredictionCache()
+    common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
+                  progress=progress, cache=cache)
+    runners = {None: Runner(loaded, suite_obj, **common)}
+    runners[None]._splits.update(splits)
+    outputs = {}
+    try:
+        for r in requests.values():
+            if r.model not in runners:
+                runners[r.model] = Runner(resolve_model(r.model), suite_obj, **common)
+                runners[r.model]._splits.update(splits)
+            outputs[r] = runners[r.model].outputs(r)
+    finally:
+        for run in runners.values():
+            run.close()
+    by_loose = {(r.split, r.attack, tuple(r.params), r.model): o for r, o in outputs.items()}
+
+    # 3. Dimensions and their intervals.
+    results, details = {}, {}
+    for dim in dim_objs:
+        mine = {r: by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
+        ctx = measure.Context(dimension=dim.name, suite=suite_obj, model=loaded, opts=opts, device=dev,
+                              outputs=mine, split_fn=lambda n: splits.get(n) or suite_obj.split(n))
+        res = dim.compute(ctx)
+        value = measure.value_of(res)
+        lo = hi = None
+        if bootstrap > 0:
+            lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed)
+            if reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
+                lo = hi = value
+        entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
+        if isinstance(res, dict):
+            extra = {k: v for k, v in res.items() if k != "value"}
+            if extra:
+                entry["details"] = _jsonable(extra)
+        results[dim.name] = entry
+
+    # 4. The record.
+    main = runners[None]
+    forward, attack, split_info = {}, {}, {}
+    for run in runners.values():
+        forward.update(run.forward_passes)
+        attack.update(run.attack_passes)
+    for r, out in outputs.items():
+        run = runners[r.model]
+        split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in run.from_cache,
+                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs}
+        if r.attack:
+            attack.setdefault(r.key, 0)
+        else:
+            forward.setdefault(r.key, 0)
+    meta = loaded.meta or {}
+    record = {
+        "format": store_records.FORMAT,
+        "model": loaded.id,
+        "suite": suite_obj.name,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dimensions": results,
+        "forward_passes": forward,
+        "attack_passes": attack,
+        "splits": split_info,
+        "skipped_images": int(sum(v["skipped"] for v in split_info.values())),
+        "metadata": {"architecture": meta.get("architecture"), "paradigm": meta.get("paradigm"),
+                     "pretraining_data": meta.get("pretraining_data"), "source": loaded.source},
+        "provenance": {
+            **_versions(), "seed": seed, "device": str(dev),
+            "device_name": _device_name(dev), "autocast": "bfloat16" if dev.type == "cuda" else None,
+            "suite": suite_obj.name, "suite_version": str(suite_obj.version),
+            "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
+            "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
+            "batch_size": batch_size, "parameters_m": loaded.parameters_m,
+            "parameters_full_m": loaded.parameters_full_m,
+        },
+    }
+    if output is not None:
+        path = store_records.write_record(output, record)
+        write_leaderboard(output, suite_obj.name)
+        record["path"] = str(path)
+    return record
+
+
+def _device_name(dev) -> str:
+    if dev.type == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(dev)
+    return platform.processor() or platform.machine()
+
+
+def _clean(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _clean(obj)
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj

@@ -1,0 +1,384 @@
+"""The engine hooks of the nine QUBA dimensions, the measuring context and the bootstrap.
+
+Importing this module attaches `needs`/`compute` (and where useful a
+vectorised `bootstrap`) to the nine dimensions of `quba.dimensions`; see that
+module's docstring for the contract. Every `compute` routes cached
+predictions into the pure functions of `quba.metrics` (METRICS.md, dims 1–9).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from quba import dimensions as D
+from quba.dimensions import SplitRequest
+from quba.engine.outputs import SplitOutputs
+from quba.errors import QubaError
+
+OOD_SPLITS = ("edge", "silhouette", "sketch", "stylized", "rendition")
+VAL = SplitRequest("val")
+
+
+def dimension_rng(seed: int, name: str, purpose: str = "compute") -> np.random.Generator:
+    """A generator seeded from (seed, dimension, purpose): the same whichever other dimensions run."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode()), zlib.crc32(purpose.encode())])
+
+
+def _loose(req: SplitRequest) -> tuple:
+    return (req.split, req.attack, req.model)
+
+
+class Context:
+    """What a dimension's `compute` sees (see quba/dimensions.py)."""
+
+    def __init__(self, *, dimension: str, suite, model, opts: dict, device, outputs: dict,
+                 split_fn: Callable | None = None, rng: np.random.Generator | None = None):
+        self.dimension = dimension
+        self.suite = suite
+        self.model = model
+        self.opts = opts
+        self.device = device
+        self._outputs = outputs  # SplitRequest -> SplitOutputs
+        self._loose = {_loose(r): o for r, o in outputs.items()}
+        self._split_fn = split_fn or (lambda name: suite.split(name))
+        self.rng = rng if rng is not None else dimension_rng(opts.get("seed", 0), dimension)
+
+    def outputs(self, request: SplitRequest | str) -> SplitOutputs:
+        if isinstance(request, str):
+            request = SplitRequest(request)
+        if request in self._outputs:
+            return self._outputs[request]
+        if _loose(request) in self._loose:
+            return self._loose[_loose(request)]
+        raise KeyError(f"dimension {self.dimension!r} reads {request.key!r}, which its needs() did not request")
+
+    def split(self, name: str):
+        return self._split_fn(name)
+
+    def resampled(self, rng: np.random.Generator) -> "Context":
+        """The same context with every split resampled with replacement over its images.
+
+        Requests on the same split (clean, attacked, other models) share the
+        indices, so paired comparisons stay paired."""
+        by_split: dict[tuple, np.ndarray] = {}
+        taken = {}
+        for req, out in self._outputs.items():
+            key = (req.split, len(out))
+            if key not in by_split:
+                by_split[key] = rng.integers(0, len(out), len(out)) if len(out) else np.zeros(0, np.int64)
+            taken[req] = out.take(by_split[key])
+        return Context(dimension=self.dimension, suite=self.suite, model=self.model, opts=self.opts,
+                       device=self.device, outputs=taken, split_fn=self._split_fn, rng=self.rng)
+
+
+def value_of(result) -> float:
+    if isinstance(result, dict):
+        return float(result["value"])
+    return float(result)
+
+
+def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int) -> tuple[float, float, np.ndarray]:
+    """(lo, hi, replicates): the 95 % percentile interval of `n` bootstrap replicates."""
+    if n <= 0:
+        return float("nan"), float("nan"), np.zeros(0)
+    rng = dimension_rng(seed, dim.name, "bootstrap")
+    if dim.bootstrap is not None:
+        reps = np.asarray(dim.bootstrap(ctx, n, rng) if _takes_rng(dim.bootstrap) else dim.bootstrap(ctx, n),
+                          dtype=np.float64)
+    elif not ctx._outputs:
+        reps = np.zeros(0)
+    else:
+        reps = np.empty(n)
+        for b in range(n):
+            try:
+                reps[b] = value_of(dim.compute(ctx.resampled(rng)))
+            except (ZeroDivisionError, FloatingPointError, QubaError):
+                reps[b] = np.nan
+    finite = reps[np.isfinite(reps)]
+    if finite.size == 0:
+        return float("nan"), float("nan"), reps
+    lo, hi = np.percentile(finite, [2.5, 97.5])
+    return float(lo), float(hi), reps
+
+
+def _takes_rng(fn) -> bool:
+    import inspect
+
+    try:
+        return len(inspect.signature(fn).parameters) >= 3
+    except (TypeError, ValueError):
+        return False
+
+
+# -- vectorised helpers ------------------------------------------------------------------
+def _resample_means(correct: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Mean of `correct` over each row of an index matrix [n, N]."""
+    return correct[idx].mean(axis=1) if correct.size else np.full(len(idx), np.nan)
+
+
+def _index_matrix(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    return rng.integers(0, size, (n, size)) if size else np.zeros((n, 0), np.int64)
+
+
+def _gmean_rows(m: np.ndarray) -> np.ndarray:
+    """Row-wise geometric mean with the same conventions as quba.metrics gmean (clip at 0, nan propagates)."""
+    m = np.asarray(m, dtype=np.float64)
+    out = np.exp(np.mean(np.log(np.clip(m, 1e-300, None)), axis=1))
+    out[np.any(m <= 0, axis=1)] = 0.0
+    out[np.any(np.isnan(m), axis=1)] = np.nan
+    return out
+
+
+def _relative(acc: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(clean > 0, acc / clean, np.nan)
+
+
+# -- the nine QUBA dimensions ------------------------------------------------------------
+def _acc(out: SplitOutputs) -> float:
+    from quba.metrics.classification import accuracy
+
+    return accuracy(out.labels, out.decisions)
+
+
+def _require(suite, names, dimension):
+    have = set(suite.split_names())
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise QubaError(f"dimension {dimension} needs split(s) {', '.join(missing[:3])}"
+                        f"{' ...' if len(missing) > 3 else ''}, which suite {suite.name!r} does not have")
+
+
+# 1. accuracy
+def accuracy_needs(suite, opts):
+    _require(suite, ["val"], "accuracy")
+    return [VAL]
+
+
+def accuracy_compute(ctx):
+    return _acc(ctx.outputs(VAL))
+
+
+def accuracy_bootstrap(ctx, n, rng):
+    c = ctx.outputs(VAL).correct
+    return _resample_means(c, _index_matrix(rng, n, len(c)))
+
+
+# 2. adversarial robustness
+FGSM, PGD = SplitRequest("val", "fgsm"), SplitRequest("val", "pgd")
+
+
+def adversarial_needs(suite, opts):
+    _require(suite, ["val"], "adversarial_robustness")
+    return [VAL, FGSM, PGD]
+
+
+def adversarial_compute(ctx):
+    from quba.metrics.robustness import adversarial_robustness
+
+    clean, fgsm, pgd = (_acc(ctx.outputs(r)) for r in (VAL, FGSM, PGD))
+    return {"value": adversarial_robustness(clean, fgsm, pgd), "acc_clean": clean, "acc_fgsm": fgsm,
+            "acc_pgd": pgd}
+
+
+def adversarial_bootstrap(ctx, n, rng):
+    outs = [ctx.outputs(r) for r in (VAL, FGSM, PGD)]
+    if len({len(o) for o in outs}) != 1:  # not paired: fall back to the generic bootstrap
+        return np.array([value_of(adversarial_compute(ctx.resampled(rng))) for _ in range(n)])
+    idx = _index_matrix(rng, n, len(outs[0]))
+    clean, fgsm, pgd = (_resample_means(o.correct, idx) for o in outs)
+    return _gmean_rows(np.stack([_relative(fgsm, clean), _relative(pgd, clean)], axis=1))
+
+
+# 3. corruption robustness
+def _corruption_splits(suite) -> list[str]:
+    names = [s for s in suite.split_names() if s.startswith("corruption/")]
+    if not names:
+        raise QubaError(f"dimension corruption_robustness needs corruption/<name>/<severity> splits, "
+                        f"which suite {suite.name!r} does not have")
+    return names
+
+
+def corruption_needs(suite, opts):
+    _require(suite, ["val"], "corruption_robustness")
+    return [VAL] + [SplitRequest(s, outputs="decisions") for s in _corruption_splits(suite)]
+
+
+def _corruption_key(split: str) -> tuple[str, int]:
+    _, name, sev = split.split("/")
+    return name, int(sev)
+
+
+def corruption_compute(ctx):
+    from quba.metrics.robustness import corruption_robustness
+
+    clean = _acc(ctx.outputs(VAL))
+    accs = {_corruption_key(s): _acc(ctx.outputs(SplitRequest(s, outputs="decisions")))
+            for s in _corruption_splits(ctx.suite)}
+    value = corruption_robustness(clean, accs)
+    per = {}
+    for (name, _), a in accs.items():
+        per.setdefault(name, []).append(a)
+    return {"value": value, "acc_clean": clean, "splits": len(accs),
+            "acc_per_corruption": {k: float(np.mean(v)) for k, v in per.items()}}
+
+
+def corruption_bootstrap(ctx, n, rng):
+    val = ctx.outputs(VAL)
+    clean = _resample_means(val.correct, _index_matrix(rng, n, len(val)))
+    rel = []
+    for s in _corruption_splits(ctx.suite):
+        c = ctx.outputs(SplitRequest(s, outputs="decisions")).correct
+        rel.append(_relative(_resample_means(c, _index_matrix(rng, n, len(c))), clean))
+    return np.mean(np.stack(rel, axis=1), axis=1)
+
+
+# 4. OOD robustness
+def ood_needs(suite, opts):
+    names = ["ood/" + s for s in OOD_SPLITS]
+    _require(suite, ["val", *names], "ood_robustness")
+    return [VAL] + [SplitRequest(s) for s in names]
+
+
+def ood_compute(ctx):
+    from quba.metrics.robustness import ood_robustness
+
+    clean = _acc(ctx.outputs(VAL))
+    accs = {s: _acc(ctx.outputs("ood/" + s)) for s in OOD_SPLITS}
+    return {"value": ood_robustness(clean, accs), "acc_clean": clean, "acc": accs}
+
+
+def ood_bootstrap(ctx, n, rng):
+    val = ctx.outputs(VAL)
+    clean = _resample_means(val.correct, _index_matrix(rng, n, len(val)))
+    rel = []
+    for s in OOD_SPLITS:
+        c = ctx.outputs("ood/" + s).correct
+        rel.append(_relative(_resample_means(c, _index_matrix(rng, n, len(c))), clean))
+    return _gmean_rows(np.stack(rel, axis=1))
+
+
+# 5. calibration error
+def calibration_needs(suite, opts):
+    _require(suite, ["val"], "calibration_error")
+    return [VAL]
+
+
+def calibration_compute(ctx):
+    from quba.metrics.calibration import adaptive_calibration_error, expected_calibration_error
+    from quba.metrics.classification import gmean
+
+    out = ctx.outputs(VAL)
+    ece = expected_calibration_error(out.labels, out.probs)
+    ace = adaptive_calibration_error(out.labels, out.probs)
+    return {"value": gmean([ece, ace]), "ece": ece, "ace": ace}
+
+
+# 6. class balance
+def class_balance_needs(suite, opts):
+    _require(suite, ["val"], "class_balance")
+    return [VAL]
+
+
+def class_balance_compute(ctx):
+    from quba.metrics.balance import class_balance
+
+    out = ctx.outputs(VAL)
+    result = class_balance(out.labels, out.probs)
+    if isinstance(result, dict):
+        return result if "value" in result else {"value": result["class_balance"], **result}
+    return float(result)
+
+
+# 7. object focus
+SAME, RAND = SplitRequest("bg/mixed_same"), SplitRequest("bg/mixed_rand")
+
+
+def object_focus_needs(suite, opts):
+    _require(suite, ["val", "bg/mixed_same", "bg/mixed_rand"], "object_focus")
+    return [VAL, SAME, RAND]
+
+
+def object_focus_compute(ctx):
+    from quba.metrics.robustness import object_focus
+
+    clean, same, rand = (_acc(ctx.outputs(r)) for r in (VAL, SAME, RAND))
+    return {"value": object_focus(clean, same, rand), "acc_clean": clean, "acc_mixed_same": same,
+            "acc_mixed_rand": rand}
+
+
+def object_focus_bootstrap(ctx, n, rng):
+    outs = [ctx.outputs(r) for r in (VAL, SAME, RAND)]
+    clean, same, rand = (_resample_means(o.correct, _index_matrix(rng, n, len(o))) for o in outs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(clean > 0, 1.0 - (same - rand) / clean, np.nan)
+
+
+# 8. shape bias
+CUE = SplitRequest("cue_conflict")
+
+
+def shape_bias_needs(suite, opts):
+    _require(suite, ["cue_conflict"], "shape_bias")
+    return [CUE]
+
+
+def shape_bias_compute(ctx):
+    from quba.metrics.shape import shape_bias
+
+    out = ctx.outputs(CUE)
+    for key in ("shape", "texture"):
+        if key not in out.meta:
+            raise QubaError(f"split cue_conflict of suite {ctx.suite.name!r} lacks per-image {key!r} labels")
+    shape, texture, dec = out.meta["shape"], out.meta["texture"], out.decisions
+    used = shape != texture
+    return {"value": shape_bias(shape, texture, dec), "images_used": int(used.sum()),
+            "shape_hits": int(((dec == shape) & used).sum()), "texture_hits": int(((dec == texture) & used).sum())}
+
+
+def shape_bias_bootstrap(ctx, n, rng):
+    out = ctx.outputs(CUE)
+    used = out.meta["shape"] != out.meta["texture"]
+    s = ((out.decisions == out.meta["shape"]) & used).astype(np.float64)
+    t = ((out.decisions == out.meta["texture"]) & used).astype(np.float64)
+    idx = _index_matrix(rng, n, len(out))
+    hs, ht = s[idx].sum(axis=1), t[idx].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hs + ht > 0, hs / (hs + ht), np.nan)
+
+
+# 9. parameters
+def parameters_needs(suite, opts):
+    return []
+
+
+def parameters_compute(ctx):
+    m = ctx.model
+    if m is None or m.parameters_m is None or not math.isfinite(m.parameters_m):
+        raise QubaError("the parameters dimension needs the model's parameter count (LoadedModel.parameters_m)")
+    return {"value": float(m.parameters_m), "parameters_full_m": float(m.parameters_full_m or m.parameters_m)}
+
+
+def parameters_bootstrap(ctx, n, rng):
+    return np.zeros(0)  # a count, not an estimate: no sampling uncertainty
+
+
+def _attach_all() -> None:
+    D.attach("accuracy", needs=accuracy_needs, compute=accuracy_compute, bootstrap=accuracy_bootstrap)
+    D.attach("adversarial_robustness", needs=adversarial_needs, compute=adversarial_compute,
+             bootstrap=adversarial_bootstrap)
+    D.attach("corruption_robustness", needs=corruption_needs, compute=corruption_compute,
+             bootstrap=corruption_bootstrap)
+    D.attach("ood_robustness", needs=ood_needs, compute=ood_compute, bootstrap=ood_bootstrap)
+    D.attach("calibration_error", needs=calibration_needs, compute=calibration_compute)
+    D.attach("class_balance", needs=class_balance_needs, compute=class_balance_compute)
+    D.attach("object_focus", needs=object_focus_needs, compute=object_focus_compute,
+             bootstrap=object_focus_bootstrap)
+    D.attach("shape_bias", needs=shape_bias_needs, compute=shape_bias_compute, bootstrap=shape_bias_bootstrap)
+    D.attach("parameters_m", needs=parameters_needs, compute=parameters_compute, bootstrap=parameters_bootstrap)
+
+
+_attach_all()
