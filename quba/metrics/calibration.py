@@ -1,0 +1,125 @@
+"""Calibration error: ECE, ACE and their geometric mean (QUBA dimension 5).
+
+Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3 (calibration error);
+../shared/METRICS.md, dimension 5. ECE: Naeini et al. (2015), Guo et al.
+(2017); ACE: Nixon et al., "Measuring Calibration in Deep Learning" (CVPR-W
+2019), adaptive class-conditional binning.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from quba.errors import QubaError
+from quba.metrics._checks import labels_1d, probabilities
+from quba.metrics.classification import gmean
+
+
+def _check_bins(n_bins: int) -> int:
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise QubaError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return int(n_bins)
+
+
+def expected_calibration_error(y_true, probs, n_bins: int = 15) -> float:
+    """Top-label expected calibration error with equal-width bins.
+
+    ``ECE = Σ_b (n_b/N) |acc_b − conf_b|`` where ``conf_i = max_k p_ik``,
+    ``acc_b`` is the fraction of correct top-1 predictions in bin b and
+    ``conf_b`` the mean confidence in it (METRICS.md, dimension 5). Equivalently
+    ``ECE = (1/N) Σ_b |Σ_{i∈b} (1[ŷ_i = y_i] − conf_i)|``.
+
+    Bins: ``n_bins`` equal-width bins on [0, 1]; bin b is ``[b/B, (b+1)/B)``
+    except the last, which is closed: ``[(B−1)/B, 1]``. A confidence of
+    exactly 1.0 falls in the last bin.
+
+    Difference from torchmetrics' ``MulticlassCalibrationError`` (l1, same
+    n_bins): torchmetrics bins with ``bucketize(conf, linspace(0, 1, B+1),
+    right=True) − 1``, which puts a confidence of exactly 1.0 into an extra
+    (B+1)-th bin ``[1, ∞)`` of its own instead of the last bin. The two agree
+    whenever no confidence equals 1.0 (they are cross-checked on random
+    inputs); with saturated softmax outputs (conf == 1.0 in float32) they can
+    differ, because torchmetrics keeps those images apart from the rest of
+    the top bin.
+    """
+    n_bins = _check_bins(n_bins)
+    y = labels_1d(y_true)
+    p = probabilities(probs, y)
+    if y.size == 0:
+        return float("nan")
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # [lo, hi) bins, then the last one closed at 1.0.
+    idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
+    gap = np.bincount(idx, weights=correct - conf, minlength=n_bins)
+    return float(np.abs(gap).sum() / y.size)
+
+
+def adaptive_calibration_error(y_true, probs, n_bins: int = 15) -> float:
+    """Adaptive, class-conditional calibration error (Nixon et al. 2019).
+
+    For every class j, take the images with ``p_ij > 0`` (n_j of them), sort
+    them by ``p_ij`` and split them into ``n_bins`` equal-mass bins (contiguous
+    runs of the sorted order whose sizes differ by at most one; with fewer
+    images than bins some bins are empty and contribute nothing). Then
+    ``CE_j = Σ_b (n_b/n_j) |mean_{i∈b} 1[y_i = j] − mean_{i∈b} p_ij|
+          = (1/n_j) Σ_b |Σ_{i∈b} (1[y_i = j] − p_ij)|`` and
+    ``ACE = mean_j CE_j`` over the classes with n_j > 0 (METRICS.md,
+    dimension 5). With softmax outputs every p_ij > 0, so every class counts.
+
+    Ties: images with equal p_ij are ordered by ``1[y_i = j]`` (negatives
+    first), so the value does not depend on the order of the images.
+    """
+    n_bins = _check_bins(n_bins)
+    y = labels_1d(y_true)
+    p = probabilities(probs, y)
+    n, k = p.shape
+    if n == 0:
+        return float("nan")
+    # Each image is a positive (y_i = j) in exactly one class column: sort every
+    # column's probabilities once, take the probability sums per bin from a
+    # cumulative sum, and place the (few) positives into their bins directly.
+    true_p = p[np.arange(n), y]
+    per_class = []
+    block = max(1, int(1e7 // n))  # classes per block: bounds memory to ~10M entries
+    for start in range(0, k, block):
+        stop = min(k, start + block)
+        s = np.sort(np.ascontiguousarray(p[:, start:stop].T), axis=1)  # [kb, n]
+        kb = stop - start
+        n_pos = np.count_nonzero(s > 0, axis=1)
+        first = n - n_pos  # zeros sort first
+        cs = np.zeros((kb, n + 1))
+        np.cumsum(s, axis=1, dtype=np.float64, out=cs[:, 1:])
+        q, r = np.divmod(n_pos, n_bins)
+        b = np.arange(n_bins + 1)[None, :]
+        edges = b * q[:, None] + np.minimum(b, r[:, None])  # [kb, B+1], offsets from `first`
+        pos = first[:, None] + edges
+        p_sums = np.diff(np.take_along_axis(cs, pos, axis=1), axis=1)  # [kb, B]
+        hits = np.zeros((kb, n_bins))
+        for j in np.unique(y[(y >= start) & (y < stop)]):
+            v = np.sort(true_p[y == j])
+            v = v[v > 0]
+            if v.size == 0:
+                continue
+            row = j - start
+            # equal values: negatives first, so tied positives take the last slots
+            right = np.searchsorted(s[row], v, side="right")
+            uniq, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
+            order_in_tie = np.arange(v.size) - np.searchsorted(v, v, side="left")
+            t = right - counts[inv] + order_in_tie - first[row]
+            qq, rr = q[row], r[row]
+            big = rr * (qq + 1)
+            bins = np.where(t < big, t // (qq + 1), rr + (t - big) // max(qq, 1))
+            hits[row] += np.bincount(bins, minlength=n_bins)
+        keep = n_pos > 0
+        per_class.append(np.abs(hits - p_sums).sum(axis=1)[keep] / n_pos[keep])
+    errs = np.concatenate(per_class)
+    if errs.size == 0:
+        return float("nan")
+    return float(errs.mean())
+
+
+def calibration_error(y_true, probs, n_bins: int = 15) -> float:
+    """QUBA calibration error ``gmean(ECE, ACE)`` (METRICS.md, dimension 5). Lower is better."""
+    return gmean([expected_calibration_error(y_true, probs, n_bins),
+                  adaptive_calibration_error(y_true, probs, n_bins)])
