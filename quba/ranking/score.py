@@ -420,8 +420,11 @@ def rank(
         out[f"{d}_contribution"] = contrib.loc[ok, d] if d in contrib.columns else 0.0
         if d in contrib.columns:
             out.loc[out[f"{d}_z"].isna(), f"{d}_contribution"] = np.nan
-    out = out.sort_values(["quba", "model"], ascending=[False, True], kind="mergesort")
-    out.insert(0, "rank", out["quba"].rank(method="min", ascending=False).astype(int))
+    # Scores equal up to rounding noise (1e-12) share a rank and are listed by name.
+    key = out["quba"].round(12)
+    out = out.assign(_key=key).sort_values(["_key", "model"], ascending=[False, True], kind="mergesort")
+    out.insert(0, "rank", out["_key"].rank(method="min", ascending=False).astype(int))
+    out = out.drop(columns="_key")
     meta = [c for c in out.columns if c not in {"rank", "model", "quba", "renormalised", "leaderboard", "suite"}
             and c not in set(dims) and not c.endswith(("_z", "_contribution"))]
     meta_plain = [c for c in meta if not any(c == f"{d}_{b}" for d in dims for b in ("lo", "hi"))]
