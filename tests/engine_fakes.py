@@ -1,7 +1,7 @@
 """Small, fast stand-ins for a suite and a model, for the engine tests.
 
 The fake suite has K classes; an image of class c is a flat grey of
-brightness (c + 1) / (K + 1) plus noise, so a model that reads the mean
+brightness (c + 1) / (K + 1) plus a per-image shift, so a model that reads the mean
 brightness classifies it, and the harder splits (more noise) lower accuracy.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ SIZE = 8
 def _images(labels, noise, rng, texture=None):
     n = len(labels)
     level = (np.asarray(labels) + 1) / (K + 1)
-    x = level[:, None, None, None] + noise * rng.standard_normal((n, 3, SIZE, SIZE))
+    x = (level + noise * rng.standard_normal(n))[:, None, None, None] + 0.02 * rng.standard_normal((n, 3, SIZE, SIZE))
     if texture is not None:  # left half carries the "texture" class brightness
         tl = (np.asarray(texture) + 1) / (K + 1)
         x[:, :, :, : SIZE // 2] = tl[:, None, None, None]

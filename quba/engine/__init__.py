@@ -97,11 +97,13 @@ def _versions() -> dict:
 
     out = {"quba": quba.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
            "python": platform.python_version()}
-    for mod in ("torchvision", "timm"):
+    from importlib import metadata
+
+    for mod in ("torchvision", "timm", "open_clip_torch"):  # from metadata: importing them is slow
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - optional
-            out[mod] = None
+            out[mod.replace("_torch", "")] = metadata.version(mod)
+        except metadata.PackageNotFoundError:
+            out[mod.replace("_torch", "")] = None
     return out
 
 
@@ -211,7 +213,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         lo = hi = None
         if bootstrap > 0:
             lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed)
-            if reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
+            if reps is not None and reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
                 lo = hi = value
         entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
         if isinstance(res, dict):

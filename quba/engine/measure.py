@@ -80,8 +80,12 @@ def value_of(result) -> float:
     return float(result)
 
 
-def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int) -> tuple[float, float, np.ndarray]:
-    """(lo, hi, replicates): the 95 % percentile interval of `n` bootstrap replicates."""
+def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int):
+    """(lo, hi, replicates): the 95 % percentile interval of `n` bootstrap replicates.
+
+    Replicates are None when the dimension reads no outputs and has no own
+    `bootstrap` (no interval), and empty when its `bootstrap` says it has no
+    sampling uncertainty (a count: the interval is the value itself)."""
     if n <= 0:
         return float("nan"), float("nan"), np.zeros(0)
     rng = dimension_rng(seed, dim.name, "bootstrap")
@@ -89,7 +93,7 @@ def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int) -> tup
         reps = np.asarray(dim.bootstrap(ctx, n, rng) if _takes_rng(dim.bootstrap) else dim.bootstrap(ctx, n),
                           dtype=np.float64)
     elif not ctx._outputs:
-        reps = np.zeros(0)
+        return float("nan"), float("nan"), None  # nothing to resample and no own bootstrap: no interval
     else:
         reps = np.empty(n)
         for b in range(n):
@@ -284,13 +288,12 @@ def class_balance_needs(suite, opts):
 
 
 def class_balance_compute(ctx):
-    from quba.metrics.balance import class_balance
+    from quba.metrics.balance import class_balance_parts
+    from quba.metrics.classification import gmean
 
     out = ctx.outputs(VAL)
-    result = class_balance(out.labels, out.probs)
-    if isinstance(result, dict):
-        return result if "value" in result else {"value": result["class_balance"], **result}
-    return float(result)
+    parts = class_balance_parts(out.labels, out.probs, out.probs.shape[1])
+    return {"value": gmean([parts["accuracy_part"], parts["probability_part"]]), **parts}
 
 
 # 7. object focus

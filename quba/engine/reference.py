@@ -1,0 +1,82 @@
+"""Place a fresh record among a reference leaderboard: z-scores, contributions, QUBA, rank.
+
+The reference population is the paper's 326-model leaderboard (with the
+paper's fixed μ/σ) for the `imagenet` suite, and the mini zoo's leaderboard
+shipped as `quba/data/mini_reference.csv` (μ/σ: its mean and sample std) for
+`mini`. The model's fresh row replaces a reference row of the same name, so
+re-evaluating a reference model ranks it by its new numbers. Scoring itself is
+`quba.ranking.rank` (default paper weights).
+"""
+from __future__ import annotations
+
+import math
+
+from quba.errors import QubaError
+from quba.paths import data_file
+
+MINI_REFERENCE = "mini_reference.csv"
+
+
+def reference_path(suite: str):
+    """The shipped reference leaderboard of a suite, or None."""
+    if suite == "imagenet":
+        return data_file("quba_paper_results.csv")
+    if suite == "mini":
+        p = data_file(MINI_REFERENCE)
+        return p if p.exists() else None
+    return None
+
+
+def place(record: dict, weights=None) -> dict:
+    """{reference, quba, rank, n, z: {dim: z}, contribution: {dim: c}, note} for one record."""
+    import pandas as pd
+
+    from quba.ranking import rank
+    from quba.ranking.leaderboard import load_leaderboard
+    from quba.store.leaderboard import leaderboard_frame
+
+    suite, model = record["suite"], record["model"]
+    path = reference_path(suite)
+    out = {"reference": None, "quba": None, "rank": None, "n": None, "z": {}, "contribution": {}, "note": None}
+    if path is None:
+        out["note"] = (f"no reference leaderboard ships for suite {suite!r}; "
+                       "z-scores and QUBA need one (quba rank --leaderboard ... --reference CSV)")
+        return out
+    ref = load_leaderboard(path).drop(columns=["leaderboard"], errors="ignore")
+    if "suite" not in ref.columns:
+        ref["suite"] = suite
+    ref = ref[ref["suite"] == suite]
+    row = leaderboard_frame([record])
+    combined = pd.concat([ref[ref["model"] != model], row], ignore_index=True, sort=False)
+    out["reference"] = "paper" if suite == "imagenet" else str(path.name)
+    try:
+        r = rank(combined, weights=weights, reference="paper" if suite == "imagenet" else ref, suite=suite)
+    except QubaError as exc:
+        out["note"] = str(exc)
+        return out
+    hit = r.ranked[r.ranked["model"] == model]
+    dims = [d for d in record["dimensions"] if d in r.dims]
+    if hit.empty:
+        ex = r.excluded[r.excluded["model"] == model]
+        out["note"] = "no QUBA score: " + (ex["reason"].iloc[0] if not ex.empty else "not ranked")
+        # z-scores are still meaningful per dimension
+        from quba.ranking.score import oriented_z
+
+        z = oriented_z(row, dims, r.reference)
+        out["z"] = {d: _f(z[d].iloc[0]) for d in dims}
+        out["n"] = int(len(r.ranked))
+        return out
+    h = hit.iloc[0]
+    out.update(quba=_f(h["quba"]), rank=int(h["rank"]), n=int(len(r.ranked)),
+               z={d: _f(h.get(f"{d}_z")) for d in dims},
+               contribution={d: _f(h.get(f"{d}_contribution")) for d in dims if d in r.weights},
+               weights=r.weights_label)
+    return out
+
+
+def _f(x):
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None

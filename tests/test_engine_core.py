@@ -1,0 +1,306 @@
+"""The engine on a fake suite: one pass per split (counted), caching, records, bootstrap, subsets, hooks."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import quba.engine as E
+from quba import dimensions as D
+from quba.dimensions import Dimension, SplitRequest
+from quba.engine import measure
+from quba.engine.runner import stratified_subset
+from quba.errors import QubaError
+
+from engine_fakes import K, BrightnessNet, FakeSuite
+
+NON_ATTACK = ["accuracy", "corruption_robustness", "ood_robustness", "calibration_error", "class_balance",
+              "object_focus", "shape_bias", "parameters_m"]
+
+
+def run(model, suite, tmp_path, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("output", tmp_path / "results")
+    return E.evaluate(model, suite, **kw)
+
+
+def test_every_split_runs_once_and_is_cached(quba_cache, tmp_path):
+    suite, model = FakeSuite(), BrightnessNet()
+    rec = run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
+    n = len(suite.split("val"))
+    expected = {"val", "cue_conflict", "bg/mixed_same", "bg/mixed_rand",
+                *[s for s in suite.split_names() if s.startswith(("corruption/", "ood/"))]}
+    assert set(rec["forward_passes"]) == expected
+    assert all(v == n for v in rec["forward_passes"].values())  # each image exactly once
+    assert rec["attack_passes"] == {}
+    # Another evaluate with other dimensions: zero forward passes, same values.
+    again = run(model, suite, tmp_path, dims=["accuracy", "shape"], bootstrap=0)
+    assert sum(again["forward_passes"].values()) == 0
+    assert all(s["cached"] for s in again["splits"].values())
+    for d in ("accuracy", "shape_bias"):
+        assert again["dimensions"][d]["value"] == rec["dimensions"][d]["value"]
+
+
+def test_dims_subset_runs_only_needed_splits(quba_cache, tmp_path):
+    rec = run(BrightnessNet(), FakeSuite(), tmp_path, dims="shape,accuracy", bootstrap=0)
+    assert set(rec["forward_passes"]) == {"val", "cue_conflict"}
+    assert set(rec["dimensions"]) == {"shape_bias", "accuracy"}
+    rec = run(BrightnessNet(), FakeSuite(), tmp_path, dims=["params"], bootstrap=0)
+    assert rec["forward_passes"] == {} and rec["dimensions"]["parameters_m"]["value"] == pytest.approx(2.4e-5)
+
+
+def test_a_changed_model_is_not_served_from_cache(quba_cache, tmp_path):
+    suite, model = FakeSuite(), BrightnessNet()
+    run(model, suite, tmp_path, dims=["accuracy"], bootstrap=0)
+    with torch.no_grad():
+        model.levels[0] += 0.01  # other weights -> other fingerprint
+    rec = run(model, suite, tmp_path, dims=["accuracy"], bootstrap=0)
+    assert rec["forward_passes"]["val"] == len(suite.split("val"))
+
+
+def test_values_match_the_metrics_on_the_raw_predictions(quba_cache, tmp_path):
+    from quba.metrics.calibration import calibration_error
+    from quba.metrics.shape import shape_bias
+
+    suite, model = FakeSuite(), BrightnessNet(sharpness=60)
+    rec = run(model, suite, tmp_path, dims=["accuracy", "calibration", "shape"], bootstrap=0)
+    val = suite.split("val")
+    with torch.no_grad():
+        z = model(torch.from_numpy(val.images).float() / 255).numpy()
+    p = torch.softmax(torch.from_numpy(z).double(), 1).numpy()
+    assert rec["dimensions"]["accuracy"]["value"] == pytest.approx(np.mean(z.argmax(1) == val.labels))
+    assert 0.5 < rec["dimensions"]["accuracy"]["value"] < 1.0  # the fake is neither trivial nor hopeless
+    assert rec["dimensions"]["calibration_error"]["value"] == pytest.approx(calibration_error(val.labels, p),
+                                                                             rel=1e-6)
+    cue = suite.split("cue_conflict")
+    with torch.no_grad():
+        pc = model(torch.from_numpy(cue.images).float() / 255).numpy().argmax(1)
+    assert rec["dimensions"]["shape_bias"]["value"] == pytest.approx(
+        shape_bias(cue.meta["shape"], cue.meta["texture"], pc))
+
+
+def test_record_and_leaderboard_on_disk(quba_cache, tmp_path):
+    import pandas as pd
+
+    suite, model = FakeSuite(), BrightnessNet()
+    run(model, suite, tmp_path, dims=["accuracy", "calibration"], bootstrap=20)
+    rec = run(model, suite, tmp_path, dims=["shape", "params"], bootstrap=20)
+    path = tmp_path / "results" / "fake" / "records" / "BrightnessNet.json"
+    on_disk = json.loads(path.read_text())
+    # merged: both evaluations' dimensions in one record, the first run in its history
+    assert set(on_disk["dimensions"]) == {"accuracy", "calibration_error", "shape_bias", "parameters_m"}
+    assert len(on_disk["history"]) == 1
+    prov = on_disk["provenance"]
+    for key in ("quba", "torch", "timm", "seed", "device", "suite_fingerprint", "model_fingerprint", "subset"):
+        assert key in prov
+    assert prov["suite_fingerprint"] == suite.fingerprint()
+    assert rec["path"] == str(path)
+    lb = pd.read_csv(tmp_path / "results" / "fake" / "leaderboard.csv")
+    assert list(lb.columns[:6]) == ["model", "suite", "accuracy", "calibration_error", "shape_bias", "parameters_m"]
+    assert "accuracy_lo" in lb.columns and "quba_version" in lb.columns and "subset" in lb.columns
+    assert lb.loc[0, "accuracy"] == pytest.approx(on_disk["dimensions"]["accuracy"]["value"], rel=1e-5)
+    assert lb.loc[0, "accuracy_lo"] <= lb.loc[0, "accuracy"] <= lb.loc[0, "accuracy_hi"]
+    # the ranking engine reads it
+    from quba.ranking.leaderboard import load_leaderboard
+
+    assert load_leaderboard(tmp_path / "results" / "fake" / "leaderboard.csv")["model"].tolist() == ["BrightnessNet"]
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+
+
+def test_bootstrap_is_seeded_and_independent_of_other_dims(quba_cache, tmp_path):
+    suite, model = FakeSuite(), BrightnessNet(sharpness=60)
+    a = run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=50, output=None)
+    b = run(model, suite, tmp_path, dims=["shape_bias", "calibration_error"], bootstrap=50, output=None)
+    c = run(model, suite, tmp_path, dims=["shape_bias"], bootstrap=50, seed=1, output=None)
+    for d in ("shape_bias", "calibration_error"):
+        assert a["dimensions"][d] == b["dimensions"][d]
+    assert c["dimensions"]["shape_bias"]["lo"] != a["dimensions"]["shape_bias"]["lo"] or \
+        c["dimensions"]["shape_bias"]["hi"] != a["dimensions"]["shape_bias"]["hi"]
+    for d, v in a["dimensions"].items():
+        assert v["lo"] <= v["value"] + 1e-12 and v["value"] <= v["hi"] + 1e-12, d
+    assert a["dimensions"]["parameters_m"]["lo"] == a["dimensions"]["parameters_m"]["hi"]
+    off = run(model, suite, tmp_path, dims=["accuracy"], bootstrap=0, output=None)
+    assert off["dimensions"]["accuracy"]["lo"] is None and off["provenance"]["bootstrap"] == 0
+
+
+@pytest.mark.parametrize("dim", ["accuracy", "corruption_robustness", "ood_robustness", "object_focus",
+                                 "shape_bias"])
+def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim):
+    """A dimension's fast bootstrap must estimate the same distribution as resampling + compute."""
+    suite = FakeSuite(n_per_class=40)
+    model = BrightnessNet(sharpness=60)
+    dobj = D.get(dim)
+    reqs = dobj.needs(suite, {})
+    from quba.engine.runner import Runner
+
+    runner = Runner(E.resolve_model(model), suite, device="cpu", progress=False)
+    outs = {r: runner.outputs(r) for r in reqs}
+    ctx = measure.Context(dimension=dim, suite=suite, model=None, opts={"seed": 0}, device="cpu", outputs=outs)
+    fast = np.asarray(dobj.bootstrap(ctx, 2000, np.random.default_rng(0)))
+    rng = np.random.default_rng(1)
+    slow = np.array([measure.value_of(dobj.compute(ctx.resampled(rng))) for _ in range(2000)])
+    assert np.std(fast) > 0
+    assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.2 * np.std(slow) + 1e-9)
+    assert np.std(fast) == pytest.approx(np.std(slow), rel=0.15)
+
+
+def test_stratified_subset_is_fixed_and_shared_by_splits_with_the_same_labels():
+    labels = np.repeat(np.arange(5), [10, 3, 8, 8, 9])
+    idx = stratified_subset(labels, 4)
+    assert np.array_equal(np.bincount(labels[idx]), [4, 3, 4, 4, 4])  # class 1 has only 3
+    assert np.array_equal(idx, stratified_subset(labels.copy(), 4))
+    assert len(np.unique(idx)) == len(idx)
+
+
+def test_subset_is_used_and_recorded(quba_cache, tmp_path):
+    suite = FakeSuite(n_per_class=10)
+    rec = run(BrightnessNet(), suite, tmp_path, dims=["accuracy", "corruption"], subset=3, bootstrap=0)
+    assert rec["forward_passes"]["val"] == 3 * K
+    assert rec["splits"]["val"]["images"] == 3 * K
+    assert rec["provenance"]["subset"] == 3
+    full = run(BrightnessNet(), suite, tmp_path, dims=["accuracy"], bootstrap=0)  # not served from the subset
+    assert full["forward_passes"]["val"] == 10 * K
+
+
+def test_unreadable_images_are_skipped_and_counted_or_fail_with_strict(quba_cache, tmp_path):
+    class Pre:  # forces the dataset path (a model with its own preprocess)
+        def __call__(self, x):
+            return x
+
+    suite = FakeSuite(unreadable=(2, 5))
+    model = E.resolve_model(BrightnessNet())
+    model.preprocess = Pre()
+    rec = run(model, suite, tmp_path, dims=["accuracy"], bootstrap=0)
+    assert rec["splits"]["val"] == {**rec["splits"]["val"], "images": 4 * 10 - 2, "skipped": 2}
+    assert rec["skipped_images"] == 2
+    assert rec["forward_passes"]["val"] == 38
+    with pytest.raises(QubaError, match="unreadable image in split 'val'"):
+        run(model, FakeSuite(unreadable=(3,), seed=5), tmp_path, dims=["accuracy"], bootstrap=0, strict=True)
+
+
+def test_interrupted_evaluation_resumes_from_cached_splits(quba_cache, tmp_path):
+    suite = FakeSuite()
+    model = BrightnessNet()
+    calls = {"n": 0}
+
+    def boom(module, args):
+        calls["n"] += 1
+        if calls["n"] == 6:  # dies on the sixth split
+            raise KeyboardInterrupt
+
+    h = model.register_forward_pre_hook(boom)
+    with pytest.raises(KeyboardInterrupt):
+        run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
+    assert not (tmp_path / "results" / "fake" / "records" / "BrightnessNet.json").exists()
+    h.remove()
+    rec = run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
+    ran = [k for k, v in rec["forward_passes"].items() if v]
+    cached = [k for k, v in rec["splits"].items() if v["cached"]]
+    assert len(cached) == 5 and len(ran) == len(rec["splits"]) - 5
+
+
+def test_a_model_that_leaves_eval_mode_is_refused(quba_cache, tmp_path):
+    class Sneaky(BrightnessNet):
+        def forward(self, x):
+            self.train()
+            return super().forward(x)
+
+    with pytest.raises(QubaError, match="train mode"):
+        run(Sneaky(), FakeSuite(), tmp_path, dims=["accuracy"], bootstrap=0)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"dims": ["acuracy"]}, "unknown dimension 'acuracy'.*accuracy"),
+    ({"subset": 0}, "--subset must be a whole number >= 1"),
+    ({"subset": "many"}, "--subset must be a whole number"),
+    ({"bootstrap": -1}, "--bootstrap"),
+    ({"batch_size": 0}, "--batch-size"),
+    ({"device": "tpu"}, "bad device 'tpu'"),
+    ({"device": "cuda:x"}, "bad device"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(quba_cache, tmp_path, kw, match):
+    with pytest.raises(QubaError, match=match) as exc:
+        run(BrightnessNet(), FakeSuite(), tmp_path, **kw)
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "results").exists()
+    assert not quba_cache.exists() or not any(quba_cache.rglob("*.npz"))
+
+
+def test_missing_split_names_the_dimension(quba_cache, tmp_path):
+    suite = FakeSuite()
+    del suite._splits["bg/mixed_rand"]
+    with pytest.raises(QubaError, match="object_focus.*bg/mixed_rand"):
+        run(BrightnessNet(), suite, tmp_path)
+    assert not (tmp_path / "results").exists()
+
+
+def test_output_under_a_file_fails_before_work(quba_cache, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(QubaError, match="cannot write results"):
+        run(BrightnessNet(), FakeSuite(), tmp_path, output=blocker / "out")
+    assert not quba_cache.exists() or not any(quba_cache.rglob("*.npz"))
+
+
+# --- the hook contract, as a further dimension would use it ---------------------------------
+@pytest.fixture
+def registered():
+    added = []
+
+    def add(dim):
+        D.register(dim)
+        added.append(dim.name)
+        return dim
+
+    yield add
+    for name in added:
+        D._REGISTRY.pop(name, None)
+        for k in [k for k, v in D._ALIASES.items() if v == name]:
+            D._ALIASES.pop(k)
+
+
+def test_a_further_dimension_plugs_in_with_a_reference_model(quba_cache, tmp_path, monkeypatch, registered):
+    """A negative-flip-like dimension: reads a declared reference model's cached predictions."""
+    import quba.zoo
+
+    old_model = BrightnessNet(sharpness=60)
+    with torch.no_grad():
+        old_model.levels[1] += 0.05
+    monkeypatch.setattr(quba.zoo, "load_model", lambda spec: E.resolve_model(old_model), raising=False)
+
+    def needs(suite, opts):
+        return [SplitRequest("val"), SplitRequest("val", model=opts["flips"]["reference"])]
+
+    def compute(ctx):
+        new, old = ctx.outputs("val"), ctx.outputs(SplitRequest("val", model=ctx.opts["flips"]["reference"]))
+        assert np.array_equal(new.index, old.index)
+        return {"value": float(np.mean(old.correct & ~new.correct)), "n": len(new)}
+
+    registered(Dimension("test_flips", False, "Flips", "test", needs=needs, compute=compute))
+    rec = run(BrightnessNet(sharpness=60), FakeSuite(), tmp_path, dims=["test_flips"], bootstrap=30,
+              options={"flips": {"reference": "old-model"}})
+    v = rec["dimensions"]["test_flips"]
+    assert 0 < v["value"] < 0.5 and v["lo"] <= v["value"] <= v["hi"] and v["details"]["n"] == 40
+    assert rec["forward_passes"]["val[old-model]"] == 40
+
+
+def test_a_dimension_that_uses_the_model_itself(quba_cache, tmp_path, registered):
+    """An attribution-like dimension: no cached outputs, gradients through ctx.model on ctx.split images."""
+    def compute(ctx):
+        x = torch.from_numpy(ctx.split("val").images[:8]).float().div(255).requires_grad_(True)
+        ctx.model.module(x).max(1).values.sum().backward()
+        return float(x.grad.abs().mean())
+
+    registered(Dimension("test_saliency", True, "Saliency", "test", needs=lambda s, o: [], compute=compute))
+    rec = run(BrightnessNet(), FakeSuite(), tmp_path, dims=["test_saliency"], bootstrap=10)
+    v = rec["dimensions"]["test_saliency"]
+    assert v["value"] > 0
+    assert v["lo"] is None and v["hi"] is None  # no outputs to resample and no own bootstrap: no interval
+
+
+def test_a_dimension_without_hooks_is_refused(quba_cache, tmp_path, registered):
+    registered(Dimension("test_nohooks", True, "None", "test"))
+    with pytest.raises(QubaError, match="no engine hooks"):
+        run(BrightnessNet(), FakeSuite(), tmp_path, dims=["test_nohooks"])
