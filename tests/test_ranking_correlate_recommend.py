@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 from quba import dimensions
 from quba.errors import QubaError
 from quba.ranking import correlate, load_leaderboard, rank, recommend
-from quba.ranking.recommend import apply_prefer
+from quba.ranking.recommendation import apply_prefer
 
 
 def test_correlation_equals_scipy_pairwise_complete():

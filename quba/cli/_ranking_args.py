@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 FILTERS_HELP = """\
 filters (repeatable ones combine with OR; different filters with AND):
@@ -9,6 +10,11 @@ filters (repeatable ones combine with OR; different filters with AND):
   equal to the query wins, else values starting with it, else values containing
   it (e.g. --paradigm supervised = "Supervised learning" only, --pretraining-data
   21k = "ImageNet-21k"); --name takes a shell glob (case-insensitive)."""
+
+
+def fill(text: str) -> str:
+    """Wrap a description for the raw help formatter (which keeps the epilog's layout)."""
+    return textwrap.fill(text, 79)
 
 
 def add_leaderboard(p: argparse.ArgumentParser) -> None:

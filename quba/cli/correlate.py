@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from quba.cli._ranking_args import FILTERS_HELP, add_filters, add_leaderboard, filter_kwargs
+from quba.cli._ranking_args import FILTERS_HELP, add_filters, add_leaderboard, filter_kwargs, fill
 
 ORDER = 32
 
@@ -12,7 +12,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "correlate",
         help="Spearman correlation (with p-values) between every pair of dimensions",
-        description=(
+        description=fill(
             "Spearman rank correlation and its two-sided p-value (scipy.stats.spearmanr) for every pair of "
             "dimensions of a leaderboard, each over the models that have both values."
         ),

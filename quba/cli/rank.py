@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_weights, filter_kwargs)
+                                    add_weights, filter_kwargs, fill)
 
 ORDER = 30
 
@@ -15,7 +15,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "rank",
         help="rank models by the QUBA score under your weights and filters",
-        description=(
+        description=fill(
             "Rank models by QUBA = sum_d w_d s_d (x_d - mu_d)/sigma_d / sum_d w_d (s_d = +1 if higher is better, "
             "else -1) over one or more leaderboards (default: the shipped 326-model paper leaderboard). "
             "A model missing a weighted dimension is not ranked (listed with the reason) unless --renormalise."

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_weights, filter_kwargs)
+                                    add_weights, filter_kwargs, fill)
 
 ORDER = 31
 
@@ -15,14 +15,15 @@ def register(sub) -> None:
     p = sub.add_parser(
         "recommend",
         help="recommend models for your priorities and budget, with strengths, trade-offs and weight sensitivity",
-        description=(
+        description=fill(
             "Recommend the top K models under a preset (default paper), --prefer and filters: each with its "
             "strengths and weaknesses (dimensions at least 1 sd above/below the reference mean), its trade-off "
             "against the most accurate candidate, and how often it stays on top when the weights are perturbed "
             "(Dirichlet draws around them)."
         ),
-        epilog=("--prefer DIM sets DIM's weight to 3x its preset weight (1 if the preset gives it 0); "
-                "--prefer DIM=W sets it to W.\n\n" + presets_help() + "\n\n" + FILTERS_HELP),
+        epilog=(fill("--prefer DIM sets DIM's weight to 3x its weight in the preset (1 if the preset gives it "
+                     "0); --prefer DIM=W sets it to W. Both apply on top of --preset and --weights.")
+                + "\n\n" + presets_help() + "\n\n" + FILTERS_HELP),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_leaderboard(p)

@@ -14,15 +14,23 @@ API (the CLI commands `quba rank`, `quba recommend`, `quba correlate` call these
 See `score` for the formula and the reference population, `weights` for weight
 specs and presets, `sensitivity` for the Dirichlet weight sensitivity.
 """
-from quba.ranking.correlate import correlate
-from quba.ranking.leaderboard import REFERENCE_CSV, dimension_columns, load_leaderboard
-from quba.ranking.recommend import Recommendation, recommend
-from quba.ranking.score import Filters, Ranking, Reference, oriented_z, quba_scores, rank, resolve_reference
-from quba.ranking.sensitivity import weight_sensitivity
-from quba.ranking.weights import PRESETS, get_preset, parse_spec, resolve_weights
+# Imported lazily so that `quba --help` (which reads the presets from
+# quba.ranking.weights) does not pay for pandas and scipy.
+_WHERE = {
+    "correlate": "correlation",
+    "load_leaderboard": "leaderboard", "dimension_columns": "leaderboard", "REFERENCE_CSV": "leaderboard",
+    "recommend": "recommendation", "Recommendation": "recommendation",
+    "rank": "score", "Ranking": "score", "Reference": "score", "Filters": "score", "oriented_z": "score",
+    "quba_scores": "score", "resolve_reference": "score",
+    "weight_sensitivity": "sensitivity",
+    "PRESETS": "weights", "get_preset": "weights", "parse_spec": "weights", "resolve_weights": "weights",
+}
+__all__ = list(_WHERE)
 
-__all__ = [
-    "load_leaderboard", "rank", "recommend", "correlate", "Ranking", "Recommendation", "Reference", "Filters",
-    "PRESETS", "get_preset", "parse_spec", "resolve_weights", "weight_sensitivity", "oriented_z", "quba_scores",
-    "resolve_reference", "dimension_columns", "REFERENCE_CSV",
-]
+
+def __getattr__(name):
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"quba.ranking.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'quba.ranking' has no attribute {name!r}")

@@ -54,21 +54,20 @@ def _presets() -> dict[str, Preset]:
     return {
         p.name: p
         for p in [
-            Preset("paper", "the paper's default weights (1 for accuracy, calibration, class balance and size; "
-                   "1/3 per robustness dimension; 1/2 for object focus and shape bias)", paper),
+            Preset("paper", "the paper's default weights (the default preset)", paper),
             Preset("equal", "every one of the nine dimensions weighted 1", {d: 1.0 for d in nine}),
-            Preset("robustness", "accuracy and the three robustness dimensions 1 each, object focus "
-                   "(background robustness) 1; the rest 0",
+            Preset("robustness", "accuracy, the three robustness dimensions and object focus (robustness "
+                   "to background changes), 1 each",
                    {"accuracy": 1.0, "adversarial_robustness": 1.0, "corruption_robustness": 1.0,
                     "ood_robustness": 1.0, "object_focus": 1.0}),
             Preset("trustworthy", "the paper's weights with calibration error and class balance doubled "
-                   "(2 each) and size ignored (0)",
+                   "and size ignored",
                    {**paper, "calibration_error": 2.0, "class_balance": 2.0, "parameters_m": 0.0}),
-            Preset("efficient", "the paper's weights with size tripled (parameters_m 3)",
+            Preset("efficient", "the paper's weights with size counting three times",
                    {**paper, "parameters_m": 3.0}),
-            Preset("size-agnostic", "the paper's weights without size (parameters_m 0)",
+            Preset("size-agnostic", "the paper's weights without size",
                    {**paper, "parameters_m": 0.0}),
-            Preset("accuracy-only", "accuracy 1, everything else 0", {"accuracy": 1.0}),
+            Preset("accuracy-only", "accuracy alone", {"accuracy": 1.0}),
         ]
     }
 
@@ -96,12 +95,15 @@ def describe_weights(weights: dict[str, float]) -> str:
     return ", ".join(f"{d}={_fmt_w(w)}" for d, w in weights.items() if w > 0)
 
 
-def presets_help() -> str:
+def presets_help(width: int = 79) -> str:
     """Text block documenting every preset's weights (for --help)."""
+    import textwrap
+
     lines = ["presets (weights; unlisted dimensions get 0):"]
     for p in PRESETS.values():
-        lines.append(f"  {p.name:<14} {describe_weights(p.weights)}")
-        lines.append(f"  {'':<14} ({p.description})")
+        lines += textwrap.wrap(describe_weights(p.weights), width, initial_indent=f"  {p.name:<14} ",
+                               subsequent_indent=" " * 17, break_on_hyphens=False)
+        lines += textwrap.wrap(p.description, width, initial_indent=" " * 17, subsequent_indent=" " * 17)
     return "\n".join(lines)
 
 
