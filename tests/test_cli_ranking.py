@@ -78,9 +78,13 @@ def test_rank_combines_leaderboards_with_a_source_column(tmp_path, capsys):
 def test_rank_with_a_mini_leaderboard_uses_its_own_population(tmp_path, capsys):
     p = tmp_path / "mini.csv"
     pd.DataFrame({"model": ["a", "b", "c"], "suite": "mini", "accuracy": [0.6, 0.7, 0.8],
-                  "shape_bias": [0.5, 0.2, 0.3]}).to_csv(p, index=False)
+                  "shape_bias": [0.5, 0.2, 0.3], "accuracy_lo": [0.55, 0.65, 0.75],
+                  "accuracy_hi": [0.65, 0.75, 0.85], "source": "mini"}).to_csv(p, index=False)
     rc, out, _ = run(capsys, "rank", "-l", str(p), "--format", "json")
     data = json.loads(out)
+    first = data["ranking"][0]
+    assert first["ci"] == {"accuracy": [0.75, 0.85]} and first["source"] == "mini"
+    assert "accuracy_lo" not in first
     assert data["suite"] == "mini" and data["reference"]["name"] == "leaderboard"
     assert set(data["weights"]) == {"accuracy", "shape_bias"}
     assert any("parameters_m" in n for n in data["notes"])

@@ -16,13 +16,19 @@ from quba.ranking.weights import describe_weights
 SHORT = {
     "accuracy": "acc", "adversarial_robustness": "adv", "corruption_robustness": "corr",
     "ood_robustness": "ood", "calibration_error": "calib", "class_balance": "balance",
-    "object_focus": "focus", "shape_bias": "shape", "parameters_m": "params_M",
+    "object_focus": "focus", "shape_bias": "shape", "parameters_m": "params",
 }
 WIDTH = 100
 
 
 def short(dim: str) -> str:
     return SHORT.get(dim, dim if len(dim) <= 12 else dim[:11] + "~")
+
+
+def legend(dims) -> str:
+    """``columns: acc=accuracy, ...`` for the abbreviated headers (what --weights accepts)."""
+    return _wrap("columns: " + ", ".join(f"{short(d)}={d}" + (" (millions)" if d == "parameters_m" else "")
+                                       for d in dims), "")
 
 
 def title(dim: str) -> str:
@@ -94,7 +100,7 @@ def ranking_table(r) -> str:
     mw = max([len("model"), *(len(m) for m in t["model"])])
     mw = min(mw, 40)
     dims = r.dims
-    widths = [max(len(short(d)), 8 if d != "parameters_m" else 9) for d in dims]
+    widths = [max(len(short(d)), 7) for d in dims]
     head = f"{'rank':>4}  {'model':<{mw}}  {'QUBA':>7} "
     if r.sensitivity:
         k = r.sensitivity["top_k"]
@@ -116,6 +122,7 @@ def ranking_table(r) -> str:
         lines.append(line)
     if len(t) < len(r.ranked):
         lines.append(f"  ... {len(r.ranked) - len(t)} more ranked (drop --top to see all)")
+    lines.append(legend(dims))
     if r.sensitivity:
         s = r.sensitivity
         lines += ["", _wrap(
@@ -219,12 +226,12 @@ def _values_table(rec, acc) -> list[str]:
     if not any(p.tradeoff is None for p in rec.picks):
         rows.append(acc)
     mw = min(40, max(len("model"), *(len(x["model"]) for x in rows)))
-    widths = [max(len(short(d)), 8 if d != "parameters_m" else 9) for d in r.dims]
+    widths = [max(len(short(d)), 7) for d in r.dims]
     out = [f"   {'model':<{mw}}" + "".join(f" {short(d):>{w}}" for d, w in zip(r.dims, widths))]
     for x in rows:
         name = x["model"] if len(x["model"]) <= mw else x["model"][: mw - 1] + "~"
         out.append(f"   {name:<{mw}}" + "".join(f" {fmt_value(d, x[d]):>{w}}" for d, w in zip(r.dims, widths)))
-    return out
+    return out + ["   " + legend(r.dims).replace("\n", "\n   ")]
 
 
 def recommendation_text(rec) -> str:
@@ -341,7 +348,7 @@ def correlation_table(pairs: pd.DataFrame, oriented: bool = False) -> str:
     lines = [f"Spearman rank correlation between dimensions ({what}; pairwise-complete rows, "
              f"n = {ns.min()}" + (f"-{ns.max()}" if ns.max() != ns.min() else "") + ")", ""] + lines
     lines += ["", "* p < 0.05, ** p < 0.01, *** p < 0.001 (two-sided, uncorrected); - : fewer than 3 rows or constant",
-              _wrap("columns: " + ", ".join(f"{short(d)}={d}" for d in dims), "")]
+              legend(dims)]
     return "\n".join(lines) + "\n"
 
 
