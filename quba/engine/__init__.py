@@ -236,7 +236,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             attack.setdefault(r.key, 0)
         else:
             forward.setdefault(r.key, 0)
-    meta = loaded.meta or {}
+    meta = _metadata(loaded)
     record = {
         "format": store_records.FORMAT,
         "model": loaded.id,
@@ -247,8 +247,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         "attack_passes": attack,
         "splits": split_info,
         "skipped_images": int(sum(v["skipped"] for v in split_info.values())),
-        "metadata": {"architecture": meta.get("architecture"), "paradigm": meta.get("paradigm"),
-                     "pretraining_data": meta.get("pretraining_data"), "source": loaded.source},
+        "metadata": meta,
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
             "device_name": _device_name(dev), "autocast": "bfloat16" if dev.type == "cuda" else None,
@@ -264,6 +263,22 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         write_leaderboard(output, suite_obj.name)
         record["path"] = str(path)
     return record
+
+
+def _metadata(loaded) -> dict:
+    """architecture, paradigm, pretraining_data, source: from the model, else its catalog row."""
+    keys = ("architecture", "paradigm", "pretraining_data")
+    meta = {k: (loaded.meta or {}).get(k) or None for k in keys}
+    if not all(meta.values()) and loaded.source not in ("python", "custom"):
+        try:
+            from quba.zoo.catalog import get
+
+            row = get(loaded.id)
+        except Exception:  # noqa: BLE001 - not a catalog model (custom module or file)
+            row = {}
+        meta = {k: meta[k] or row.get(k) or None for k in keys}
+    meta["source"] = loaded.source
+    return meta
 
 
 def _device_name(dev) -> str:

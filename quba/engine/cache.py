@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quba.paths import atomic_write_bytes, cache_dir
+from quba.paths import cache_dir
 
 FORMAT = 1
 
@@ -82,5 +82,21 @@ class PredictionCache:
             has_logits=np.array(has_logits), skipped=out.skipped.astype(np.int64),
             info=np.array(json.dumps({**out.info, "key": fields}, default=str)),
         )
-        atomic_write_bytes(path, buf.getvalue())
+        _write_replace(path, buf.getvalue())
         return path
+
+
+def _write_replace(path: Path, data: bytes) -> None:
+    """Atomic (temp file + rename) but without fsync: a cache file lost to a power cut is
+    recomputed (`load` treats a damaged file as missing), and ~90 fsyncs per evaluation
+    would cost more than the forward passes of a small model."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,148 @@
+"""`quba evaluate`: measure models on the QUBA dimensions of a suite."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+ORDER = 10
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by `quba evaluate` and `quba leaderboard`."""
+    p.add_argument("--suite", default="mini", metavar="imagenet|mini",
+                   help="the images: mini (QUBA-mini, generated, no data needed; default) or imagenet "
+                        "(folders under --data-root)")
+    p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
+    p.add_argument("--dims", nargs="+", metavar="DIM",
+                   help="dimensions to measure (names or aliases, space- or comma-separated; default: the nine); "
+                        "only the splits they need are run")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="a fixed, stratified N images per class of every split (recorded)")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                   help="bootstrap resamples per dimension for the 95%% intervals (default 200; 0: off)")
+    p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
+    p.add_argument("--batch-size", type=int, default=256, metavar="B", help="images per batch (default 256)")
+    p.add_argument("--workers", type=int, default=0, metavar="W",
+                   help="DataLoader worker processes for image folders (default 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the PGD random start and the bootstrap (default 0)")
+    p.add_argument("--output", "-o", default="results", metavar="DIR",
+                   help="results folder: records go to DIR/<suite>/records/, the leaderboard to "
+                        "DIR/<suite>/leaderboard.csv (default: results)")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars on stderr")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="measure models on the QUBA dimensions (one forward pass per split, cached)",
+        description=(
+            "Measure each MODEL on the QUBA dimensions of a suite and print, per dimension, the value, its 95%% "
+            "bootstrap interval, the z-score against the reference population and its contribution to the "
+            "QUBA score, then the QUBA score and the model's rank among the reference leaderboard (the paper's "
+            "for imagenet, the mini zoo's for mini). Every split runs through a model once; outputs are cached "
+            "(under $QUBA_CACHE), so measuring other dimensions later reuses them."
+        ),
+        epilog="examples:\n  quba evaluate mini-standard\n  quba evaluate mini-standard --dims accuracy shape_bias\n"
+               "  quba evaluate --model my_model.py:build --suite mini\n"
+               "  quba evaluate resnet50 --suite imagenet --data-root /data/imagenet --subset 10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="model ids (mini-..., catalog ids; see 'quba zoo list') or FILE.py:FUNCTION")
+    p.add_argument("--model", "-m", dest="extra_models", action="append", default=[], metavar="FILE.py:FUNCTION",
+                   help="a custom model: FUNCTION() returns an nn.Module taking [0,1] images and returning "
+                        "logits (repeatable)")
+    add_run_options(p)
+    p.add_argument("--format", "-f", choices=["table", "json"], default="table",
+                   help="table (readable) or json (the records, with the reference placement)")
+    p.set_defaults(func=run)
+
+
+def load_models(specs: list[str]):
+    """Load every model before any evaluation starts (a bad spec fails before work)."""
+    from quba.engine import resolve_model
+
+    return [resolve_model(s) for s in specs]
+
+
+def run(args) -> int:
+    from quba.engine import evaluate, resolve_dims
+    from quba.engine.reference import place
+    from quba.errors import QubaError
+
+    specs = list(args.models) + list(args.extra_models)
+    if not specs:
+        raise QubaError("no model given; name one, e.g. 'quba evaluate mini-standard' (list: quba zoo list)")
+    resolve_dims(args.dims)  # unknown dimension: fail before loading anything
+    from quba.engine import _load_suite
+
+    suite = _load_suite(args.suite, args.data_root)
+    models = load_models(specs)
+    outs = []
+    for model in models:
+        rec = evaluate(model, suite, args.dims, data_root=args.data_root, subset=args.subset,
+                       bootstrap=args.bootstrap, device=args.device, batch_size=args.batch_size,
+                       workers=args.workers, seed=args.seed, output=args.output, strict=args.strict,
+                       progress=args.progress)
+        placed = place(rec)
+        outs.append((rec, placed))
+        if args.format == "table":
+            print(render_table(rec, placed))
+            sys.stdout.flush()
+    if args.format == "json":
+        print(json.dumps([{**rec, "reference": placed} for rec, placed in outs], indent=1))
+    return 0
+
+
+def _fmt(x, digits=4):
+    if x is None:
+        return "—"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    if abs(x) >= 1 or x == 0:
+        return f"{x:.{digits}g}" if abs(x) < 10 else f"{x:.2f}"
+    return f"{x:.{digits}g}"
+
+
+def render_table(rec: dict, placed: dict) -> str:
+    from quba import dimensions as D
+
+    fp = rec.get("forward_passes", {})
+    ap = rec.get("attack_passes", {})
+    cached = sum(1 for s in rec.get("splits", {}).values() if s.get("cached"))
+    nsplits = len(rec.get("splits", {}))
+    val = rec.get("splits", {}).get("val", {}).get("images")
+    subset = rec["provenance"].get("subset")
+    head = (f"{rec['model']} on suite {rec['suite']}"
+            + (f" (subset: {subset} per class)" if subset else "")
+            + f": {nsplits} split(s), {cached} from cache; {sum(fp.values())} forward passes"
+            + (f" ({fp.get('val', 0)} on {val} val images)" if val else "")
+            + (f" + {sum(ap.values())} attack passes" if ap else "")
+            + (f"; {rec['skipped_images']} unreadable image(s) skipped" if rec.get("skipped_images") else ""))
+    lines = [head, ""]
+    rows = [("dimension", "value", "95% CI", "z", "contribution")]
+    for name, v in rec["dimensions"].items():
+        ci = "—" if v.get("lo") is None else f"[{_fmt(v['lo'])}, {_fmt(v['hi'])}]"
+        z = placed.get("z", {}).get(name)
+        c = placed.get("contribution", {}).get(name)
+        arrow = "↑" if D.higher_is_better(name) else "↓"
+        rows.append((f"{name} {arrow}", _fmt(v.get("value")), ci, "—" if z is None else f"{z:+.2f}",
+                     "—" if c is None else f"{c:+.3f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(s.ljust(widths[j]) if j == 0 else s.rjust(widths[j]) for j, s in enumerate(r)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    if placed.get("quba") is not None:
+        lines.append(f"QUBA score {placed['quba']:+.3f}: rank {placed['rank']} of {placed['n']} on the "
+                     f"{placed['reference']} reference leaderboard ({placed.get('weights', 'paper')} weights)")
+    else:
+        lines.append("QUBA score: — " + (f"({placed['note']})" if placed.get("note") else ""))
+    if rec.get("path"):
+        lines.append(f"record: {rec['path']}")
+    return "\n".join(lines) + "\n"
