@@ -304,3 +304,19 @@ def test_a_dimension_without_hooks_is_refused(quba_cache, tmp_path, registered):
     registered(Dimension("test_nohooks", True, "None", "test"))
     with pytest.raises(QubaError, match="no engine hooks"):
         run(BrightnessNet(), FakeSuite(), tmp_path, dims=["test_nohooks"])
+
+
+def test_full_nine_dimension_run_counts_one_pass_per_clean_image(quba_cache, tmp_path):
+    suite, model = FakeSuite(), BrightnessNet(sharpness=60)
+    rec = run(model, suite, tmp_path, bootstrap=20)
+    assert list(rec["dimensions"]) == list(D.NINE)
+    n = len(suite.split("val"))
+    assert rec["forward_passes"]["val"] / n == 1
+    for name, count in rec["forward_passes"].items():
+        assert count == len(suite.split(name)), name
+    # attacks are counted apart: FGSM one gradient pass + the final pass; PGD 10 steps + the final pass
+    assert rec["attack_passes"] == {"val@fgsm": 2 * n, "val@pgd": 11 * n}
+    for d, v in rec["dimensions"].items():
+        assert v["value"] is not None and v["lo"] is not None and v["hi"] is not None, d
+    adv = rec["dimensions"]["adversarial_robustness"]["details"]
+    assert adv["acc_pgd"] <= adv["acc_fgsm"] + 0.05 and adv["acc_fgsm"] < adv["acc_clean"]
