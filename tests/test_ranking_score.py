@@ -257,3 +257,9 @@ def test_top_truncates_table_only():
     assert len(r.table) == 7 and len(r.ranked) == 282
     with pytest.raises(QubaError, match="--top"):
         rank(top=0)
+
+
+def test_reference_without_values_for_a_weighted_dimension():
+    ref = pd.DataFrame({"model": ["x"], "suite": "mini", "accuracy": [0.5], "calibration_error": [0.1]})
+    with pytest.raises(QubaError, match="fewer than 2 values"):
+        rank(_small(), weights="accuracy", reference=ref)

@@ -106,8 +106,8 @@ def ranking_table(r) -> str:
         k = r.sensitivity["top_k"]
         head += f" {'P(#1)':>6} {f'P(top{k})':>8}"
     if multi:
-        sw = max(len("source"), *(len(_source_label(s)) for s in t["leaderboard"]))
-        head += f"  {'source':<{sw}}"
+        sw = max(len("leaderboard"), *(len(_source_label(s)) for s in t["leaderboard"]))
+        head += f"  {'leaderboard':<{sw}}"
     head += "".join(f" {short(d):>{w}}" for d, w in zip(dims, widths))
     lines = ranking_header(r) + ["", head]
     for _, row in t.iterrows():

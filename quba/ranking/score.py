@@ -378,9 +378,10 @@ def rank(
     for d in w:
         s = ref.std.get(d, math.nan)
         if not (math.isfinite(s) and s > 0):
+            why = "has no spread" if s == 0 else "has fewer than 2 values"
             raise QubaError(
-                f"dimension {d} has no spread in the reference population ({ref.source[d]}, std={s}); "
-                "give it weight 0 or choose another --reference"
+                f"dimension {d} {why} in the reference population ({ref.source[d]}), so it cannot be "
+                "z-normalised; give it weight 0 or choose another --reference"
             )
 
     cand = filters.apply(lb, dims)
@@ -392,15 +393,12 @@ def rank(
     quba, contrib, missing = quba_scores(z, w, renormalise)
 
     reasons = pd.Series("", index=cand.index, dtype=object)
-    for i in cand.index:
-        miss = missing[i]
-        if np.isnan(quba[i]):
-            if len(miss) == len(w) and len(w) > 1:
-                reasons[i] = f"missing all {len(w)} weighted dimensions"
-            else:
-                reasons[i] = "missing " + ", ".join(miss)
-        elif filters.max_params is not None and np.isnan(cand.at[i, "parameters_m"]):
-            reasons[i] = "parameter count unknown (needed by --max-params)"
+    unscored = quba.isna()
+    reasons[unscored] = "missing " + missing[unscored].map(", ".join)
+    if len(w) > 1:
+        reasons[unscored & (missing.map(len) == len(w))] = f"missing all {len(w)} weighted dimensions"
+    if filters.max_params is not None:
+        reasons[~unscored & cand["parameters_m"].isna()] = "parameter count unknown (needed by --max-params)"
     bad = reasons != ""
     excluded = pd.DataFrame({
         "model": cand.loc[bad, "model"], "leaderboard": cand.loc[bad, "leaderboard"], "reason": reasons[bad],
