@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
 from quba.suites.base import DecisionMapping
 
 K = 4
@@ -62,8 +63,7 @@ class FakeSuite:
     name = "fake"
     version = "1"
 
-    def __init__(self, n_per_class=10, seed=0, corruptions=("gaussian_noise", "blur"), severities=(1, 2),
-                 unreadable=()):
+    def __init__(self, n_per_class=10, seed=0, unreadable=()):
         rng = np.random.default_rng(seed)
         self.class_names = [f"c{i}" for i in range(K)]
         self.seed = seed
@@ -74,9 +74,9 @@ class FakeSuite:
             self._splits[name] = FakeSplit(name, lab, _images(lab, noise, rng, texture), meta, bad)
 
         add("val", 0.08, bad=unreadable)
-        for c in corruptions:
-            for s in severities:
-                add(f"corruption/{c}/{s}", 0.08 + 0.06 * s)
+        for c in IMAGENET_C_CORRUPTIONS:
+            for s in SEVERITIES:
+                add(f"corruption/{c}/{s}", 0.08 + 0.02 * s)
         for i, o in enumerate(("edge", "silhouette", "sketch", "stylized", "rendition")):
             add(f"ood/{o}", 0.1 + 0.02 * i)
         texture = (labels + 1 + rng.integers(0, K - 1, len(labels))) % K

@@ -149,6 +149,10 @@ def _acc(out: SplitOutputs) -> float:
 
 
 def _require(suite, names, dimension):
+    """QubaError naming the dimension (and, where the suite can, the expected path) if a split is missing."""
+    if hasattr(suite, "require"):
+        suite.require(list(names), dimension)
+        return
     have = set(suite.split_names())
     missing = [n for n in names if n not in have]
     if missing:
@@ -198,17 +202,16 @@ def adversarial_bootstrap(ctx, n, rng):
 
 
 # 3. corruption robustness
-def _corruption_splits(suite) -> list[str]:
-    names = [s for s in suite.split_names() if s.startswith("corruption/")]
-    if not names:
-        raise QubaError(f"dimension corruption_robustness needs corruption/<name>/<severity> splits, "
-                        f"which suite {suite.name!r} does not have")
-    return names
+def _corruption_splits(suite=None) -> list[str]:
+    """The 15 ImageNet-C corruptions x severities 1-5 (METRICS.md, dimension 3), every suite."""
+    from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
+
+    return [f"corruption/{c}/{s}" for c in IMAGENET_C_CORRUPTIONS for s in SEVERITIES]
 
 
 def corruption_needs(suite, opts):
-    _require(suite, ["val"], "corruption_robustness")
-    return [VAL] + [SplitRequest(s, outputs="decisions") for s in _corruption_splits(suite)]
+    _require(suite, ["val", *_corruption_splits()], "corruption_robustness")
+    return [VAL] + [SplitRequest(s, outputs="decisions") for s in _corruption_splits()]
 
 
 def _corruption_key(split: str) -> tuple[str, int]:
