@@ -8,7 +8,7 @@ from quba.errors import QubaError
 from quba.metrics.decisions import canonical_wnids, imagenet_r_wnids, sixteen_class_names
 from quba.suites import load_suite
 from quba.suites.imagenet import BG_CLASS_FOLDERS, ImageNetSuite, expected_split_names
-from tests.imagenet_fixture import ColourCodeModel, fake_imagenet_tree, in9_index, sixteen_index, write_image
+from imagenet_fixture import ColourCodeModel, fake_imagenet_tree, in9_index, sixteen_index, write_image
 
 torch.set_num_threads(1)
 
