@@ -204,3 +204,28 @@ def test_console_entry_point_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "quba", "rank", "--top", "3", "--format", "csv"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.splitlines()[1].startswith("1,EVA02-b-21k,")
+
+
+def test_ranks_a_leaderboard_written_by_the_store(tmp_path, capsys):
+    """The store's leaderboard format (model, suite, dims, <dim>_lo/_hi, metadata) ranks as is."""
+    from quba.store.leaderboard import leaderboard_frame
+
+    records = [
+        {"model": name, "suite": "mini",
+         "dimensions": {"accuracy": {"value": acc, "lo": acc - 0.01, "hi": acc + 0.01},
+                        "calibration_error": {"value": ece, "lo": None, "hi": None}},
+         "metadata": {"architecture": arch, "source": "mini"}, "provenance": {"subset": None, "quba": "0.1.0"}}
+        for name, acc, ece, arch in [("m-cnn", 0.8, 0.02, "CNN"), ("m-vit", 0.7, 0.01, "Transformer"),
+                                     ("m-mlp", 0.5, 0.05, "MLP")]
+    ]
+    path = tmp_path / "mini" / "leaderboard.csv"
+    path.parent.mkdir()
+    leaderboard_frame(records).to_csv(path, index=False, float_format="%.6g")
+    rc, out, err = run(capsys, "rank", "-l", str(path), "--format", "json")
+    assert rc == 0, err
+    data = json.loads(out)
+    assert data["suite"] == "mini" and data["reference"]["name"] == "leaderboard"
+    assert [r["model"] for r in data["ranking"]][-1] == "m-mlp"
+    assert data["ranking"][0]["architecture"] in {"CNN", "Transformer"}
+    rc, out, err = run(capsys, "rank", "-l", str(path), "--architecture", "cnn")
+    assert rc == 0 and "m-cnn" in out and "m-vit" not in out

@@ -250,7 +250,8 @@ def recommendation_text(rec) -> str:
     for p in rec.picks:
         star = "*" if p.row["renormalised"] else ""
         meta = _meta_bits(p.row)
-        lines += ["", f"{p.rank}. {p.model}  QUBA {p.quba:+.3f}{star}" + (f"  ({meta})" if meta else "")]
+        lines += ["", textwrap.fill(f"{p.rank}. {p.model}  QUBA {p.quba:+.3f}{star}" + (f"  ({meta})" if meta else ""),
+                                    WIDTH, subsequent_indent="     ", break_on_hyphens=False)]
         lines.append(_wrap("strengths:  " + (", ".join(f"{title(d)} {z:+.2f}" for d, z in p.strengths)
                                              or "none at 1 sd"), "   "))
         lines.append(_wrap("weaknesses: " + (", ".join(f"{title(d)} {z:+.2f}" for d, z in p.weaknesses)
