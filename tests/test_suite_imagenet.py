@@ -118,7 +118,7 @@ def test_backgrounds_challenge_in9(tree):
 
 
 @pytest.mark.parametrize("split,dimension,path,source", [
-    ("val", "accuracy", "val", "image-net.org"),
+    ("val", None, "val", "image-net.org"),
     ("corruption/fog/3", "corruption_robustness", "imagenet-c/fog/3", "zenodo"),
     ("ood/rendition", "ood_robustness", "imagenet-r", "hendrycks/imagenet-r"),
     ("ood/sketch", "ood_robustness", "sketch", "bethgelab/model-vs-human"),
@@ -129,12 +129,14 @@ def test_missing_folder_names_dimension_path_and_source(tmp_path, split, dimensi
     root = fake_imagenet_tree(tmp_path / "d", splits=())
     root.mkdir(parents=True, exist_ok=True)
     suite = ImageNetSuite(root)
-    for call in (lambda: suite.split(split), lambda: suite.require([split])):
+    calls = [(lambda: suite.split(split), dimension), (lambda: suite.require([split]), dimension),
+             (lambda: suite.require(split, dimension="calibration_error"), "calibration_error")]
+    for call, dim in calls:
         with pytest.raises(QubaError) as exc:
             call()
         msg = str(exc.value)
         assert "\n" not in msg
-        assert f"dimension {dimension}" in msg
+        assert (f"dimension {dim} needs split {split!r}" if dim else f"split {split!r}") in msg
         assert str(root.resolve() / path) in msg
         assert source in msg
     with pytest.raises(QubaError, match="dimension shape_bias"):

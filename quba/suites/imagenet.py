@@ -70,7 +70,8 @@ SOURCES = {
 }
 
 
-def _dimension_of(split: str) -> str:
+def _dimension_of(split: str) -> str | None:
+    """The dimension a split serves; None for val, which every dimension relative to clean accuracy reads."""
     if split.startswith("corruption/"):
         return "corruption_robustness"
     if split.startswith("ood/"):
@@ -79,7 +80,7 @@ def _dimension_of(split: str) -> str:
         return "shape_bias"
     if split.startswith("bg/"):
         return "object_focus"
-    return "accuracy"
+    return None
 
 
 def expected_split_names() -> list[str]:
@@ -253,7 +254,8 @@ class ImageNetSuite:
         hint = ""
         if split.startswith("corruption/") and not self._generated(split):
             hint = "; or generate them from val with ImageNetSuite(root, corruptions='generate')"
-        return (f"dimension {dim} needs split {split!r}: folder {path} is missing; it comes from "
+        what = f"dimension {dim} needs split {split!r}" if dim else f"split {split!r} (clean val images)"
+        return (f"{what}: folder {path} is missing; it comes from "
                 f"{self.source(need)}{hint} (layout: README, 'The ImageNet suite on disk')")
 
     def require(self, splits, dimension: str | None = None) -> None:
@@ -319,7 +321,7 @@ class ImageNetSuite:
         else:
             sp = self._bg_split(name)
         if len(sp) == 0:
-            raise QubaError(f"{_dimension_of(name)}: folder {sp.folder} holds no images "
+            raise QubaError(f"split {name!r}: folder {sp.folder} holds no images "
                             f"({', '.join(sorted(IMAGE_EXTENSIONS))}); it should come from {self.source(name)}")
         self._splits[name] = sp
         return sp
@@ -330,12 +332,12 @@ class ImageNetSuite:
             loose = _images_in(folder)
             detail = (f"it holds {len(loose)} images directly; sort them into one folder per {what}"
                       if loose else f"it has no {what} folders")
-            raise QubaError(f"{_dimension_of(name)}: split {name!r} expects {folder}/<{what}>/<images>, but "
+            raise QubaError(f"split {name!r} expects {folder}/<{what}>/<images>, but "
                             f"{detail} (README, 'The ImageNet suite on disk')")
         out = []
         for d in subs:
             if d not in known:
-                raise QubaError(f"{_dimension_of(name)}: folder {folder / d} is not a known {what}"
+                raise QubaError(f"split {name!r}: folder {folder / d} is not a known {what}"
                                 f"{closest(d, list(known))}; split {name!r} expects {folder}/<{what}>/<images>")
             out.append((d, known[d]))
         return out
