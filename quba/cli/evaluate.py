@@ -81,6 +81,9 @@ def run(args) -> int:
     from quba.engine import _load_suite
 
     suite = _load_suite(args.suite, args.data_root)
+    from quba.store.records import check_writable
+
+    check_writable(args.output, suite.name)
     models = load_models(specs)
     outs = []
     for model in models:

@@ -163,6 +163,8 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     loaded = resolve_model(model)
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
             **(options or {})}
+    if output is not None:
+        store_records.check_writable(output, suite_obj.name)
     dim_objs = [D.get(n) for n in names]
     requests, per_dim = _collect_requests(dim_objs, suite_obj, opts)
     known_splits = set(suite_obj.split_names())
@@ -181,9 +183,6 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
                 raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
             if len(splits[r.split]) == 0:
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
-    if output is not None:
-        store_records.check_writable(output, suite_obj.name)
-
     # 2. Outputs: each request once, from the cache when it is there.
     cache = PredictionCache()
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,

@@ -108,14 +108,23 @@ def _json_default(o):
 
 
 def check_writable(output, suite: str) -> Path:
-    """Create the records folder and prove it is writable, before any work starts."""
+    """Prove the records folder can be created and written, before any work starts.
+
+    Creates nothing: finds the nearest existing folder on the way and checks
+    it is a writable folder (a file in the way, or no permission, fails)."""
+    import os
+
     folder = records_dir(output, suite)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".quba-write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise QubaError(f"cannot write results under {output} ({exc.strerror or exc}); "
-                        "choose a writable folder with --output DIR") from None
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    problem = None
+    if not probe.is_dir():
+        problem = f"{probe} is not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {probe}"
+    if problem:
+        raise QubaError(f"cannot write results under {output} ({problem}); choose a writable folder with --output DIR")
     return folder
