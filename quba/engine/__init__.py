@@ -130,7 +130,7 @@ def _collect_requests(dim_objs, suite, opts):
 
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None) -> dict:
+             options: dict | None = None, cache_root=None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -140,7 +140,8 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
     device: auto | cpu | cuda | cuda:i (autocast bf16 on CUDA only).
     output: results folder (None: write nothing). options: per-dimension
-      options, passed to hooks as opts[<dimension>].
+      options, passed to hooks as opts[<dimension>]. cache_root: folder of the
+      prediction cache (default $QUBA_CACHE/predictions).
     Returns the record (see quba/store/records.py); also writes it under
     `<output>/<suite>/records/` and regenerates `<output>/<suite>/leaderboard.csv`.
     """
@@ -184,7 +185,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             if len(splits[r.split]) == 0:
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
     # 2. Outputs: each request once, from the cache when it is there.
-    cache = PredictionCache()
+    cache = PredictionCache(cache_root)
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
                   progress=progress, cache=cache)
     runners = {None: Runner(loaded, suite_obj, **common)}

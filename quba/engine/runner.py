@@ -189,11 +189,14 @@ class Runner:
         import torch
 
         images = getattr(split, "images", None)
-        if images is not None and self.model.preprocess is None:
+        if images is not None and self.model.preprocess is None:  # in-memory uint8 [N,3,H,W] fast path
+            if not torch.is_tensor(images):
+                images = torch.from_numpy(np.ascontiguousarray(images))
+            whole = len(indices) == len(images) and np.array_equal(indices, np.arange(len(images)))
             for start in range(0, len(indices), self.batch_size):
                 idx = indices[start:start + self.batch_size]
-                x = torch.from_numpy(np.ascontiguousarray(images[idx])).to(self.device).float().div_(255.0)
-                yield x, idx, []
+                x = images[start:start + len(idx)] if whole else images[torch.from_numpy(idx)]
+                yield x.to(self.device).float().div_(255.0), idx, []
             return
         from torch.utils.data import DataLoader, Subset
 
