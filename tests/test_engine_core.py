@@ -126,7 +126,7 @@ def test_bootstrap_is_seeded_and_independent_of_other_dims(quba_cache, tmp_path)
 
 
 @pytest.mark.parametrize("dim", ["accuracy", "corruption_robustness", "ood_robustness", "object_focus",
-                                 "shape_bias"])
+                                 "shape_bias", "class_balance"])
 def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim):
     """A dimension's fast bootstrap must estimate the same distribution as resampling + compute."""
     suite = FakeSuite(n_per_class=40)
@@ -144,6 +144,49 @@ def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim)
     assert np.std(fast) > 0
     assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.2 * np.std(slow) + 1e-9)
     assert np.std(fast) == pytest.approx(np.std(slow), rel=0.15)
+
+
+def _synthetic(n=3000, k=10, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k)) * 2
+    y = np.where(rng.random(n) < 0.6, logits.argmax(1), rng.integers(0, k, n))
+    p = np.exp(logits)
+    return y, p / p.sum(1, keepdims=True), rng
+
+
+def test_class_balance_fast_path_is_the_metric_exactly():
+    from quba.metrics.balance import class_balance
+
+    y, p, rng = _synthetic(k=7)
+    correct = (p.argmax(1) == y).astype(float)
+    true_prob = p[np.arange(len(y)), y]
+    for _ in range(5):
+        idx = rng.integers(0, len(y), len(y) // 3)
+        assert measure.class_balance_from_stats(y[idx], correct[idx], true_prob[idx], 7) == pytest.approx(
+            class_balance(y[idx], p[idx]), abs=1e-12)
+
+
+def test_large_calibration_bootstrap_keeps_bins_and_matches_rebinning():
+    """Above CALIBRATION_EXACT_LIMIT the bootstrap keeps the full sample's bins; its distribution
+    must match re-binning every resample (the exact, slow way)."""
+    from quba.metrics.calibration import calibration_error
+
+    y, p, rng = _synthetic()
+    fast = measure.calibration_fixed_bins(y, p, 300, np.random.default_rng(1))
+    slow = []
+    for _ in range(300):
+        idx = rng.integers(0, len(y), len(y))
+        slow.append(calibration_error(y[idx], p[idx]))
+    slow = np.array(slow)
+    assert np.std(slow) > 0
+    assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.5 * np.std(slow))
+    assert np.std(fast) == pytest.approx(np.std(slow), rel=0.25)
+    # no resampling at all (every image drawn once) gives the metric itself
+    class Once:
+        def integers(self, lo, hi, size):
+            return np.arange(hi)
+
+    assert measure.calibration_fixed_bins(y, p, 1, Once())[0] == pytest.approx(calibration_error(y, p), rel=1e-9)
 
 
 def test_stratified_subset_is_fixed_and_shared_by_splits_with_the_same_labels():

@@ -284,6 +284,75 @@ def calibration_compute(ctx):
     return {"value": gmean([ece, ace]), "ece": ece, "ace": ace}
 
 
+#: Up to this many probabilities (images x classes) the calibration bootstrap re-bins every
+#: resample exactly (ACE's equal-mass bins move with the sample); above it, it keeps the
+#: full sample's bins (exact for ECE, whose bins are fixed; a close approximation for ACE).
+CALIBRATION_EXACT_LIMIT = 2_000_000
+
+
+def calibration_bootstrap(ctx, n, rng):
+    out = ctx.outputs(VAL)
+    if out.probs.size <= CALIBRATION_EXACT_LIMIT:
+        return np.array([value_of(calibration_compute(ctx.resampled(rng))) for _ in range(n)])
+    return calibration_fixed_bins(out.labels, out.probs, n, rng)
+
+
+def _resample_counts(rng, n: int, size: int) -> np.ndarray:
+    """[n, size] how often each image is drawn in each of n resamples (with replacement)."""
+    return np.stack([np.bincount(rng.integers(0, size, size), minlength=size) for _ in range(n)]).astype(np.float64)
+
+
+def calibration_fixed_bins(y, p, n, rng, n_bins: int = 15) -> np.ndarray:
+    """Bootstrap replicates of gmean(ECE, ACE) with the bins of the full sample kept fixed.
+
+    A resample is a vector of draw counts w; ECE* = Σ_b |Σ_i w_i (1[ŷ_i=y_i] − conf_i) [i∈b]| / N
+    (an image's ECE bin depends only on its own confidence, so this is exact) and, per class j,
+    CE*_j = Σ_b |Σ_i w_i (1[y_i=j] − p_ij) [i∈b_j]| / Σ_i w_i [p_ij>0] with b_j the equal-mass bins of
+    the full sample (ties ordered as `adaptive_calibration_error` orders them). All resamples at
+    once: one sparse product of the count matrix with the binned residuals.
+    """
+    import scipy.sparse as sparse
+
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    N, K = p.shape
+    W = _resample_counts(rng, n, N)
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    eb = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
+    E = np.zeros((N, n_bins))
+    E[np.arange(N), eb] = correct - conf
+    ece = np.abs(W @ E).sum(axis=1) / N
+    rows, cols, vals = [], [], []
+    block = max(1, int(1e7 // max(N, 1)))
+    for start in range(0, K, block):
+        stop = min(K, start + block)
+        pj = p[:, start:stop]
+        ind = (y[:, None] == np.arange(start, stop)[None, :]).astype(np.float64)
+        order = np.lexsort((ind, pj), axis=0)
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.broadcast_to(np.arange(N)[:, None], order.shape), axis=0)
+        n_pos = (pj > 0).sum(axis=0)
+        r = rank - (N - n_pos)[None, :]
+        q, rem = np.divmod(n_pos, n_bins)
+        big = rem * (q + 1)
+        bins = np.where(r < big, r // (q + 1), rem + (r - big) // np.maximum(q, 1))
+        ii, jj = np.nonzero(pj > 0)
+        rows.append(ii)
+        cols.append((jj + start) * n_bins + bins[ii, jj])
+        vals.append(ind[ii, jj] - pj[ii, jj])
+    R = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(N, K * n_bins))
+    S = np.asarray((R.T @ W.T).T)  # [n, K*B]
+    n_j = W @ (p > 0)  # [n, K]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ce = np.abs(S).reshape(n, K, n_bins).sum(axis=2) / n_j
+    ce[n_j == 0] = np.nan
+    ace = np.nanmean(ce, axis=1)
+    return _gmean_rows(np.stack([ece, ace], axis=1))
+
+
 # 6. class balance
 def class_balance_needs(suite, opts):
     _require(suite, ["val"], "class_balance")
@@ -297,6 +366,35 @@ def class_balance_compute(ctx):
     out = ctx.outputs(VAL)
     parts = class_balance_parts(out.labels, out.probs, out.probs.shape[1])
     return {"value": gmean([parts["accuracy_part"], parts["probability_part"]]), **parts}
+
+
+def class_balance_from_stats(y, correct, true_prob, k: int) -> float:
+    """Class balance from per-image (label, top-1 correct, true-class probability): the same
+    arithmetic as `quba.metrics.balance.class_balance` (a test holds them equal), without the
+    [N, K] probabilities, so resamples are cheap."""
+    counts = np.bincount(y, minlength=k).astype(np.float64)
+    present = counts > 0
+    c = int(present.sum())
+    if c == 0:
+        return float("nan")
+    acc_c = np.bincount(y, weights=correct, minlength=k)[present] / counts[present]
+    acc_std = float(np.std(acc_c, ddof=1)) if c > 1 else float("nan")
+    mean_c = np.bincount(y, weights=true_prob, minlength=k) / np.maximum(counts, 1)
+    var_c = np.bincount(y, weights=(true_prob - mean_c[y]) ** 2, minlength=k)[present] / counts[present]
+    prob_std = float(np.mean(np.sqrt(var_c)))
+    return float(_gmean_rows(np.array([[1.0 - acc_std, 1.0 - prob_std]]))[0])
+
+
+def class_balance_bootstrap(ctx, n, rng):
+    out = ctx.outputs(VAL)
+    y, p = out.labels.astype(np.int64), out.probs
+    correct = (p.argmax(axis=1) == y).astype(np.float64)
+    true_prob = p[np.arange(len(y)), y]
+    reps = np.empty(n)
+    for b in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        reps[b] = class_balance_from_stats(y[idx], correct[idx], true_prob[idx], p.shape[1])
+    return reps
 
 
 # 7. object focus
@@ -379,8 +477,10 @@ def _attach_all() -> None:
     D.attach("corruption_robustness", needs=corruption_needs, compute=corruption_compute,
              bootstrap=corruption_bootstrap)
     D.attach("ood_robustness", needs=ood_needs, compute=ood_compute, bootstrap=ood_bootstrap)
-    D.attach("calibration_error", needs=calibration_needs, compute=calibration_compute)
-    D.attach("class_balance", needs=class_balance_needs, compute=class_balance_compute)
+    D.attach("calibration_error", needs=calibration_needs, compute=calibration_compute,
+             bootstrap=calibration_bootstrap)
+    D.attach("class_balance", needs=class_balance_needs, compute=class_balance_compute,
+             bootstrap=class_balance_bootstrap)
     D.attach("object_focus", needs=object_focus_needs, compute=object_focus_compute,
              bootstrap=object_focus_bootstrap)
     D.attach("shape_bias", needs=shape_bias_needs, compute=shape_bias_compute, bootstrap=shape_bias_bootstrap)
