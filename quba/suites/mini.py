@@ -49,10 +49,12 @@ Per-image metadata of every classification split: "mask" bool [N,H,W]
 -1 where the split has no such attribute, e.g. edge maps have no texture),
 "pose" float32 [N,4] = (cx, cy, scale in px, angle in degrees).
 
-Generation time on 2 CPU cores (measured with benchmarks/mini_suite_timing.py;
-see README): train+val ~2 s, all 75 corruption splits ~13 s in total (~0.2 s
-each), the five ood splits ~0.5 s, cue_conflict + bg + segmentation ~1 s,
-multiview ~1 s.
+Generation time (CPU seconds, one thread; benchmarks/mini_suite_timing.py on
+the shared 2-core dev machine): train 4.5, val 0.9, the five ood splits 2.0,
+cue_conflict + bg + segmentation 2.5, multiview 3.5, all 75 corruption splits
+25 (zoom_blur and glass_blur ~5.5 each; glass_blur's numba kernel is compiled
+once per machine and cached) -- about 40 s for everything, paid once per seed:
+later uses read the cache (tens of milliseconds per split).
 """
 from __future__ import annotations
 
