@@ -1,0 +1,214 @@
+"""`quba consistency`: MEt3R multi-view consistency of image pairs."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+ORDER = 61
+
+LAYOUT = """pairs folder layout (one subfolder per pair, sorted by name):
+  PAIRS/
+    scene_001/
+      view1.png        first view (any of png, jpg, bmp, webp, tif)
+      view2.png        second view (may differ in size)
+      geometry.npz     for --geometry known (the default):
+                         depth1 [H1,W1], depth2 [H2,W2]  z-depth of each view's pixels (<= 0: none)
+                         K [3,3] (or K1 and K2)          intrinsics; pixel (u,v) centre at (u+0.5, v+0.5)
+                         T_21 [4,4]                      view-1 camera coords -> view-2 camera coords
+                         pixel_centre (optional)         0.0 for OpenCV-style intrinsics
+    scene_002/ ...
+Without geometry.npz, give a learned reconstructor: --geometry package.module:factory, where factory()
+returns a callable (view1, view2) -> quba.engine.met3r.Geometry (see PairwiseReconstructor for DUSt3R/MASt3R)."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "consistency",
+        help="MEt3R multi-view consistency of image pairs (0 = consistent, up to 2)",
+        description=(
+            "Score how consistent pairs of (generated) views are with one 3D scene (MEt3R, Asim et al. 2025). "
+            "Both views' dense features are splatted, with a z-buffer, into view 1's camera and into view 2's "
+            "camera using the pair's geometry; on pixels covered by both, S = 1 - cos(F1, F2). Reports per pair "
+            "forward (into view 1), backward (into view 2) and their mean, and the mean over pairs. Lower is more "
+            "consistent; identical content scores 0."
+        ),
+        epilog=LAYOUT + "\n\nexamples:\n  quba consistency mini\n  quba consistency my_pairs/ --format json\n"
+               "  quba consistency my_pairs/ --record my-generator   (adds dimension met3r to the leaderboard)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("pairs", metavar="PAIRS",
+                   help="a folder of pair subfolders (layout below) or 'mini' for QUBA-mini's multiview split")
+    p.add_argument("--geometry", default="known", metavar="known|MODULE:FACTORY",
+                   help="geometry source: known depth/intrinsics/pose (default) or a learned pairwise reconstructor")
+    p.add_argument("--features", choices=["auto", "dino", "procedural"], default="auto",
+                   help="dense features: dino (a DINO-family timm ViT with local weights), procedural (offline, "
+                        "seeded colour/gradient/random-conv features) or auto (dino if its weights are on disk, "
+                        "else procedural; default)")
+    p.add_argument("--dino-model", default=None, metavar="NAME",
+                   help="timm model name for --features dino (default vit_small_patch14_dinov2.lvd142m)")
+    p.add_argument("--dino-weights", metavar="FILE", help="local weights for the DINO model (.safetensors/.pth)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the procedural features and QUBA-mini (default 0)")
+    p.add_argument("--limit", type=int, metavar="N", help="score only the first N pairs")
+    p.add_argument("--summary", action="store_true", help="print only the overall result (and groups for mini)")
+    p.add_argument("--format", "-f", choices=["table", "json"], default="table")
+    p.add_argument("--out", metavar="FILE", help="also write the full result as JSON to FILE")
+    p.add_argument("--record", metavar="NAME",
+                   help="write a record for NAME (e.g. the generator) with dimension met3r, so it joins the "
+                        "leaderboard of --output under suite 'mini' or 'pairs'")
+    p.add_argument("--output", "-o", default="results", metavar="DIR", help="results folder for --record")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                   help="bootstrap resamples over pairs for the 95%% interval (default 200; 0: off)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from quba.engine import met3r as E
+    from quba.errors import QubaError
+
+    if args.limit is not None and args.limit < 1:
+        raise QubaError(f"--limit must be at least 1, got {args.limit}")
+    if args.record is not None and not args.record.strip():
+        raise QubaError("--record needs a non-empty name")
+    known = args.geometry == "known"
+    reconstructor = None if known else E.load_reconstructor(args.geometry)
+    meta = None
+    if args.pairs == "mini":
+        ids, v1, v2, geos, meta = E.mini_pairs(args.seed)
+        suite_name = "mini"
+    else:
+        ids, v1, v2, geos = E.load_pair_folder(args.pairs, need_geometry=known)
+        suite_name = "pairs"
+    if args.limit is not None:
+        ids, v1, v2 = ids[:args.limit], v1[:args.limit], v2[:args.limit]
+        geos = geos[:args.limit] if geos is not None else None
+    if args.record is not None:
+        from quba.store.records import check_writable
+
+        check_writable(args.output, suite_name)
+    kw = {"dino_weights": args.dino_weights, "seed": args.seed}
+    if args.dino_model:
+        kw["dino_model"] = args.dino_model
+    features = E.make_features(args.features, **kw)
+    res = E.evaluate_pairs(v1, v2, reconstructor if reconstructor is not None else geos, features,
+                           progress=args.progress)
+    pairs = res.pop("pairs_detail")
+    res["pairs_count"] = res.pop("pairs")
+    for p in pairs:
+        p["pair"] = ids[p.pop("index")]
+    if meta is not None:
+        for i, p in enumerate(pairs):
+            p["kind"] = str(meta["kind"][i])
+            p["change"] = float(meta["change"][i])
+    lo, hi = E.bootstrap_pairs([p["mean"] for p in pairs], args.bootstrap, args.seed)
+    out = {"source": args.pairs, "geometry": args.geometry, **res, "lo": _clean(lo), "hi": _clean(hi),
+           "groups": _groups(pairs) if meta is not None else None, "pairs": pairs}
+    if args.record is not None:
+        out["record"] = str(_write_record(args, suite_name, out))
+    if args.out:
+        from pathlib import Path
+
+        from quba.paths import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(_jsonable(out), indent=1) + "\n")
+    if args.format == "json":
+        print(json.dumps(_jsonable(out), indent=1))
+    else:
+        print(render(out, summary_only=args.summary), end="")
+    return 0
+
+
+def _groups(pairs: list[dict]) -> list[dict]:
+    """Mean per (kind, change level) for QUBA-mini (content change rounded to its target level)."""
+    import numpy as np
+
+    from quba.suites.mini import CONTENT_LEVELS
+
+    groups: dict[tuple, list] = {}
+    for p in pairs:
+        if p["kind"] == "content":
+            level = min(CONTENT_LEVELS, key=lambda t: abs(t - p["change"]))
+        else:
+            level = p["change"]
+        groups.setdefault((p["kind"], level), []).append(p["mean"])
+    order = {"consistent": 0, "content": 1, "pose": 2}
+    return [{"kind": k, "change": c, "pairs": len(v), "met3r": float(np.nanmean(v))}
+            for (k, c), v in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
+
+
+def _write_record(args, suite_name: str, out: dict):
+    import datetime as dt
+    import hashlib
+
+    import quba
+    from quba.store.leaderboard import write_leaderboard
+    from quba.store.records import write_record
+
+    fp = hashlib.sha256(json.dumps([p["pair"] for p in out["pairs"]]).encode()).hexdigest()[:16]
+    record = {
+        "format": 1, "model": args.record, "suite": suite_name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "dimensions": {"met3r": {"value": _clean(out["met3r"]), "lo": out["lo"], "hi": out["hi"],
+                                 "details": _jsonable({k: out[k] for k in ("forward", "backward", "pairs_count",
+                                                                           "pairs_without_overlap", "features")})}},
+        "forward_passes": {}, "attack_passes": {}, "splits": {},
+        "metadata": {"architecture": None, "paradigm": None, "pretraining_data": None, "source": "pairs"},
+        "provenance": {"quba": quba.__version__, "suite": suite_name, "suite_fingerprint": f"pairs:{fp}",
+                       "model_fingerprint": None, "subset": args.limit, "seed": args.seed,
+                       "bootstrap": args.bootstrap, "pairs_source": str(args.pairs), "geometry": args.geometry,
+                       "features": out["features"]},
+    }
+    path = write_record(args.output, record)
+    write_leaderboard(args.output, suite_name)
+    return path
+
+
+def _clean(x):
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float):
+        return _clean(obj)
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return _jsonable(obj.item())
+    return obj
+
+
+def _f(x, nd=4):
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
+
+
+def render(out: dict, summary_only: bool = False) -> str:
+    lines = []
+    if not summary_only:
+        extra = out["pairs"] and "kind" in out["pairs"][0]
+        head = f"{'pair':<16}" + (f"{'kind':<12}{'change':>8}" if extra else "")
+        lines.append(head + f"{'forward':>10}{'backward':>10}{'mean':>10}{'overlap':>9}")
+        for p in out["pairs"]:
+            row = f"{p['pair']:<16}" + (f"{p['kind']:<12}{p['change']:>8.3g}" if extra else "")
+            ov = 0.5 * (p["overlap_forward"] + p["overlap_backward"])
+            lines.append(row + f"{_f(p['forward']):>10}{_f(p['backward']):>10}{_f(p['mean']):>10}{ov:>9.2f}")
+        lines.append("")
+    if out.get("groups"):
+        lines.append(f"{'kind':<12}{'change':>8}{'pairs':>7}{'MEt3R':>10}")
+        for g in out["groups"]:
+            lines.append(f"{g['kind']:<12}{g['change']:>8.3g}{g['pairs']:>7}{_f(g['met3r']):>10}")
+        lines.append("")
+    ci = f"  [95% {_f(out['lo'])}, {_f(out['hi'])}]" if out.get("lo") is not None else ""
+    lines.append(f"MEt3R over {out['pairs_count']} pairs: "
+                 f"{_f(out['met3r'])}{ci}   forward {_f(out['forward'])}   backward {_f(out['backward'])}")
+    if out.get("pairs_without_overlap"):
+        lines.append(f"  ({out['pairs_without_overlap']} pairs had no overlap and are left out)")
+    lines.append(f"features: {out['features']}; geometry: {out['geometry']}. 0 = consistent, 2 = opposite "
+                 "features; lower is better.")
+    if out.get("record"):
+        lines.append(f"record: {out['record']}")
+    return "\n".join(lines) + "\n"
