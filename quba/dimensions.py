@@ -199,3 +199,42 @@ for _d in _NINE:
 
 #: The nine QUBA dimensions in the paper's order.
 NINE: tuple[str, ...] = tuple(d.name for d in _NINE)
+
+
+# -- Further dimension: certified information gain (segmentation; issue 7) -------------
+# Hooks live in quba/engine/certify.py, imported only when the dimension is measured.
+def _cig_needs(suite, opts):
+    from quba.engine import certify
+
+    return certify.hook_needs(suite, opts)
+
+
+def _cig_compute(ctx):
+    from quba.engine import certify
+
+    return certify.hook_compute(ctx)
+
+
+def _cig_bootstrap(ctx, n, rng):
+    from quba.engine import certify
+
+    return certify.hook_bootstrap(ctx, n, rng)
+
+
+register(Dimension(
+    "certified_information_gain", True, "Certified information gain",
+    "adaptive hierarchical randomized-smoothing certification of a segmentation model: information of the "
+    "certified-correct pixels, sum (log K - log |leaves(node)|) / (pixels * log K), in [0, 1]",
+    source="Anani et al., Adaptive Hierarchical Certification for Segmentation, ICML 2024, Sec. 5; "
+           "Fischer et al., SegCertify, ICML 2021",
+    aliases=("cig",), needs=_cig_needs, compute=_cig_compute, bootstrap=_cig_bootstrap))
+
+# -- Further dimension: MEt3R multi-view consistency of generated image pairs (issue 7) --
+# Measured on image pairs by `quba consistency PAIRS --record NAME` (quba/engine/met3r.py),
+# not on classifier outputs, so it has no engine hooks; records carry it for the ranking.
+register(Dimension(
+    "met3r", False, "Multi-view inconsistency (MEt3R)",
+    "mean 1 - cos of the two views' dense features rendered into one camera, over the pixels both cover, "
+    "both directions averaged; in [0, 2], 0 = consistent",
+    source="Asim et al., MEt3R: Measuring Multi-View Consistency in Generated Images, CVPR 2025, Sec. 3",
+    aliases=("multiview_consistency", "met3r_score")))
