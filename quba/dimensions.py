@@ -14,8 +14,9 @@ Hook contract
 ``needs(suite, opts) -> list[SplitRequest]``
     The model outputs the dimension reads. `suite` is the loaded suite
     (`quba.suites.base.Suite`), `opts` the evaluation options (a dict: "seed",
-    "subset", "bootstrap", "device", "batch_size", plus anything the user
-    passed for this dimension under its name, e.g. ``opts["negative_flips"]``).
+    "subset", "bootstrap", "device", "batch_size", "workers", "strict",
+    "progress", plus anything the user passed for this dimension under its
+    name, e.g. ``opts["negative_flips"]``: ``evaluate(..., options={...})``).
     A `SplitRequest` names a split of the suite and optionally
       - ``attack``: None (clean images), "fgsm" or "pgd", with ``params`` (a
         tuple of (key, value) pairs, part of the cache key; the engine fills

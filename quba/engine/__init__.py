@@ -163,7 +163,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     suite_obj = _load_suite(suite, data_root)
     loaded = resolve_model(model)
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
-            **(options or {})}
+            "workers": workers, "strict": strict, "progress": progress, **(options or {})}
     if output is not None:
         store_records.check_writable(output, suite_obj.name)
     dim_objs = [D.get(n) for n in names]
