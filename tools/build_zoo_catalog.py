@@ -7,6 +7,8 @@ identifier against the installed libraries' own listings and writes the CSV.
 
     python tools/build_zoo_catalog.py          # write the CSV
     python tools/build_zoo_catalog.py --check  # only verify; exit 1 on a mismatch
+    python tools/build_zoo_catalog.py --params # also build every entry without weights and
+                                               # compare its parameter count with the paper's
 
 Where the mapping comes from: the QUBA code (visinf/beyond-accuracy,
 `quba_constants.py` and `helper/generate_data.py`) names, per id, the library
@@ -402,6 +404,26 @@ def verify(rows: list[dict]) -> list[str]:
     return [f"{r['id']}: {msg}" for r in rows if (msg := identifier_problem(r))]
 
 
+def check_params(rows: list[dict]) -> list[str]:
+    """Build every entry on the meta device; counts within 2 % (or 0.05 M) of the paper."""
+    sys.path.insert(0, str(ROOT))
+    from quba.zoo.catalog import _parse
+    from quba.zoo.loaders import load_row
+
+    problems = []
+    for r in rows:
+        if r["source"] == "unavailable" or not r["parameters_m"] or r["identifier"].startswith(
+                ("robustbench:", "mobileclip:")):
+            continue
+        built = load_row(_parse(r), pretrained=False, device="meta")
+        paper, got = float(r["parameters_m"]), built.parameters_full_m
+        status = "ok" if abs(got - paper) <= max(0.02 * paper, 0.05 + 1e-9) else "MISMATCH"
+        print(f"{status:8s} {r['id']:40s} paper {paper:8.1f}  built {got:8.2f}", file=sys.stderr)
+        if status != "ok":
+            problems.append(f"{r['id']}: {got:.2f} M parameters, the paper says {paper}")
+    return problems
+
+
 def render(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -413,9 +435,10 @@ def render(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="verify only; do not write")
+    ap.add_argument("--params", action="store_true", help="also compare every built parameter count with the paper")
     args = ap.parse_args(argv)
     rows = build_rows()
-    problems = verify(rows)
+    problems = verify(rows) + (check_params(rows) if args.params else [])
     for p in problems:
         print("problem:", p, file=sys.stderr)
     text = render(rows)

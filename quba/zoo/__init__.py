@@ -11,16 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quba.zoo.base import LoadedModel
 from quba.zoo.catalog import catalog
 
 __all__ = ["LoadedModel", "catalog", "load_model"]
+
+
+def __getattr__(name):  # LoadedModel imports torch: only when asked for
+    if name == "LoadedModel":
+        from quba.zoo.base import LoadedModel
+
+        return LoadedModel
+    raise AttributeError(f"module 'quba.zoo' has no attribute {name!r}")
 
 _CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str | None = None,
-               device="cpu") -> LoadedModel:
+               device="cpu") -> "LoadedModel":
     """A classifier ready to evaluate: [0, 1] images -> logits, with its preprocessing.
 
     spec: a catalog id, `path/to/file.py:function`, or a checkpoint path (with `arch`).

@@ -17,6 +17,7 @@ from quba.paths import data_file
 CATALOG_FILE = "zoo_catalog.csv"
 COLUMNS = ("id", "display_name", "source", "identifier", "pretrained_tag", "architecture", "paradigm",
            "pretraining_data", "groups", "paper_title", "parameters_m", "preprocess", "notes")
+SOURCES = ("timm", "torchvision", "open_clip", "bcos", "hub", "unavailable", "mini")
 PAPER_GROUPS = ("CNN", "TRA", "SL", "SELF_SL", "SEMISL", "AT", "A1", "A2", "A3", "IN1k", "IN21k", "BD", "ViL",
                 "Bcos", "ALL")
 
@@ -97,8 +98,6 @@ def select(rows=None, *, group: str | None = None, source: str | None = None, av
         g = known[group.lower()]
         rows = [r for r in rows if g in groups_of(r)]
     if source:
-        from quba.zoo.loaders import SOURCES
-
         if source not in SOURCES:
             raise QubaError(f"unknown source {source!r}{closest(source, SOURCES)}; sources: {', '.join(SOURCES)}")
         rows = [r for r in rows if r["source"] == source]

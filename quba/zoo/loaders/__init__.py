@@ -31,7 +31,7 @@ from quba.zoo.loaders.common import (
     url_state_dict,
 )
 
-SOURCES = ("timm", "torchvision", "open_clip", "bcos", "hub", "unavailable", "mini")
+from quba.zoo.catalog import SOURCES  # noqa: E402,F401  (re-exported)
 _RECIPE_RE = re.compile(r"^quba:(\w+)\((.*)\)$")
 
 

@@ -42,7 +42,7 @@ def load_open_clip(row: dict, pretrained: bool, template_set: str = "openai", de
     classnames = zeroshot.imagenet_classnames()
     if pretrained:
         cache = weights_dir("open_clip")
-        with fetching(row["id"], where):
+        with fetching(row["id"], where, hf=True):
             model, _, pre = open_clip.create_model_and_transforms(
                 name, pretrained=tag, cache_dir=str(cache) if cache else None)
             tokenizer = open_clip.get_tokenizer(name, cache_dir=str(cache) if cache else None)

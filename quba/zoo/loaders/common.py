@@ -142,32 +142,91 @@ def torch_hub_dir() -> Iterator[None]:
         torch.hub.set_dir(old)
 
 
-def unreachable(model_id: str, needed: str, exc: BaseException) -> QubaError:
-    cause = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+def unreachable(model_id: str, needed: str, exc: BaseException | str) -> QubaError:
+    cause = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    cause = cause.replace("\n", " ")
     if len(cause) > 160:
         cause = cause[:157] + "..."
     return QubaError(
-        f"cannot get the weights of {model_id!r} from {needed} ({cause}); pre-download them on a "
-        "machine with internet into the cache this machine reads (QUBA_CACHE=DIR for quba, timm and torch "
-        "downloads; HF_HOME for the Hugging Face hub), or load a local file with --checkpoint PATH --arch NAME"
+        f"cannot get the weights of {model_id!r} from {needed} ({cause}); pre-download them where there is "
+        f"internet with 'quba zoo fetch {model_id}' and copy the cache (QUBA_CACHE=DIR keeps all weights under "
+        "DIR/weights; unset, the libraries' own caches: HF_HOME, TORCH_HOME), or load a local file with "
+        "--checkpoint PATH --arch NAME"
     )
 
 
+_REACHABLE: dict[str, bool] = {}
+
+
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to host? (asked once per process)"""
+    if host not in _REACHABLE:
+        import socket
+
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                _REACHABLE[host] = True
+        except OSError:
+            _REACHABLE[host] = False
+    return _REACHABLE[host]
+
+
 @contextlib.contextmanager
-def fetching(model_id: str, needed: str) -> Iterator[None]:
-    """Turn any failure while fetching weights into the one-line QubaError."""
+def _hf_offline_if_unreachable() -> Iterator[None]:
+    """Hugging Face hub downloads retry for about a minute when offline; when the
+    hub cannot be reached, switch it to offline mode (cached files still load)."""
+    try:
+        import huggingface_hub.constants as hf_constants
+    except ImportError:
+        yield
+        return
+    if hf_constants.HF_HUB_OFFLINE or reachable("huggingface.co"):
+        yield
+        return
+    hf_constants.HF_HUB_OFFLINE = True
     try:
         yield
+    finally:
+        hf_constants.HF_HUB_OFFLINE = False
+
+
+@contextlib.contextmanager
+def fetching(model_id: str, needed: str, hf: bool = False) -> Iterator[None]:
+    """Turn any failure while fetching weights into the one-line QubaError;
+    with hf=True, fail fast (offline mode) when the Hugging Face hub is unreachable."""
+    import socket
+
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(60)  # a stalled download errors instead of hanging
+    try:
+        if hf:
+            with _hf_offline_if_unreachable():
+                yield
+        else:
+            yield
     except QubaError:
         raise
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # network, hub, cache and file errors all look different
         raise unreachable(model_id, needed, exc) from exc
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+
+
+def ensure_url(url: str, model_id: str) -> None:
+    """Fail fast when `url` is neither in torch.hub's cache nor reachable."""
+    from urllib.parse import urlparse
+
+    with torch_hub_dir():
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+    if not cached.exists() and not reachable(urlparse(url).hostname or ""):
+        raise unreachable(model_id, url, f"{urlparse(url).hostname} cannot be reached")
 
 
 def url_state_dict(url: str, model_id: str) -> dict:
     """Download (or reuse) a checkpoint by URL and read it without running code."""
+    ensure_url(url, model_id)
     with fetching(model_id, url):
         with torch_hub_dir():
             state = torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True,

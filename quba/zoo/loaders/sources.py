@@ -8,6 +8,7 @@ from __future__ import annotations
 from quba.errors import QubaError
 from quba.zoo.loaders.common import (
     IMAGENET_MEAN,
+    ensure_url,
     IMAGENET_STD,
     fetching,
     make_preprocess,
@@ -35,7 +36,7 @@ def timm_create(name: str, *, pretrained: bool, model_id: str, **kwargs):
     cache = weights_dir("timm")
     cfg = timm.models.get_pretrained_cfg(name)
     hub_id = (getattr(cfg, "hf_hub_id", None) or getattr(cfg, "url", None) or name) if cfg else name
-    with fetching(model_id, f"the Hugging Face hub ({hub_id}) via timm"):
+    with fetching(model_id, f"the Hugging Face hub ({hub_id}) via timm", hf=True):
         return timm.create_model(name, pretrained=True, cache_dir=str(cache) if cache else None, **kwargs)
 
 
@@ -83,6 +84,7 @@ def load_torchvision(row: dict, pretrained: bool):
     builder, tag = row["identifier"], row["pretrained_tag"] or "DEFAULT"
     weights = torchvision_weights(builder, tag)
     if pretrained:
+        ensure_url(weights.url, row["id"])
         with fetching(row["id"], weights.url), torch_hub_dir():
             model = tvm.get_model(builder, weights=weights)
     else:
