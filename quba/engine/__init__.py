@@ -207,7 +207,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     for dim in dim_objs:
         mine = {r: by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
         ctx = measure.Context(dimension=dim.name, suite=suite_obj, model=loaded, opts=opts, device=dev,
-                              outputs=mine, split_fn=lambda n: splits.get(n) or suite_obj.split(n))
+                              outputs=mine, split_fn=lambda n: splits[n] if n in splits else suite_obj.split(n))
         res = dim.compute(ctx)
         value = measure.value_of(res)
         lo = hi = None
