@@ -363,3 +363,35 @@ def test_full_nine_dimension_run_counts_one_pass_per_clean_image(quba_cache, tmp
         assert v["value"] is not None and v["lo"] is not None and v["hi"] is not None, d
     adv = rec["dimensions"]["adversarial_robustness"]["details"]
     assert adv["acc_pgd"] <= adv["acc_fgsm"] + 0.05 and adv["acc_fgsm"] < adv["acc_clean"]
+
+
+def test_placement_among_a_reference_leaderboard(tmp_path, monkeypatch):
+    """z-scores against the reference's mean/std, contributions summing to QUBA, rank among the reference."""
+    import pandas as pd
+
+    from quba.engine import reference
+
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"model": [f"m{i}" for i in range(6)], "suite": "mini"})
+    for d in D.NINE:
+        ref[d] = rng.uniform(0.2, 0.8, 6)
+    path = tmp_path / "ref.csv"
+    ref.to_csv(path, index=False)
+    monkeypatch.setattr(reference, "reference_path", lambda suite: path if suite == "mini" else None)
+    best = {d: (ref[d].max() + 0.1 if D.higher_is_better(d) else ref[d].min() - 0.1) for d in D.NINE}
+    rec = {"model": "new", "suite": "mini", "dimensions": {d: {"value": v} for d, v in best.items()}}
+    placed = reference.place(rec)
+    assert placed["rank"] == 1 and placed["n"] == 7
+    mu, sd = ref["accuracy"].mean(), ref["accuracy"].std(ddof=1)
+    assert placed["z"]["accuracy"] == pytest.approx((best["accuracy"] - mu) / sd)
+    assert placed["z"]["calibration_error"] > 0  # lower is better: oriented
+    assert sum(placed["contribution"].values()) == pytest.approx(placed["quba"])
+    # a reference model re-evaluated replaces its own row (not counted twice)
+    again = reference.place({"model": "m0", "suite": "mini", "dimensions": rec["dimensions"]})
+    assert again["n"] == 6 and again["rank"] == 1
+    # missing dimensions: z-scores for what is there, no score, and why
+    part = reference.place({"model": "new", "suite": "mini", "dimensions": {"accuracy": {"value": 0.5}}})
+    assert part["quba"] is None and "missing" in part["note"]
+    assert part["z"]["accuracy"] == pytest.approx((0.5 - mu) / sd)
+    none = reference.place({"model": "x", "suite": "fake", "dimensions": {"accuracy": {"value": 0.5}}})
+    assert none["quba"] is None and "no reference leaderboard" in none["note"]
