@@ -1,0 +1,72 @@
+"""`quba zoo` commands."""
+import csv
+import io
+import json
+import sys
+
+import pytest
+
+from quba.cli import main
+
+
+def run(capsys, *argv):
+    code = main(["zoo", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_json_and_csv(capsys):
+    code, out, _ = run(capsys, "list", "--group", "ViL", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and rows and all("ViL" in r["groups"].split(";") for r in rows)
+    assert {"id", "source", "identifier", "pretrained_tag", "parameters_m", "available"} <= set(rows[0])
+    code, out, _ = run(capsys, "list", "--source", "unavailable", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and table and all(r["source"] == "unavailable" and r["notes"] for r in table)
+    assert all(r["available"] == "False" for r in table)
+
+
+def test_list_table_and_available(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "ResNet50" in out and "clip-vit-b-16" in out
+    code, out, _ = run(capsys, "list", "--available", "--format", "json")
+    assert code == 0 and all(r["available"] and r["source"] != "unavailable" for r in json.loads(out))
+
+
+def test_unknown_group_and_id_exit_2(capsys):
+    code, _, err = run(capsys, "list", "--group", "Transformers")
+    assert code == 2 and "unknown group" in err
+    code, _, err = run(capsys, "show", "ResNet05")
+    assert code == 2 and "did you mean" in err and "ResNet50" in err
+
+
+def test_show_json_with_and_without_build(capsys):
+    code, out, _ = run(capsys, "show", "ResNet50", "--format", "json")
+    info = json.loads(out)
+    assert code == 0 and info["id"] == "ResNet50" and info["source"] == "torchvision"
+    assert info["identifier"] == "resnet50" and info["parameters_m"] == info["parameters_full_m"] == 25.6
+    code, out, _ = run(capsys, "show", "clip-vit-b-16", "--build", "--format", "json")
+    info = json.loads(out)
+    assert code == 0 and info["built"] and info["input_size"] == [3, 224, 224]
+    assert info["parameters_full_m"] == pytest.approx(149.6, rel=0.02)  # the paper's count: whole CLIP
+    assert info["parameters_m"] < info["parameters_full_m"]  # image tower + zero-shot head
+    code, out, _ = run(capsys, "show", "BagNet33")
+    assert code == 0 and "bagnet32-2ddd53ed" in out
+
+
+def test_fetch_rejects_unknown_ids_before_downloading(capsys):
+    code, _, err = run(capsys, "fetch", "ResNet50", "NoSuchNet")
+    assert code == 2 and "NoSuchNet" in err
+
+
+def test_train_mini_calls_the_mini_trainer(capsys, monkeypatch):
+    import types
+
+    calls = []
+    fake = types.ModuleType("quba.zoo.mini.train")
+    fake.main = lambda ids, steps=None, seed=0: calls.append((ids, steps, seed)) or 0
+    monkeypatch.setitem(sys.modules, "quba.zoo.mini.train", fake)
+    code, _, _ = run(capsys, "train-mini", "mini-a", "mini-b", "--steps", "7", "--seed", "3")
+    assert code == 0 and calls == [(["mini-a", "mini-b"], 7, 3)]
+    run(capsys, "train-mini")
+    assert calls[-1] == (None, None, 0)
