@@ -10,7 +10,7 @@ from quba.suites import load_suite
 from quba.suites.mini import (CONTENT_LEVELS, CORRUPTIONS, POSE_LEVELS_DEG, MiniSuite, corruption_seed)
 
 CLASSIFICATION_META = ("mask", "shape", "texture", "background", "pose")
-MULTIVIEW_META = ("depth1", "depth2", "K", "T_21", "consistent", "kind", "change")
+MULTIVIEW_META = ("depth1", "depth2", "K", "T_21", "T_21_true", "consistent", "kind", "change")
 # one severity per corruption, cycling so every severity is covered
 CORRUPTION_SAMPLE = [f"corruption/{c}/{k % 5 + 1}" for k, c in enumerate(CORRUPTIONS)]
 
@@ -205,12 +205,18 @@ def test_multiview_geometry_and_inconsistencies(suite):
     for p in np.flatnonzero(kind == "consistent")[:8]:
         err, visible = _reprojection(mv, p)
         assert visible > 0.9 and np.median(err) < 6, (p, visible, np.median(err))
-    # pose errors: misalignment grows with the rotation error
-    pose_err = [np.mean([np.mean(_reprojection(mv, p)[0])
-                         for p in np.flatnonzero((kind == "pose") & np.isclose(change, m))[:4]])
-                for m in POSE_LEVELS_DEG]
-    cons = np.mean([np.mean(_reprojection(mv, p)[0]) for p in np.flatnonzero(kind == "consistent")[:4]])
-    assert cons < pose_err[0] and all(a < b for a, b in zip(pose_err, pose_err[1:])), (cons, pose_err)
+    # pose errors: view 2 was rendered `change` degrees away from the reported pose
+    # (and exactly at it for the other kinds) ...
+    T, T_true = mv.meta["T_21"].astype(np.float64), mv.meta["T_21_true"].astype(np.float64)
+    for p in range(P):
+        dR = T_true[p, :3, :3] @ T[p, :3, :3].T
+        angle = np.degrees(np.arccos(np.clip((np.trace(dR) - 1) / 2, -1, 1)))
+        assert abs(angle - change[p]) < 0.05 if kind[p] == "pose" else angle < 0.05, (p, angle)
+    # ... so reprojection with the reported pose misaligns more as the error grows
+    err = {m: np.mean([np.mean(_reprojection(mv, p)[0]) for p in np.flatnonzero((kind == "pose") & np.isclose(change, m))])
+           for m in POSE_LEVELS_DEG}
+    cons = np.mean([np.mean(_reprojection(mv, p)[0]) for p in np.flatnonzero(kind == "consistent")])
+    assert cons < err[1.0] and err[1.0] < err[4.0] < err[8.0], (cons, err)
     # content changes: the changed fraction tracks the target magnitude
     for m in CONTENT_LEVELS:
         got = change[(kind == "content") & (np.abs(change - m) < 0.03)]

@@ -42,7 +42,8 @@ use and cached as .npz under `quba.paths.cache_dir()/suites/mini-<version>-<seed
                              pixels changed, targets .05/.1/.2/.4) and 40 "pose"
                              (view 2 rendered from a pose that differs from the
                              reported T_21 by a rotation of 1/2/4/8 degrees plus
-                             0.02 units of translation per degree; change = degrees)
+                             0.02 units of translation per degree; change = degrees;
+                             meta "T_21_true" is the pose view 2 was rendered from)
 
 Per-image metadata of every classification split: "mask" bool [N,H,W]
 (foreground, coverage >= 0.5), "shape", "texture", "background" (class ints;
@@ -72,9 +73,13 @@ from quba.paths import atomic_write_bytes, cache_dir
 from quba.suites import mini_render as R
 from quba.suites.base import DecisionMapping
 
-VERSION = "1"
+VERSION = "2"
 IMAGE_SIZE = 32
 MULTIVIEW_SIZE = 64
+# Classification images span the intensities [0.25, 0.75]: at full contrast the
+# colour and shape cues are so far apart that eps = 8/255 (the QUBA attack budget)
+# barely moves a standard model; at half contrast it is as damaging as on ImageNet.
+CONTRAST = 0.5
 P_TYPICAL = 0.85  # probability of the class-typical texture / background in train and val
 SIZES = {
     "train_per_class": 250,
@@ -112,7 +117,11 @@ def _seed_of(*parts) -> int:
     return zlib.crc32("/".join(str(p) for p in parts).encode()) & 0xFFFFFFFF
 
 
-def _to_uint8_chw(imgs: np.ndarray) -> np.ndarray:
+def _to_uint8_chw(imgs: np.ndarray, contrast: float | None = None) -> np.ndarray:
+    """float [N,H,W,3] in [0,1] -> uint8 [N,3,H,W]. Classification images are compressed
+    to the intensity range 0.5 +- CONTRAST/2 (see CONTRAST)."""
+    c = CONTRAST if contrast is None else contrast
+    imgs = 0.5 + (np.clip(imgs, 0, 1) - 0.5) * c
     return np.clip(np.round(imgs * 255.0), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2).copy()
 
 
@@ -190,7 +199,8 @@ class MiniSuite:
     # -- identity ---------------------------------------------------------
     def fingerprint(self) -> str:
         spec = {"name": self.name, "version": self.version, "seed": self.seed, "sizes": SIZES,
-                "image_size": IMAGE_SIZE, "multiview_size": MULTIVIEW_SIZE, "p_typical": P_TYPICAL}
+                "image_size": IMAGE_SIZE, "multiview_size": MULTIVIEW_SIZE, "p_typical": P_TYPICAL,
+                "contrast": CONTRAST}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def split_names(self) -> list[str]:
@@ -518,6 +528,7 @@ class MiniSuite:
         d1 = np.empty((P, S, S), np.float32)
         d2 = np.empty((P, S, S), np.float32)
         T = np.empty((P, 4, 4), np.float32)
+        T_true = np.empty((P, 4, 4), np.float32)
         change = np.empty(P, np.float32)
         for p, (kind, mag) in enumerate(plan):
             scene = R.random_scene(rng)
@@ -545,10 +556,12 @@ class MiniSuite:
                 change[p] = mag
             T[p] = np.eye(4)
             T[p, :3, :3], T[p, :3, 3] = Rm, t
+            T_true[p] = np.eye(4)
+            T_true[p, :3, :3], T_true[p, :3, 3] = R_true, t_true
         kinds = np.array([k for k, _ in plan])
-        return {"view1": _to_uint8_chw(v1), "view2": _to_uint8_chw(v2), "meta__depth1": d1,
+        return {"view1": _to_uint8_chw(v1, 1.0), "view2": _to_uint8_chw(v2, 1.0), "meta__depth1": d1,
                 "meta__depth2": d2, "meta__K": np.repeat(K[None].astype(np.float32), P, axis=0),
-                "meta__T_21": T, "meta__consistent": kinds == "consistent", "meta__kind": kinds,
+                "meta__T_21": T, "meta__T_21_true": T_true, "meta__consistent": kinds == "consistent", "meta__kind": kinds,
                 "meta__change": change}
 
 
