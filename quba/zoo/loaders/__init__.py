@@ -187,7 +187,7 @@ def load_mini(model_id: str, *, pretrained: bool = True, device="cpu") -> Loaded
 
     if not pretrained:
         module = mini.build(model_id)
-        return LoadedModel(id=model_id, module=module.eval().to(device), source="mini")
+        return LoadedModel(id=model_id, module=module.eval().to(device), input_size=(3, 32, 32), source="mini")
     if not hasattr(mini, "load"):
         raise QubaError(f"mini model {model_id!r} cannot be loaded yet: quba.zoo.mini.load is missing")
     loaded = mini.load(model_id)

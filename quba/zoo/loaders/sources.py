@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from quba.errors import QubaError
 from quba.zoo.loaders.common import (
-    IMAGENET_MEAN,
     ensure_url,
-    IMAGENET_STD,
     fetching,
     make_preprocess,
     split_normalize,
@@ -114,7 +112,3 @@ def load_bcos(row: dict, pretrained: bool):
     # the package's eval transform: Resize(256), CenterCrop(224), to [0, 1], AddInverse (done in the module)
     pre = make_preprocess(256, 224, "bilinear")
     return model, pre, None, None
-
-
-def imagenet_norm():
-    return IMAGENET_MEAN, IMAGENET_STD
