@@ -26,7 +26,7 @@ from quba.errors import QubaError
 from quba.metrics import certification as cm
 
 #: Default margin thresholds (fine -> coarser) per number of levels above the fine one.
-DEFAULT_THRESHOLDS = {1: (0.3,), 2: (0.3, 0.1), 3: (0.4, 0.2, 0.1)}
+DEFAULT_THRESHOLDS = {1: (0.5,), 2: (0.6, 0.3), 3: (0.7, 0.45, 0.2)}
 
 
 @dataclass
@@ -59,7 +59,7 @@ class CertifyConfig:
         if not self.adaptive or depth == 0:
             return ()
         t = tuple(self.thresholds) if self.thresholds is not None else DEFAULT_THRESHOLDS.get(
-            depth, tuple(np.linspace(0.4, 0.1, depth)))
+            depth, tuple(np.linspace(0.7, 0.2, depth)))
         if len(t) != depth:
             raise QubaError(f"the hierarchy has {depth} levels above the fine one, so it needs {depth} "
                             f"thresholds; got {len(t)}")
@@ -95,24 +95,25 @@ def _sample(model, x, count, sigma, gen, batch_size, K, want_probs, bar):
     done = 0
     while done < count:
         b = min(batch_size, count - done)
-        noise = torch.randn((b, *x.shape), generator=gen, dtype=x.dtype)
+        noise = torch.randn((b, *x.shape), generator=gen, dtype=torch.float32).to(x.device)
         batch = x.unsqueeze(0) + sigma * noise
-        logits = model(batch)
+        logits = model(batch).float()
         if logits.ndim != 4 or logits.shape[1] != K or logits.shape[2:] != x.shape[1:]:
             raise QubaError(f"a segmentation model must return logits [N, {K}, H, W] at input size; "
                             f"got {tuple(logits.shape)} for input {tuple(batch.shape)}")
-        psum = torch.softmax(logits.double(), dim=1).sum(0) if want_probs else None
-        yield logits.argmax(1), psum
+        psum = torch.softmax(logits.double(), dim=1).sum(0).cpu() if want_probs else None
+        yield logits.argmax(1).cpu(), psum
         done += b
         if bar is not None:
             bar.update(b)
 
 
-def certify_image(model, image, hierarchy: cm.Hierarchy, config: CertifyConfig, thresholds, gen, bar=None):
+def certify_image(model, image, hierarchy: cm.Hierarchy, config: CertifyConfig, thresholds, gen, bar=None,
+                  device="cpu"):
     """Certify one image [3, H, W]; returns dict of maps (numpy, [H, W]) and the family size."""
     import torch
 
-    x = _to_float(image)
+    x = _to_float(image).to(device)
     K = hierarchy.num_classes
     node_of = torch.as_tensor(hierarchy.node_of)  # [L, K]
     M = max(len(n) for n in hierarchy.node_names)  # most nodes at any level
@@ -146,7 +147,8 @@ def certify_image(model, image, hierarchy: cm.Hierarchy, config: CertifyConfig, 
 
 
 def certify_segmentation(model, images, labels, hierarchy: cm.Hierarchy, config: CertifyConfig | None = None,
-                         ignore_index: int = -1, progress: bool = True, desc: str = "certify") -> CertifyResult:
+                         ignore_index: int = -1, progress: bool = True, desc: str = "certify",
+                         device="cpu") -> CertifyResult:
     """Certify every image of `images` ([N, 3, H, W], uint8 or float in [0, 1]) against
     `labels` ([N, H, W] fine class indices, `ignore_index` left out).
 
@@ -176,11 +178,11 @@ def certify_segmentation(model, images, labels, hierarchy: cm.Hierarchy, config:
         with torch.no_grad():
             for i in range(N):
                 gen = torch.Generator().manual_seed(int(config.seed) * 1_000_003 + i)
-                r = certify_image(model, images[i], hierarchy, config, thresholds, gen, bar)
+                r = certify_image(model, images[i], hierarchy, config, thresholds, gen, bar, device)
                 for k in out:
                     out[k].append(r[k])
                 s = cm.summarize(r["nodes"], r["levels"], r["certified"], labels[i], hierarchy, ignore_index)
-                per_image.append({"index": i, "cig": s["certified_information_gain"],
+                per_image.append({"index": i, "cig": s["certified_information_gain"], "pixels": s["pixels"],
                                   "abstain_rate": s["abstain_rate"], "certified_accuracy": s["certified_accuracy"]})
     finally:
         bar.close()
@@ -194,3 +196,112 @@ def certify_segmentation(model, images, labels, hierarchy: cm.Hierarchy, config:
     cfg["thresholds"] = list(thresholds)
     cfg["mode"] = "adaptive" if thresholds else "flat"
     return CertifyResult(summary=summary, config=cfg, per_image=per_image, **maps)
+
+
+# --------------------------------------------------------------------------- suite helpers and engine hooks
+DIMENSION = "certified_information_gain"
+SPLIT = "segmentation"
+BACKGROUND = "background"
+
+
+def suite_hierarchy(suite, hierarchy_file=None) -> cm.Hierarchy:
+    """The hierarchy over background + the suite's classes (label-map index = class index).
+
+    From `hierarchy_file` (JSON, fine class -> ancestors) when given, else the
+    suite's `hierarchy` attribute ({"levels", "parents"}), else flat. Background
+    is its own node at every level.
+    """
+    names = [BACKGROUND, *list(suite.class_names)]
+    if hierarchy_file:
+        return cm.load_hierarchy_json(hierarchy_file, names)
+    h = getattr(suite, "hierarchy", None)
+    if h:
+        return cm.Hierarchy.from_parents(names, h["levels"], h["parents"])
+    return cm.Hierarchy.flat(names)
+
+
+def segmentation_data(suite, images: int | None = None):
+    """(images uint8 [N, 3, H, W], label maps [N, H, W]) of the suite's segmentation split."""
+    if SPLIT not in suite.split_names():
+        raise QubaError(f"suite {suite.name!r} has no {SPLIT!r} split (images with label maps); certification "
+                        "runs on QUBA-mini's (--suite mini) or any suite that provides one")
+    sp = suite.split(SPLIT)
+    if "seg" not in sp.meta:
+        raise QubaError(f"split {SPLIT!r} of suite {suite.name!r} carries no label maps (meta 'seg')")
+    n = len(sp)
+    if images is not None:
+        if int(images) < 1:
+            raise QubaError(f"--images must be at least 1, got {images}")
+        n = min(n, int(images))
+    return np.asarray(sp.images[:n]), np.asarray(sp.meta["seg"][:n])
+
+
+def _options(opts: dict) -> tuple[CertifyConfig, dict]:
+    o = dict(opts.get(DIMENSION) or {})
+    known = {f for f in CertifyConfig.__dataclass_fields__}
+    extra = {k: o.pop(k) for k in list(o) if k not in known}
+    unknown = [k for k in extra if k not in ("images", "hierarchy")]
+    if unknown:
+        raise QubaError(f"unknown option {unknown[0]!r} for {DIMENSION}; known: "
+                        f"{', '.join(sorted(known | {'images', 'hierarchy'}))}")
+    o.setdefault("seed", opts.get("seed", 0))
+    return CertifyConfig(**o), extra
+
+
+_MEMO: dict = {}
+
+
+def run_for(model, suite, opts: dict, device="cpu", progress: bool = True) -> CertifyResult:
+    """Certify a loaded model on the suite's segmentation split with the options in
+    `opts[DIMENSION]` (CertifyConfig fields, plus "images" and "hierarchy"); memoised
+    per (weights, suite, options) within the process."""
+    config, extra = _options(opts)
+    module = getattr(model, "module", model)
+    fp = model.fingerprint() if hasattr(model, "fingerprint") else id(module)
+    key = (fp, suite.fingerprint(), repr(sorted(asdict(config).items())), repr(sorted(extra.items())), str(device))
+    if key in _MEMO:
+        return _MEMO[key]
+    hierarchy = suite_hierarchy(suite, extra.get("hierarchy"))
+    images, labels = segmentation_data(suite, extra.get("images"))
+    res = certify_segmentation(module.to(device), images, labels, hierarchy, config, progress=progress,
+                               desc=f"certify {getattr(model, 'id', '')}".strip(), device=device)
+    res.config.update({"images": int(len(images)), "hierarchy": extra.get("hierarchy") or "suite",
+                       "levels": hierarchy.levels, "classes": hierarchy.num_classes})
+    _MEMO.clear()  # keep one result: enough for compute + bootstrap
+    _MEMO[key] = res
+    return res
+
+
+def hook_needs(suite, opts) -> list:
+    """Engine hook: no cached classifier outputs; the split must exist."""
+    if SPLIT not in suite.split_names():
+        raise QubaError(f"{DIMENSION} needs a {SPLIT!r} split, which suite {suite.name!r} does not have "
+                        "(use --suite mini)")
+    _options(opts)  # bad options fail before any work
+    return []
+
+
+def hook_compute(ctx) -> dict:
+    res = run_for(ctx.model, ctx.suite, ctx.opts, device=ctx.device, progress=ctx.opts.get("progress", True))
+    s = res.summary
+    return {"value": s["certified_information_gain"],
+            "class_certified_information_gain": s["class_certified_information_gain"],
+            "abstain_rate": s["abstain_rate"], "certified_accuracy": s["certified_accuracy"],
+            "certified_radius_tau": s["certified_radius_tau"],
+            "mean_certified_radius": s.get("mean_certified_radius"),
+            "per_level": s["per_level"], "pixels": s["pixels"], "config": res.config}
+
+
+def bootstrap_over_images(result: CertifyResult, n: int, rng: np.random.Generator) -> np.ndarray:
+    """CIG replicates resampling images: Σ_i CIG_i·N_i / Σ_i N_i over the resampled images."""
+    cig = np.array([p["cig"] for p in result.per_image], dtype=np.float64)
+    pix = np.array([p["pixels"] for p in result.per_image], dtype=np.float64)
+    if cig.size == 0:
+        return np.full(n, np.nan)
+    idx = rng.integers(0, cig.size, size=(n, cig.size))
+    return (cig[idx] * pix[idx]).sum(1) / pix[idx].sum(1)
+
+
+def hook_bootstrap(ctx, n, rng) -> np.ndarray:
+    res = run_for(ctx.model, ctx.suite, ctx.opts, device=ctx.device, progress=False)
+    return bootstrap_over_images(res, n, rng)
