@@ -86,7 +86,7 @@ def test_dino_features_from_a_local_weight_file(tmp_path):
     import timm
     from safetensors.torch import save_file
 
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, img_size=64)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0)
     path = tmp_path / "vit.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     feats = E.DinoFeatures("vit_tiny_patch16_224", weights=path, input_size=64)  # small input: fast test
@@ -96,6 +96,8 @@ def test_dino_features_from_a_local_weight_file(tmp_path):
     img, geo = identical_pair(size=40)
     r = E.evaluate_pairs(img[None], img[None], [geo], feats, progress=False)
     assert r["met3r"] == pytest.approx(0.0, abs=1e-5) and "vit_tiny" in r["features"]
+    with pytest.raises(QubaError, match="do not fit"):
+        E.DinoFeatures("vit_small_patch16_224", weights=path)
 
 
 # ----------------------------------------------------------------------------- geometry plug-in

@@ -210,8 +210,10 @@ class DinoFeatures:
 
     Weights come only from disk: `weights` (a .safetensors or .pth state
     dict), else $QUBA_DINO_WEIGHTS, else the Hugging Face cache of the timm
-    model (looked up without network). Images are resized to `input_size`
-    (a multiple of the patch size) and ImageNet-normalised inside.
+    model (looked up without network). The ViT is built at its native size
+    with `dynamic_img_size` (position embeddings interpolated); images are
+    resized to `input_size` (a multiple of the patch size) and normalised with
+    the model's mean/std inside.
     """
 
     def __init__(self, model_name: str = DINO_DEFAULT, weights: str | Path | None = None,
@@ -223,12 +225,16 @@ class DinoFeatures:
         if path is None:
             raise QubaError(f"no local weights for {model_name!r}; pass --dino-weights FILE (or set "
                             "QUBA_DINO_WEIGHTS), or use --features procedural (offline fallback)")
-        try:
-            model = timm.create_model(model_name, pretrained=False, num_classes=0, img_size=input_size)
-        except Exception as exc:  # noqa: BLE001 - unknown name etc.
-            raise QubaError(f"timm cannot build {model_name!r} ({exc}); pick a timm ViT name") from None
+        try:  # native size (so published weights fit); positions interpolated to any input size
+            model = timm.create_model(model_name, pretrained=False, num_classes=0, dynamic_img_size=True)
+        except Exception as exc:  # noqa: BLE001 - unknown name, not a ViT, ...
+            raise QubaError(f"timm cannot build {model_name!r} as a ViT ({exc}); pick a timm ViT name") from None
         state = _read_state_dict(path)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, _ = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[-1].strip()
+            raise QubaError(f"weights {str(path)!r} do not fit {model_name!r} ({first})") from None
         if len(missing) > 0.2 * len(model.state_dict()):
             raise QubaError(f"weights {str(path)!r} do not fit {model_name!r} ({len(missing)} tensors missing)")
         self.model = model.eval().to(device)
