@@ -17,6 +17,11 @@ catalog.csv columns:
   task          classification | segmentation
   clean_accuracy  documented clean accuracy on `val` (filled by the recipe)
   notes         free text (what property the variant is built to have)
+
+Recipe contract (see train.py): `recipe(model, suite, *, seed, steps=None,
+progress=True, **kw) -> dict` trains `model` in place; the dict may carry
+"clean_accuracy" (else `train.main` measures top-1 on `val` from the stored
+weights). `load(model_id)` returns a `quba.zoo.base.LoadedModel`.
 """
 from __future__ import annotations
 
@@ -90,6 +95,48 @@ def row(model_id: str) -> dict:
 
 def weights_path(model_id: str) -> Path:
     return WEIGHTS_DIR / f"{model_id}.safetensors"
+
+
+def load(model_id: str):
+    """A shipped mini model with its weights, as a `quba.zoo.base.LoadedModel`.
+
+    The module takes [0, 1] images (3x32x32; normalisation inside) and returns
+    logits; weights come from `weights/<id>.safetensors` (no code executed).
+    """
+    from safetensors.torch import load_file
+
+    from quba.zoo.base import LoadedModel
+
+    r = row(model_id)
+    path = weights_path(model_id)
+    if not path.exists():
+        raise QubaError(f"mini model {model_id!r} has no weights at {path}; run 'quba zoo train-mini {model_id}'")
+    module = build(model_id)
+    try:
+        state = load_file(str(path))
+        module.load_state_dict(state, strict=True)
+    except Exception as exc:  # wrong or damaged file
+        raise QubaError(f"weights of mini model {model_id!r} do not fit its architecture {r['arch']!r} "
+                        f"({type(exc).__name__}); rebuild them with 'quba zoo train-mini {model_id}'") from None
+    module.eval()
+    return LoadedModel(
+        id=model_id,
+        module=module,
+        preprocess=None,
+        input_size=(3, 32, 32),
+        num_classes=int(getattr(module, "num_classes", 0) or _num_outputs(module)),
+        source="mini",
+        meta={k: r.get(k, "") for k in ("display_name", "arch", "recipe", "architecture", "paradigm",
+                                         "pretraining_data", "groups", "task", "clean_accuracy", "notes")},
+    )
+
+
+def _num_outputs(module) -> int:
+    import torch
+
+    with torch.no_grad():
+        out = module(torch.zeros(1, 3, 32, 32))
+    return int(out.shape[1])
 
 
 def build(model_id: str, num_classes: int | None = None):
