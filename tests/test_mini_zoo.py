@@ -17,10 +17,8 @@ MY_RECIPES = {"standard", "shape_biased", "texture_biased", "background_robust",
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QUBA_CACHE", str(tmp_path_factory.mktemp("mini-zoo-cache")))
-        yield MiniSuite(seed=0)
+def suite():
+    return MiniSuite(seed=0)  # the session's temporary cache (conftest), shared with other tests
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +28,31 @@ def my_rows():
     return rows
 
 
+class _Logits:
+    """Logits of shipped models per split, computed on first request."""
+
+    def __init__(self, suite):
+        self.suite, self.cache, self.models = suite, {}, {}
+
+    def __getitem__(self, model_id):
+        outer = self
+
+        class _PerModel:
+            def __getitem__(self, split):
+                key = (model_id, split)
+                if key not in outer.cache:
+                    if model_id not in outer.models:
+                        outer.models[model_id] = mini.load(model_id).module
+                    outer.cache[key] = T.predict_logits(outer.models[model_id], outer.suite.split(split).images)
+                return outer.cache[key]
+
+        return _PerModel()
+
+
 @pytest.fixture(scope="module")
-def logits(suite, my_rows):
-    """Logits of every shipped model on the splits the property checks use."""
+def logits(suite):
     torch.set_num_threads(1)
-    out = {}
-    for r in my_rows:
-        m = mini.load(r["id"]).module
-        out[r["id"]] = {n: T.predict_logits(m, suite.split(n).images)
-                        for n in ("val", "cue_conflict", "bg/mixed_same", "bg/mixed_rand")}
-    return out
+    return _Logits(suite)
 
 
 def _acc(lg, split):
@@ -135,7 +148,6 @@ def test_known_answer_calibration(suite, logits):
 
 def test_recipe_smoke_and_main_writes_weights_and_catalog(tmp_path, monkeypatch, suite):
     """main() on a temporary copy of the catalog: a few steps, weights saved, accuracy recorded."""
-    monkeypatch.setenv("QUBA_CACHE", str(suite.cache_path.parent.parent))
     cat = tmp_path / "catalog.csv"
     shutil.copy(mini.CATALOG_PATH, cat)
     monkeypatch.setattr(mini, "CATALOG_PATH", cat)

@@ -16,11 +16,10 @@ CORRUPTION_SAMPLE = [f"corruption/{c}/{k % 5 + 1}" for k, c in enumerate(CORRUPT
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QUBA_CACHE", str(tmp_path_factory.mktemp("mini-cache")))
-        s = MiniSuite(seed=0)
-        yield s
+def suite():
+    # the session's fresh temporary cache (conftest), so splits are generated here
+    # once and shared with the other tests of this process
+    return MiniSuite(seed=0)
 
 
 def _digest(split) -> str:
