@@ -1,0 +1,84 @@
+"""Negative-flip metrics: hand-built prediction sets with exact fractions (METRICS.md, ELODI)."""
+import numpy as np
+import pytest
+
+from quba.errors import QubaError
+from quba.metrics import flips
+
+# 10 test images; labels y, old and new predictions built by hand:
+#   idx: 0 1 2 3 4 5 6 7 8 9
+#   old: R R R R R R W W W W      (R = right, W = wrong)
+#   new: R R R W W R R W W R
+Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+OLD = np.array([0, 1, 2, 3, 4, 5, 0, 0, 0, 0])
+NEW = np.array([0, 1, 2, 9, 9, 5, 6, 0, 1, 9])
+
+
+def test_hand_built_fractions():
+    # negative flips: images 3, 4 -> NFR = 2/10
+    assert flips.negative_flip_rate(Y, OLD, NEW) == pytest.approx(2 / 10)
+    # positive flips: images 6, 9 -> PFR = 2/10
+    assert flips.positive_flip_rate(Y, OLD, NEW) == pytest.approx(2 / 10)
+    # new errors: 3, 4, 7, 8 -> NFI = 2/4
+    assert flips.negative_flip_impact(Y, OLD, NEW) == pytest.approx(2 / 4)
+    # err_old = 4/10, err_new = 4/10 -> NFR_rel = 0.2 / (0.6 * 0.4)
+    assert flips.relative_negative_flip_rate(Y, OLD, NEW) == pytest.approx(0.2 / (0.6 * 0.4))
+    # same decision on 0,1,2,5,7 (7: both predict 0) -> 5/10
+    assert flips.top1_agreement(OLD, NEW) == pytest.approx(5 / 10)
+    s = flips.flip_summary(Y, OLD, NEW)
+    assert s["n_negative_flips"] == 2 and s["n_positive_flips"] == 2 and s["n"] == 10
+    assert s["err_old"] == pytest.approx(0.4) and s["err_new"] == pytest.approx(0.4)
+
+
+def test_swapping_old_and_new_swaps_nfr_and_pfr():
+    assert flips.negative_flip_rate(Y, NEW, OLD) == flips.positive_flip_rate(Y, OLD, NEW)
+
+
+def test_model_against_itself_has_no_flips():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 200)
+    p = np.where(rng.random(200) < 0.7, y, rng.integers(0, 5, 200))
+    s = flips.flip_summary(y, p, p)
+    assert s["nfr"] == 0 and s["pfr"] == 0 and s["nfi"] == 0 and s["relative_nfr"] == 0
+    assert s["agreement"] == 1.0
+    ci = flips.bootstrap_flips(y, p, p, n_boot=50, seed=1)
+    assert ci["nfr"] == (0.0, 0.0) and ci["agreement"] == (1.0, 1.0)
+
+
+def test_independent_errors_give_relative_nfr_near_one():
+    rng = np.random.default_rng(3)
+    n = 200_000
+    y = np.zeros(n, dtype=int)
+    old = np.where(rng.random(n) < 0.8, 0, 1)  # 20 % error
+    new = np.where(rng.random(n) < 0.7, 0, 1)  # 30 % error, independent of old
+    assert flips.relative_negative_flip_rate(y, old, new) == pytest.approx(1.0, abs=0.02)
+
+
+def test_degenerate_denominators_are_zero():
+    y = np.array([0, 1, 2])
+    perfect = y.copy()
+    wrong = np.array([1, 2, 0])
+    assert flips.negative_flip_impact(y, wrong, perfect) == 0.0
+    assert flips.relative_negative_flip_rate(y, wrong, perfect) == 0.0  # old never right
+    assert flips.relative_negative_flip_rate(y, perfect, perfect) == 0.0  # new never wrong
+    assert flips.relative_negative_flip_rate(y, perfect, wrong) == pytest.approx(1.0)  # 1 / (1 * 1)
+
+
+def test_bootstrap_is_seeded_and_brackets_the_value():
+    a = flips.bootstrap_flips(Y, OLD, NEW, n_boot=300, seed=7)
+    b = flips.bootstrap_flips(Y, OLD, NEW, n_boot=300, seed=7)
+    assert a == b
+    s = flips.flip_summary(Y, OLD, NEW)
+    for k in flips.FLIP_METRICS:
+        lo, hi = a[k]
+        assert lo <= s[k] <= hi and lo < hi
+    assert flips.bootstrap_flips(Y, OLD, NEW, n_boot=0) == {}
+
+
+def test_bad_input_is_a_quba_error():
+    with pytest.raises(QubaError, match="same ordered test set"):
+        flips.negative_flip_rate(Y, OLD, NEW[:5])
+    with pytest.raises(QubaError):
+        flips.flip_summary([], [], [])
+    with pytest.raises(QubaError):
+        flips.top1_agreement([1, 2], [1])
