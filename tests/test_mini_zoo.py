@@ -137,13 +137,14 @@ def _ece(p, y, bins=15):
 def test_known_answer_calibration(suite, logits):
     y = suite.split("val").labels
     lg = {k: logits[f"mini-cnn-{k}"]["val"] for k in ("standard", "overconfident", "calibrated")}
-    # one network, three logit scales: identical decisions
-    assert torch.equal(lg["standard"].argmax(1), lg["overconfident"].argmax(1))
+    # calibrated = the standard network with a temperature: identical decisions
     assert torch.equal(lg["standard"].argmax(1), lg["calibrated"].argmax(1))
     ece = {k: _ece(v.softmax(1).numpy(), y) for k, v in lg.items()}
     assert ece["calibrated"] < ece["standard"] < ece["overconfident"], ece
-    # (ECE of an over-confident model is bounded by its error rate, ~0.09 here)
-    assert ece["overconfident"] > 2 * ece["calibrated"], ece
+    assert ece["overconfident"] > 3 * ece["calibrated"], ece
+    # over-confident: mean confidence well above accuracy
+    p = lg["overconfident"].softmax(1).numpy()
+    assert p.max(1).mean() - (p.argmax(1) == y).mean() > 0.08
 
 
 def test_recipe_smoke_and_main_writes_weights_and_catalog(tmp_path, monkeypatch, suite):
