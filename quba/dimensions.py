@@ -239,3 +239,55 @@ register(Dimension(
     "both directions averaged; in [0, 2], 0 = consistent",
     source="Asim et al., MEt3R: Measuring Multi-View Consistency in Generated Images, CVPR 2025, Sec. 3",
     aliases=("multiview_consistency", "met3r_score")))
+
+# -- Further dimensions: interpretability, negative flips, teacher–student agreement (issue 6) --
+# Hooks live in quba/engine/beyond.py, imported only when a dimension is measured.
+def _beyond(name):
+    def call(*args):
+        from quba.engine import beyond
+
+        return getattr(beyond, name)(*args)
+
+    if name.endswith("_bootstrap"):  # the engine passes rng only to 3-parameter bootstraps
+        def hook(ctx, n, rng):
+            return call(ctx, n, rng)
+    elif name.endswith("_needs"):
+        def hook(suite, opts):
+            return call(suite, opts)
+    else:
+        def hook(ctx):
+            return call(ctx)
+    hook.__name__ = name
+    return hook
+
+
+register(Dimension(
+    "interpretability", True, "Interpretability (grid pointing game)",
+    "mean share of positive attribution energy in the target cell of n x n grids of confidently and "
+    "correctly classified images from distinct classes (chance = 1/n^2); input x gradient, B-cos models "
+    "their contribution maps W(x)^T x",
+    source="Boehle et al., B-cos Networks, CVPR 2022, Sec. 5.2; CoDA-Nets, CVPR 2021, Sec. 5.2",
+    aliases=("pointing_game", "localisation", "localization"),
+    needs=_beyond("interpretability_needs"), compute=_beyond("interpretability_compute"),
+    bootstrap=_beyond("interpretability_bootstrap")))
+register(Dimension(
+    "negative_flip_rate", False, "Negative flip rate",
+    "share of val images the declared reference (legacy) model gets right and this model gets wrong "
+    "(--reference-model ID); NFI, PFR, relative NFR and agreement in the record's details",
+    source="Yan et al., Positive-Congruent Training, CVPR 2021; Zhao et al., ELODI, TPAMI 2023",
+    aliases=("nfr", "negative_flips"),
+    needs=_beyond("negative_flips_needs"), compute=_beyond("negative_flips_compute")))
+register(Dimension(
+    "teacher_agreement", True, "Teacher-student agreement",
+    "top-1 agreement with the declared teacher on val (--teacher ID)",
+    source="Parchami-Araghi et al., Good Teachers Explain (e2KD), ECCV 2024, Sec. 5",
+    aliases=("agreement", "top1_agreement"),
+    needs=_beyond("teacher_needs"), compute=_beyond("teacher_agreement_compute")))
+register(Dimension(
+    "explanation_similarity", True, "Explanation similarity to the teacher",
+    "mean cosine of the teacher's and the model's input x gradient maps for the teacher's top-1 class on val "
+    "(--teacher ID)",
+    source="Parchami-Araghi et al., Good Teachers Explain (e2KD), ECCV 2024, Sec. 3, 5",
+    aliases=("e2kd", "explanation_agreement"),
+    needs=_beyond("teacher_needs"), compute=_beyond("explanation_similarity_compute"),
+    bootstrap=_beyond("explanation_similarity_bootstrap")))

@@ -38,3 +38,59 @@ def test_bootstrap_mean_interval():
 def test_shape_mismatch_is_a_quba_error():
     with pytest.raises(QubaError, match="same attribution method"):
         agreement.explanation_similarity(np.zeros((2, 4)), np.zeros((2, 5)))
+
+
+# ---------------------------------------------------------------------------- QUBA-mini: students of a teacher
+
+TEACHER = "mini-cnn-standard"
+
+
+def _evaluate(model, dims, **kw):
+    from quba.engine import evaluate
+
+    return evaluate(model, "mini", dims, output=None, progress=False, options={"teacher": TEACHER}, **kw)
+
+
+def test_e2kd_student_explains_more_like_its_teacher_than_the_kd_student(quba_cache):
+    dims = ["teacher_agreement", "explanation_similarity"]
+    kd = _evaluate("mini-student-kd", dims, bootstrap=100)["dimensions"]
+    e2 = _evaluate("mini-student-e2kd", dims, bootstrap=100)["dimensions"]
+    # the known answer: explanation-enhanced distillation transfers the explanations ...
+    assert e2["explanation_similarity"]["value"] > kd["explanation_similarity"]["value"]
+    assert e2["explanation_similarity"]["lo"] > kd["explanation_similarity"]["hi"]  # not a resampling accident
+    assert e2["explanation_similarity"]["details"]["method"] == "input_x_gradient"
+    assert e2["explanation_similarity"]["details"]["n"] == 600
+    # ... while both students agree with the teacher's decisions about equally well
+    for d in (kd, e2):
+        assert 0.85 < d["teacher_agreement"]["value"] <= 1.0
+        assert d["teacher_agreement"]["lo"] <= d["teacher_agreement"]["value"] <= d["teacher_agreement"]["hi"]
+
+
+def test_teacher_dimensions_of_the_teacher_itself(quba_cache):
+    d = _evaluate(TEACHER, ["teacher_agreement", "explanation_similarity"], bootstrap=0)["dimensions"]
+    assert d["teacher_agreement"]["value"] == 1.0
+    assert d["explanation_similarity"]["value"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_compare_explanations_matches_the_dimension(quba_cache, capsys):
+    import json
+
+    from quba.cli import main
+
+    assert main(["compare", TEACHER, "mini-student-e2kd", "--explanations", "--format", "json", "--bootstrap", "0",
+                 "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    dim = _evaluate("mini-student-e2kd", ["explanation_similarity", "teacher_agreement"], bootstrap=0)["dimensions"]
+    assert res["metrics"]["explanation_similarity"]["value"] == pytest.approx(dim["explanation_similarity"]["value"])
+    assert res["metrics"]["agreement"]["value"] == pytest.approx(dim["teacher_agreement"]["value"])
+
+
+def test_teacher_dimensions_need_a_declared_teacher(quba_cache):
+    from quba.engine import evaluate
+
+    for dim in ("teacher_agreement", "explanation_similarity"):
+        with pytest.raises(QubaError, match="--teacher"):
+            evaluate("mini-student-kd", "mini", [dim], output=None, progress=False)
+    with pytest.raises(QubaError, match="unknown attribution method"):
+        evaluate("mini-student-kd", "mini", ["explanation_similarity"], output=None, progress=False,
+                 options={"teacher": TEACHER, "explanation_similarity": {"method": "magic"}})

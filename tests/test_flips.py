@@ -82,3 +82,88 @@ def test_bad_input_is_a_quba_error():
         flips.flip_summary([], [], [])
     with pytest.raises(QubaError):
         flips.top1_agreement([1, 2], [1])
+
+
+# ---------------------------------------------------------------------------- QUBA-mini: CLI and dimension
+
+def _compare_json(capsys, *argv):
+    import json
+
+    from quba.cli import main
+
+    rc = main(["compare", *argv, "--format", "json", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_compare_cli_reads_cached_predictions(quba_cache, capsys):
+    import torch
+
+    same = _compare_json(capsys, "mini-cnn-standard", "mini-cnn-standard", "--bootstrap", "50")
+    assert same["images"] == 600
+    assert same["forward_passes"] == {"old": 600, "new": 0}  # the same weights: the second read is cached
+    for k in ("nfr", "nfi", "pfr", "relative_nfr"):
+        assert same["metrics"][k]["value"] == 0.0
+    assert same["metrics"]["agreement"]["value"] == 1.0 and same["negative_flips"] == 0
+
+    upd = _compare_json(capsys, "mini-cnn-standard", "mini-cnn-shape", "--bootstrap", "100")
+    assert upd["forward_passes"] == {"old": 0, "new": 600}
+    again = _compare_json(capsys, "mini-cnn-standard", "mini-cnn-shape", "--bootstrap", "100")
+    assert again["forward_passes"] == {"old": 0, "new": 0}  # zero extra forward passes
+    assert again["metrics"] == upd["metrics"]
+
+    # the numbers are the flip metrics of the two models' own predictions
+    from quba.suites.mini import MiniSuite
+    from quba.zoo.mini import load
+
+    val = MiniSuite(seed=0).split("val")
+    x = torch.as_tensor(val.images).float() / 255
+    with torch.no_grad():
+        old = load("mini-cnn-standard").module(x).argmax(1).numpy()
+        new = load("mini-cnn-shape").module(x).argmax(1).numpy()
+    s = flips.flip_summary(val.labels, old, new)
+    for k in flips.FLIP_METRICS:
+        assert upd["metrics"][k]["value"] == pytest.approx(s[k])
+        assert upd["metrics"][k]["lo"] <= s[k] <= upd["metrics"][k]["hi"]
+    assert 0 < s["nfr"] < s["err_new"]
+
+
+def test_compare_cli_bad_input_exits_2(quba_cache, capsys):
+    from quba.cli import main
+
+    assert main(["compare", "mini-cnn-standard", "mini-cnn-shap"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    assert main(["compare", "mini-cnn-standard", "mini-cnn-shape", "--split", "vall"]) == 2
+    assert "no split 'vall'" in capsys.readouterr().err
+    assert main(["compare", "mini-cnn-standard", "mini-cnn-shape", "--bootstrap", "-1"]) == 2
+
+
+def test_negative_flip_rate_dimension(quba_cache):
+    from quba.engine import evaluate
+
+    opts = {"negative_flip_rate": {"reference_model": "mini-cnn-standard"}}
+    rec = evaluate("mini-cnn-shape", "mini", ["nfr"], bootstrap=50, output=None, progress=False, options=opts)
+    d = rec["dimensions"]["negative_flip_rate"]
+    assert d["details"]["reference_model"] == "mini-cnn-standard"
+    assert 0 < d["value"] < 0.2 and d["lo"] <= d["value"] <= d["hi"]
+    assert d["details"]["relative_nfr"] == pytest.approx(
+        d["value"] / ((1 - d["details"]["err_old"]) * d["details"]["err_new"]))
+    own = evaluate("mini-cnn-standard", "mini", ["nfr"], bootstrap=0, output=None, progress=False, options=opts)
+    assert own["dimensions"]["negative_flip_rate"]["value"] == 0.0
+    assert sum(own["forward_passes"].values()) == 0  # both models' val outputs were cached by the first run
+
+
+def test_negative_flip_rate_needs_a_declared_reference(quba_cache, tmp_path, capsys):
+    from quba.cli import main
+
+    assert main(["evaluate", "mini-cnn-shape", "--dims", "nfr", "--output", str(tmp_path), "--no-progress"]) == 2
+    assert "--reference-model" in capsys.readouterr().err
+    assert main(["evaluate", "mini-cnn-shape", "--dims", "negative_flip_rate", "--reference-model",
+                 "mini-cnn-standard", "--output", str(tmp_path), "--bootstrap", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "negative_flip_rate ↓" in out
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "mini" / "leaderboard.csv")))
+    assert any(r.get("negative_flip_rate") for r in rows)  # joins the leaderboard like the nine

@@ -33,6 +33,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars on stderr")
+    from quba.cli._further_options import add_further_options  # --reference-model, --teacher, ... (issue 6)
+
+    add_further_options(p)
 
 
 def register(sub) -> None:
@@ -78,6 +81,9 @@ def run(args) -> int:
     if not specs:
         raise QubaError("no model given; name one, e.g. 'quba evaluate mini-standard' (list: quba zoo list)")
     resolve_dims(args.dims)  # unknown dimension: fail before loading anything
+    from quba.cli._further_options import further_options
+
+    further_options(args)  # bad further-dimension options: fail before loading anything
     from quba.engine import _load_suite
 
     suite = _load_suite(args.suite, args.data_root)
@@ -90,7 +96,7 @@ def run(args) -> int:
         rec = evaluate(model, suite, args.dims, data_root=args.data_root, subset=args.subset,
                        bootstrap=args.bootstrap, device=args.device, batch_size=args.batch_size,
                        workers=args.workers, seed=args.seed, output=args.output, strict=args.strict,
-                       progress=args.progress)
+                       progress=args.progress, options=further_options(args))
         placed = place(rec)
         outs.append((rec, placed))
         if args.format == "table":

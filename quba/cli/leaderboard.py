@@ -83,6 +83,7 @@ def run(args) -> int:
             raise QubaError("no models to evaluate (the groups given are empty)")
         suite = _load_suite(args.suite, args.data_root)
         check_writable(args.output, suite.name)
+        from quba.cli._further_options import further_options
         from quba.cli.evaluate import load_models
 
         models = load_models(ids)
@@ -90,7 +91,7 @@ def run(args) -> int:
             print(f"[{i}/{len(models)}] {model.id}", file=sys.stderr)
             evaluate(model, suite, args.dims, subset=args.subset, bootstrap=args.bootstrap, device=args.device,
                      batch_size=args.batch_size, workers=args.workers, seed=args.seed, output=args.output,
-                     strict=args.strict, progress=args.progress)
+                     strict=args.strict, progress=args.progress, options=further_options(args))
         path = Path(args.output) / suite.name / "leaderboard.csv"
     rep = write_report(path, path.parent)
     print(f"leaderboard: {path}")

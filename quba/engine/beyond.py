@@ -1,0 +1,343 @@
+"""Engine hooks of the further dimensions of issue 6, and the cached-outputs helper of `quba compare`.
+
+Dimensions (declared in quba/dimensions.py; METRICS.md "Further dimensions"):
+
+  interpretability ↑        grid pointing game (quba/engine/pointing_game.py); candidates
+                            picked from the cached `val` logits, attributions computed here
+                            and cached on disk (per-grid scores, for the bootstrap)
+  negative_flip_rate ↓      NFR of the evaluated (new) model against a declared reference
+                            ("legacy") model on `val`, from both models' cached outputs;
+                            option ``reference_model`` (CLI: --reference-model ID)
+  teacher_agreement ↑       top-1 agreement with a declared teacher on `val`, from cached
+                            outputs; option ``teacher`` (CLI: --teacher ID)
+  explanation_similarity ↑  mean cosine of the teacher's and the model's attribution maps for
+                            the teacher's top-1 class, on `val` images (at most ``max_images``,
+                            a fixed seeded selection); option ``teacher``
+
+Options are read from ``opts[<dimension>][key]``, then ``opts[key]`` (so one
+``--teacher`` serves both teacher dimensions).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+
+from quba.dimensions import SplitRequest
+from quba.errors import QubaError
+
+SPLIT = "val"
+EXPLANATION_DEFAULTS = {"method": "input_x_gradient", "max_images": 1000, "batch_size": 64}
+
+
+def option(opts: dict, key: str, dims: tuple[str, ...], default=None):
+    for d in dims:
+        sub = opts.get(d)
+        if isinstance(sub, dict) and sub.get(key) is not None:
+            return sub[key]
+    return opts.get(key, default) if opts.get(key) is not None else default
+
+
+# ---------------------------------------------------------------------------- images
+
+class SplitImages:
+    """Images of a split by index, as float32 [k, 3, H, W] in [0, 1]: from the in-memory
+    uint8 array when the split has one and the model needs no preprocessing, else
+    through ``split.dataset(preprocess)`` (unreadable images raise)."""
+
+    def __init__(self, split, preprocess=None):
+        self.split = split
+        self.preprocess = preprocess
+        self._array = getattr(split, "images", None) if preprocess is None else None
+        self._dataset = None
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        if self._array is not None:
+            x = np.asarray(self._array[idx])
+            return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        if self._dataset is None:
+            self._dataset = self.split.dataset(self.preprocess)
+        out = []
+        for i in idx:
+            img, _ = self._dataset[int(i)]
+            if img is None:
+                raise QubaError(f"image {int(i)} of split {self.split.name!r} is unreadable; fix or remove it")
+            out.append(np.asarray(img, dtype=np.float32))
+        return np.stack(out)
+
+
+# ---------------------------------------------------------------------------- disk memo
+
+def _memo_path(kind: str, fields: dict):
+    from quba.paths import cache_dir
+
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return cache_dir() / kind / f"{key}.npz"
+
+
+def _memo_load(kind: str, fields: dict) -> dict | None:
+    path = _memo_path(kind, fields)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {"values": z["values"], "info": json.loads(str(z["info"]))}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _memo_save(kind: str, fields: dict, values: np.ndarray, info: dict) -> None:
+    from quba.paths import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, values=np.asarray(values, dtype=np.float64), info=np.array(json.dumps(info, default=str)))
+    atomic_write_bytes(_memo_path(kind, fields), buf.getvalue())
+
+
+def _base_fields(ctx, out) -> dict:
+    return {"model_fingerprint": ctx.model.fingerprint(), "suite": ctx.suite.name,
+            "suite_version": str(ctx.suite.version), "suite_fingerprint": ctx.suite.fingerprint(),
+            "split": SPLIT, "index_hash": hashlib.sha256(np.asarray(out.index, np.int64).tobytes()).hexdigest()[:16]}
+
+
+def _bootstrap_means(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1).mean(axis=1)
+    if n <= 0 or len(v) == 0:
+        return np.zeros(0)
+    return np.array([v[rng.integers(0, len(v), len(v))].mean() for _ in range(n)])
+
+
+# ---------------------------------------------------------------------------- interpretability
+
+def pointing_options(suite, opts) -> dict:
+    from quba.engine.pointing_game import DEFAULTS, MINI_DEFAULTS
+
+    base = dict(MINI_DEFAULTS if getattr(suite, "name", "") == "mini" else DEFAULTS)
+    user = opts.get("interpretability") or {}
+    for k in base:
+        if user.get(k) is not None:
+            base[k] = user[k]
+    from quba.engine.attribution import check_method
+
+    base["method"] = check_method(base["method"])
+    return base
+
+
+def interpretability_needs(suite, opts):
+    pointing_options(suite, opts)
+    return [SplitRequest(SPLIT)]
+
+
+def _pointing(ctx) -> dict:
+    from quba.engine.pointing_game import run_pointing_game
+
+    out = ctx.outputs(SPLIT)
+    po = pointing_options(ctx.suite, ctx.opts)
+    fields = {**_base_fields(ctx, out), **po, "version": 1}
+    hit = _memo_load("pointing", fields)
+    if hit is not None:
+        return {**hit["info"], "scores": hit["values"]}
+    images = SplitImages(ctx.split(SPLIT), ctx.model.preprocess)
+    module = ctx.model.module.to(ctx.device).eval()
+
+    class _ByPosition:  # the pointing game indexes positions in `out`; images are split indices
+        def __getitem__(self, p):
+            return images[out.index[np.asarray(p)]]
+
+    res = run_pointing_game(module, _ByPosition(), out.labels, logits=out.logits,
+                            grid_size=int(po["grid_size"]), n_grids=int(po["n_grids"]), seed=int(po["seed"]),
+                            method=po["method"], smooth=int(po["smooth"] or 0), per_class=po["per_class"],
+                            device=ctx.device, progress=bool(ctx.opts.get("progress", True)))
+    scores = res.pop("scores")
+    _memo_save("pointing", fields, scores, res)
+    return {**res, "scores": scores}
+
+
+def interpretability_compute(ctx):
+    res = _pointing(ctx)
+    res.pop("scores")
+    return res
+
+
+def interpretability_bootstrap(ctx, n, rng):
+    return _bootstrap_means(_pointing(ctx)["scores"], n, rng)
+
+
+# ---------------------------------------------------------------------------- negative flips
+
+NF_DIMS = ("negative_flip_rate",)
+
+
+def reference_model(opts) -> str:
+    ref = option(opts, "reference_model", NF_DIMS)
+    if not ref:
+        raise QubaError("negative_flip_rate compares the model with a declared reference ('legacy') model; "
+                        "pass --reference-model ID (e.g. --reference-model mini-cnn-standard)")
+    return str(ref)
+
+
+def negative_flips_needs(suite, opts):
+    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=reference_model(opts))]
+
+
+def paired(new, old, what: str):
+    """The two outputs restricted to the images both have, in the same order."""
+    if len(new.index) == len(old.index) and np.array_equal(new.index, old.index):
+        return new, old
+    common, a, b = np.intersect1d(new.index, old.index, return_indices=True)
+    if len(common) == 0:
+        raise QubaError(f"{what}: the two models share no evaluated image; evaluate both on the same split")
+    return new.take(a), old.take(b)
+
+
+def negative_flips_compute(ctx):
+    from quba.metrics.flips import flip_summary
+
+    ref = reference_model(ctx.opts)
+    new, old = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=ref)), "negative_flip_rate")
+    s = flip_summary(new.labels, old.decisions, new.decisions)
+    return {"value": s["nfr"], **s, "reference_model": ref}
+
+
+# ---------------------------------------------------------------------------- teacher–student
+
+TEACHER_DIMS = ("teacher_agreement", "explanation_similarity")
+
+
+def teacher_model(opts) -> str:
+    t = option(opts, "teacher", TEACHER_DIMS)
+    if not t:
+        raise QubaError("teacher_agreement and explanation_similarity compare the model with its teacher; "
+                        "pass --teacher ID (e.g. --teacher mini-cnn-standard)")
+    return str(t)
+
+
+def teacher_needs(suite, opts):
+    explanation_options(opts)  # a bad method fails before any work
+    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=teacher_model(opts))]
+
+
+def teacher_agreement_compute(ctx):
+    from quba.metrics.flips import top1_agreement
+
+    t = teacher_model(ctx.opts)
+    student, teacher = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)), "teacher_agreement")
+    return {"value": top1_agreement(teacher.preds, student.preds), "teacher": t, "n": int(len(student))}
+
+
+def explanation_options(opts) -> dict:
+    o = dict(EXPLANATION_DEFAULTS)
+    user = opts.get("explanation_similarity") or {}
+    for k in o:
+        if user.get(k) is not None:
+            o[k] = user[k]
+    from quba.engine.attribution import check_method
+
+    o["method"] = check_method(o["method"])
+    return o
+
+
+def explanation_cosines_for(student, teacher, split, positions: np.ndarray, targets: np.ndarray, *,
+                            method: str = "input_x_gradient", batch_size: int = 64, device="cpu",
+                            progress: bool = True) -> np.ndarray:
+    """Per-image cosine of teacher and student attribution maps (LoadedModels) for ``targets``
+    at split indices ``positions``."""
+    import torch
+    from tqdm import tqdm
+
+    from quba.engine.attribution import attribute
+    from quba.metrics.agreement import explanation_cosines
+
+    imgs_s = SplitImages(split, student.preprocess)
+    imgs_t = imgs_s if teacher.preprocess is None and student.preprocess is None else SplitImages(split, teacher.preprocess)
+    ms = student.module.to(device).eval()
+    mt = teacher.module.to(device).eval()
+    out = []
+    bar = tqdm(total=len(positions), desc=f"explanations ({method})", unit="img", disable=not progress, leave=False)
+    for i in range(0, len(positions), batch_size):
+        idx = positions[i:i + batch_size]
+        tgt = torch.as_tensor(targets[i:i + batch_size], device=device)
+        xs = torch.as_tensor(imgs_s[idx], device=device)
+        xt = xs if imgs_t is imgs_s else torch.as_tensor(imgs_t[idx], device=device)
+        es = attribute(ms, xs, tgt, method).cpu().numpy()
+        et = attribute(mt, xt, tgt, method).cpu().numpy()
+        if es.shape != et.shape:
+            raise QubaError(f"the teacher's and the student's attribution maps differ in shape ({et.shape[1:]} vs "
+                            f"{es.shape[1:]}); compare models with the same input size, or use --attribution grad_cam")
+        out.append(explanation_cosines(et, es))
+        bar.update(len(idx))
+    bar.close()
+    if ms.training or mt.training:
+        raise QubaError("a model switched itself to train mode while being explained; quba measures in eval mode")
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def select_images(n_total: int, max_images: int | None, seed: int = 0) -> np.ndarray:
+    """Positions 0..n_total-1, or a fixed seeded sorted selection of ``max_images`` of them."""
+    if not max_images or max_images >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, size=int(max_images), replace=False))
+
+
+def _explanations(ctx) -> dict:
+    from quba.engine import resolve_model
+
+    t = teacher_model(ctx.opts)
+    eo = explanation_options(ctx.opts)
+    student_out, teacher_out = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)),
+                                      "explanation_similarity")
+    teacher = resolve_model(t)
+    fields = {**_base_fields(ctx, student_out), "teacher_fingerprint": teacher.fingerprint(),
+              "method": eo["method"], "max_images": eo["max_images"], "version": 1}
+    hit = _memo_load("explanations", fields)
+    if hit is None:
+        pos = select_images(len(student_out), eo["max_images"])
+        cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
+                                      teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),
+                                      device=ctx.device, progress=bool(ctx.opts.get("progress", True)))
+        info = {"teacher": t, "method": eo["method"], "n": int(len(cos))}
+        _memo_save("explanations", fields, cos, info)
+        hit = {"values": cos, "info": info}
+    return hit
+
+
+def explanation_similarity_compute(ctx):
+    hit = _explanations(ctx)
+    return {"value": float(np.mean(hit["values"])), **hit["info"]}
+
+
+def explanation_similarity_bootstrap(ctx, n, rng):
+    return _bootstrap_means(_explanations(ctx)["values"], n, rng)
+
+
+# ---------------------------------------------------------------------------- quba compare
+
+def cached_outputs(model, suite, split: str = SPLIT, *, device="auto", batch_size: int = 256, subset=None,
+                   progress: bool = True):
+    """Outputs of ``model`` on ``split`` through the engine's prediction cache, and the forward
+    passes it took (0 when they were cached). Returns (LoadedModel, SplitOutputs, passes)."""
+    from quba.engine import resolve_model
+    from quba.engine.cache import PredictionCache
+    from quba.engine.runner import Runner, resolve_device
+
+    loaded = resolve_model(model)
+    if split not in suite.split_names():
+        from quba.errors import closest
+
+        raise QubaError(f"suite {suite.name!r} has no split {split!r}{closest(split, suite.split_names())}")
+    import torch
+
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    runner = Runner(loaded, suite, device=dev, batch_size=batch_size, subset=subset,
+                    progress=progress, cache=PredictionCache())
+    try:
+        out = runner.outputs(SplitRequest(split))
+    finally:
+        runner.close()
+    return loaded, out, int(sum(runner.forward_passes.values()))
