@@ -94,3 +94,35 @@ def test_teacher_dimensions_need_a_declared_teacher(quba_cache):
     with pytest.raises(QubaError, match="unknown attribution method"):
         evaluate("mini-student-kd", "mini", ["explanation_similarity"], output=None, progress=False,
                  options={"teacher": TEACHER, "explanation_similarity": {"method": "magic"}})
+
+
+def test_student_recipes_smoke():
+    import torch
+
+    from quba.suites.mini import MiniSuite
+    from quba.zoo.mini import RECIPES, build, load
+
+    suite = MiniSuite(seed=0)
+    teacher = load(TEACHER).module
+    t_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    for recipe, model_id in (("kd", "mini-student-kd"), ("e2kd", "mini-student-e2kd")):
+        model = build(model_id)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        out = RECIPES[recipe](model, suite, seed=0, steps=1, progress=False, teacher=teacher)
+        assert out["teacher"] == TEACHER and not model.training
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(t_before[k], v) for k, v in teacher.state_dict().items())  # the teacher is not trained
+    assert not teacher.training
+
+
+def test_explanation_loss_is_zero_for_equal_maps_and_two_for_opposite():
+    import torch
+
+    from quba.zoo.mini.students import explanation_loss, kd_loss
+
+    e = torch.randn(3, 3, 8, 8)
+    assert explanation_loss(e, 2 * e).item() == pytest.approx(0.0, abs=1e-6)
+    assert explanation_loss(e, -e).item() == pytest.approx(2.0, abs=1e-6)
+    z = torch.randn(4, 12)
+    assert kd_loss(z, z).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(z, z + 5 * torch.randn(4, 12)).item() > 0

@@ -200,7 +200,8 @@ def batches(images, labels, steps: int, seed: int):
 
 def optimiser(model: nn.Module, steps: int, lr: float = 3e-3, weight_decay: float = 5e-4):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.2)
+    # (at least 10 scheduler steps: a short smoke run must not divide the warm-up into nothing)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 10), pct_start=0.2)
     return opt, sched
 
 
