@@ -167,3 +167,11 @@ def test_negative_flip_rate_needs_a_declared_reference(quba_cache, tmp_path, cap
 
     rows = list(csv.DictReader(open(tmp_path / "mini" / "leaderboard.csv")))
     assert any(r.get("negative_flip_rate") for r in rows)  # joins the leaderboard like the nine
+    # ... and is weighted like them, lower being better: the reference itself (NFR 0) ranks first
+    assert main(["evaluate", "mini-cnn-standard", "--dims", "nfr", "--reference-model", "mini-cnn-standard",
+                 "--output", str(tmp_path), "--bootstrap", "0", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["rank", "--leaderboard", str(tmp_path / "mini" / "leaderboard.csv"), "--weights",
+                 "negative_flip_rate=1", "--format", "csv"]) == 0
+    ranked = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [r["model"] for r in ranked] == ["mini-cnn-standard", "mini-cnn-shape"]
