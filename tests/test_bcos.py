@@ -59,7 +59,7 @@ def test_contribution_map_adds_up_to_the_logit():
         model.bias.copy_(torch.randn(5))
     x = torch.rand(3, 3, 32, 32)
     target = torch.tensor([0, 3, 4])
-    contrib = attribute(model, x, target)  # auto -> the model's own explain()
+    contrib = attribute(model, x, target)  # auto -> the model's own contribution()
     assert contrib.shape == (3, 6, 32, 32)  # w.r.t. the [x, 1 - x] encoding
     logits = model(x)
     torch.testing.assert_close(contrib.sum(dim=(1, 2, 3)), (logits.gather(1, target[:, None])[:, 0] - model.bias[target]).detach(),
@@ -68,7 +68,7 @@ def test_contribution_map_adds_up_to_the_logit():
 
 
 def test_generic_bcos_path_detaches_dynamic_weights():
-    """Without explain(), 'bcos' is input x gradient in explanation mode: for a bias-free
+    """Without contribution(), 'bcos' is input x gradient in explanation mode: for a bias-free
     B-cos network f(x) = W(x)^T x, so the map sums to f(x). (Plain input x gradient sums to
     f(x) too, f being 1-homogeneous, but it also differentiates the dynamic weights, so its
     map is a different one.)"""
@@ -123,3 +123,23 @@ def test_bce_recipe_smoke(mini_suite):
     RECIPES["bce"](model, mini_suite, seed=0, steps=2, progress=False)
     assert not model.training
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_bcos_package_model_in_quba_wrapper_gives_its_contribution_map():
+    """A `bcos` package network (here B-cos ResNet-18, built without weights) inside the zoo's
+    [x, 1 - x] wrapper: the map is taken w.r.t. the encoded input and adds up to the logit
+    minus the package's fixed logit bias."""
+    from quba.zoo import load_model
+
+    module = load_model("bcos-ResNet18", pretrained=False).module.eval()
+    assert is_bcos(module) and resolve_method(module, "auto") == "bcos"
+    torch.manual_seed(3)
+    x = torch.rand(2, 3, 64, 64)
+    target = torch.tensor([3, 500])
+    c = attribute(module, x, target)
+    assert c.shape == (2, 6, 64, 64)
+    with torch.no_grad():
+        logit = module(x).gather(1, target[:, None])[:, 0]
+    bias = float(module.model.logit_layer.logit_bias)
+    torch.testing.assert_close(c.sum(dim=(1, 2, 3)), logit - bias, rtol=1e-3, atol=1e-4)
+    assert not any(m.detach for m in module.modules() if hasattr(m, "set_explanation_mode"))  # restored

@@ -11,9 +11,14 @@ Methods (``METHODS``):
   last 2-d convolution (or ``layer``), bilinearly upsampled to the input size; one
   channel (Selvaraju et al., "Grad-CAM", ICCV 2017, Sec. 3);
 - ``bcos``: the dynamic linear contribution ``W(x)ᵀx`` of a B-cos network
-  (Böhle et al., "B-cos Networks", CVPR 2022, Sec. 3.2): the model's own
-  ``explain(x, target)`` if it has one, else input×gradient with every B-cos
-  layer in explanation mode (dynamic scaling detached).
+  (Böhle et al., "B-cos Networks", CVPR 2022, Sec. 3.2), with every B-cos layer
+  in explanation mode (dynamic scaling detached), so the map adds up to the
+  logit (minus any logit bias). Found, in this order: the model's own
+  ``contribution(x, target, create_graph=False)`` (quba's mini B-cos CNN); a
+  model of the ``bcos`` package inside a wrapper (layers with
+  ``set_explanation_mode``): input×gradient with respect to the input *of that
+  model*, i.e. the encoded [x, 1 − x] image, 6 channels; otherwise layers with a
+  boolean ``explanation_mode``: input×gradient with respect to x.
 ``auto`` picks ``bcos`` for B-cos models and ``input_x_gradient`` otherwise.
 
 Every method returns a float tensor [N, C', H, W] at the input resolution, on the
@@ -36,12 +41,21 @@ METHODS = ("auto", "input_x_gradient", "gradient", "grad_cam", "integrated_gradi
 DEFAULT_METHOD = "auto"
 
 
+def _flag_layers(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(getattr(m, "explanation_mode", None), bool)]
+
+
+def _switch_layers(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if callable(getattr(m, "set_explanation_mode", None))]
+
+
 def is_bcos(module: nn.Module) -> bool:
-    """True when the model exposes ``explain`` or contains B-cos layers
-    (modules with an ``explanation_mode`` attribute)."""
-    if callable(getattr(module, "explain", None)):
+    """True when the model has ``contribution(x, target)`` or contains B-cos layers
+    (quba's, with a boolean ``explanation_mode``, or the ``bcos`` package's, with
+    ``set_explanation_mode``)."""
+    if callable(getattr(module, "contribution", None)):
         return True
-    return any(hasattr(m, "explanation_mode") for m in module.modules())
+    return bool(_flag_layers(module) or _switch_layers(module))
 
 
 def check_method(method: str | None) -> str:
@@ -63,23 +77,50 @@ def resolve_method(module: nn.Module, method: str) -> str:
     if m == "auto":
         return "bcos" if is_bcos(module) else "input_x_gradient"
     if m == "bcos" and not is_bcos(module):
-        raise QubaError("attribution 'bcos' needs a B-cos model (one with explain() or B-cos layers); "
+        raise QubaError("attribution 'bcos' needs a B-cos model (one with contribution() or B-cos layers); "
                         "use --attribution input_x_gradient for this model")
     return m
 
 
+def _in_explanation_mode(m: nn.Module) -> bool:
+    state = getattr(m, "is_in_explanation_mode", None)  # a method or a property, depending on the class
+    state = state() if callable(state) else state
+    return bool(getattr(m, "detach", False) if state is None else state)
+
+
 @contextlib.contextmanager
 def explanation_mode(module: nn.Module, on: bool = True):
-    """Put every B-cos layer of ``module`` in explanation mode (dynamic weights detached)."""
-    layers = [m for m in module.modules() if hasattr(m, "explanation_mode")]
-    before = [m.explanation_mode for m in layers]
+    """Put every B-cos layer of ``module`` in explanation mode (dynamic weights detached)
+    and restore each layer's previous state afterwards."""
+    flags = _flag_layers(module)
+    switches = _switch_layers(module)
+    before_flags = [m.explanation_mode for m in flags]
+    before_switches = [_in_explanation_mode(m) for m in switches]
     try:
-        for m in layers:
+        for m in flags:
             m.explanation_mode = on
+        for m in switches:
+            m.set_explanation_mode(on)
         yield module
     finally:
-        for m, b in zip(layers, before):
+        for m, b in zip(flags, before_flags):
             m.explanation_mode = b
+        for m, b in zip(switches, before_switches):
+            m.set_explanation_mode(b)
+
+
+def _bcos_core(module: nn.Module) -> nn.Module | None:
+    """The outermost proper submodule that holds all of the model's B-cos switch layers
+    (e.g. a `bcos` package network inside quba's [x, 1 − x] wrapper), or None."""
+    switches = set(map(id, _switch_layers(module)))
+    if not switches:
+        return None
+    for name, m in module.named_modules():
+        if m is module or not name:
+            continue
+        if switches <= set(map(id, _switch_layers(m))):
+            return m
+    return None
 
 
 def _target_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -148,11 +189,28 @@ def grad_cam(module, x, target, layer: nn.Module | None = None, create_graph=Fal
 
 
 def bcos_contribution(module, x, target, create_graph=False):
-    explain = getattr(module, "explain", None)
-    if callable(explain):
-        return explain(x, target, create_graph=create_graph)
-    with explanation_mode(module):
-        return input_x_gradient(module, x, target, create_graph=create_graph)
+    own = getattr(module, "contribution", None)
+    if callable(own):
+        return own(x, target, create_graph=create_graph)
+    core = _bcos_core(module)
+    if core is None:
+        with explanation_mode(module):
+            return input_x_gradient(module, x, target, create_graph=create_graph)
+    seen = {}
+
+    def grab(_m, args):
+        seen["z"] = args[0]
+
+    hook = core.register_forward_pre_hook(grab)
+    try:
+        with explanation_mode(module), torch.enable_grad():
+            xr = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+            out = _target_sum(module(xr), target)
+            z = seen["z"]
+            (g,) = torch.autograd.grad(out, z, create_graph=create_graph)
+    finally:
+        hook.remove()
+    return z * g if create_graph else z.detach() * g
 
 
 def attribute(module: nn.Module, x: torch.Tensor, target, method: str = DEFAULT_METHOD, *,

@@ -11,7 +11,7 @@ that every colour is representable by non-negative inputs. With the dynamic
 scaling ``|cos|^(B−1)`` treated as constant (explanation mode) the network is a
 linear map of its encoded input, ``f(x) = W(x)ᵀ x``, and the contribution map
 ``W(x)ᵀx`` (summed over the 6 input channels per pixel) adds up exactly to the
-logit (minus the logit bias): see :meth:`BcosCNN.explain`. We use B = 2 and no
+logit (minus the logit bias): see :meth:`BcosCNN.contribution`. We use B = 2 and no
 MaxOut (as in B-cos v2, Böhle et al. TPAMI 2024), so the B-cos net and its
 standard twin have the same widths and depth.
 
@@ -107,7 +107,7 @@ class BcosCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_encoded(self.encode(x))
 
-    def explain(self, x: torch.Tensor, target: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+    def contribution(self, x: torch.Tensor, target: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
         """Contribution maps ``W(x)ᵀx`` [N, 6, H, W] w.r.t. the encoded input, for class ``target``.
 
         Summed over channels and pixels, a map equals ``logit_target − bias_target``.
