@@ -69,3 +69,34 @@ def test_a_model_built_for_a_property_measures_as_having_it(dim, good, bad, why)
     suite = load_suite("mini")
     diff = sign * (paired_replicates(dim, good, suite) - paired_replicates(dim, bad, suite))
     assert np.mean(diff > 0) >= 0.95, f"{dim}: better in only {np.mean(diff > 0):.0%} of paired resamples"
+
+
+def test_cold_nine_dimension_evaluate_of_a_mini_model(tmp_path, capsys):
+    """Acceptance: `quba evaluate <mini model> --suite mini` from a cold prediction cache prints all nine
+    values with intervals, z-scores and a QUBA score with the rank among the mini reference; every clean
+    val image passes through the model once (counted), the attacks apart."""
+    import json
+    import re
+    import shutil
+
+    from quba import dimensions
+    from quba.cli import main
+    from quba.engine import resolve_model
+    from quba.paths import cache_dir
+
+    model = "mini-cnn-standard"
+    shutil.rmtree(cache_dir() / "predictions" / resolve_model(model).fingerprint(), ignore_errors=True)
+    rc = main(["evaluate", model, "--suite", "mini", "--output", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for dim in dimensions.NINE:
+        (line,) = [ln for ln in out.splitlines() if ln.startswith(dim + " ")]
+        assert re.search(r"\[[-+0-9.e]+, [-+0-9.e]+\]", line), line  # the interval
+        assert re.search(r" [+-]\d+\.\d\d ", line), line  # the z-score
+    assert re.search(r"QUBA score [+-]\d+\.\d+: rank \d+ of 13 on the mini_reference.csv", out), out
+    rec = json.loads((tmp_path / "mini" / "records" / f"{model}.json").read_text())
+    assert not any(s["cached"] for s in rec["splits"].values())
+    n_val = rec["splits"]["val"]["images"]
+    assert n_val == 600 and rec["forward_passes"]["val"] / n_val == 1
+    assert all(rec["forward_passes"][k] == s["images"] for k, s in rec["splits"].items() if "@" not in k)
+    assert rec["attack_passes"] == {"val@fgsm": 2 * n_val, "val@pgd": 11 * n_val}
