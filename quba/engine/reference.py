@@ -58,7 +58,8 @@ def place(record: dict, weights=None) -> dict:
     dims = [d for d in record["dimensions"] if d in r.dims]
     if hit.empty:
         ex = r.excluded[r.excluded["model"] == model]
-        out["note"] = "no QUBA score: " + (ex["reason"].iloc[0] if not ex.empty else "not ranked")
+        out["note"] = ((ex["reason"].iloc[0] if not ex.empty else "not ranked")
+                       + "; a QUBA score needs every weighted dimension")
         # z-scores are still meaningful per dimension
         from quba.ranking.score import oriented_z
 
