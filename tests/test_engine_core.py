@@ -138,9 +138,9 @@ def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim)
     runner = Runner(E.resolve_model(model), suite, device="cpu", progress=False)
     outs = {r: runner.outputs(r) for r in reqs}
     ctx = measure.Context(dimension=dim, suite=suite, model=None, opts={"seed": 0}, device="cpu", outputs=outs)
-    fast = np.asarray(dobj.bootstrap(ctx, 2000, np.random.default_rng(0)))
+    fast = np.asarray(dobj.bootstrap(ctx, 1000, np.random.default_rng(0)))
     rng = np.random.default_rng(1)
-    slow = np.array([measure.value_of(dobj.compute(ctx.resampled(rng))) for _ in range(2000)])
+    slow = np.array([measure.value_of(dobj.compute(ctx.resampled(rng))) for _ in range(1000)])
     assert np.std(fast) > 0
     assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.2 * np.std(slow) + 1e-9)
     assert np.std(fast) == pytest.approx(np.std(slow), rel=0.15)
