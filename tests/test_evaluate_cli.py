@@ -208,3 +208,26 @@ def test_leaderboard_evaluates_the_models_it_is_given(cold, model_file, tmp_path
     lb = pd.read_csv(out_dir / "mini" / "leaderboard.csv")
     assert len(lb) == 1 and lb["accuracy"].notna().all()
     assert "no correlations" in out  # one model, one dimension: said, not failed
+
+
+def test_unreadable_image_files_are_skipped_and_counted_or_fail_with_strict(cold, model_file, tmp_path, capsys):
+    from imagenet_fixture import fake_imagenet_tree
+
+    root = fake_imagenet_tree(tmp_path / "imagenet", splits=("val",), n_per_class=3)
+    bad = root / "val" / "n02085620" / "broken.png"
+    bad.write_bytes(b"not an image")
+    base = ["evaluate", "--model", f"{model_file}:colour_code", "--suite", "imagenet", "--data-root", root,
+            "--dims", "accuracy", "--bootstrap", "0", "--no-progress", "--workers", "1", "--batch-size", "2"]
+    rc, out, err = cli(capsys, *base, "--output", tmp_path / "strict", "--strict")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "broken.png" in err and "--strict" in err
+    assert not (tmp_path / "strict" / "imagenet" / "records").exists() or \
+        not any((tmp_path / "strict" / "imagenet" / "records").iterdir())
+    rc, out, err = cli(capsys, *base, "--output", tmp_path / "res", "--format", "json")
+    assert rc == 0, err
+    (rec,) = json.loads(out)
+    assert rec["splits"]["val"]["images"] == 9 and rec["splits"]["val"]["skipped"] == 1
+    assert rec["skipped_images"] == 1 and rec["forward_passes"]["val"] == 9
+    assert rec["dimensions"]["accuracy"]["value"] == 1.0
+    # --strict still fails when the predictions come from the cache
+    rc, out, err = cli(capsys, *base, "--output", tmp_path / "strict", "--strict")
+    assert rc == 2 and "broken.png" in err

@@ -172,6 +172,8 @@ class Runner:
             self.cache.save(fields, out)
         else:
             self.from_cache.append(request.key)
+            if self.strict and len(out.skipped):  # cached without --strict: still an unreadable file
+                raise QubaError(self._unreadable_message(split, int(out.skipped[0])))
         self.skipped[request.key] = int(len(out.skipped))
         meta = {k: np.asarray(v)[out.index] for k, v in (split.meta or {}).items()}
         return SplitOutputs(name=request.key, index=out.index, labels=out.labels, preds=out.preds,
@@ -206,11 +208,15 @@ class Runner:
                             pin_memory=self.device.type == "cuda")
         for x, idx, skipped in loader:
             if skipped and self.strict:
-                paths = getattr(split, "paths", None)
-                where = f"{paths[skipped[0]]}" if paths is not None else f"image {skipped[0]}"
-                raise QubaError(f"unreadable image in split {split.name!r}: {where}; fix or remove it, "
-                                "or drop --strict to skip and count unreadable images")
+                raise QubaError(self._unreadable_message(split, skipped[0]))
             yield (None if x is None else x.to(self.device, non_blocking=True)), idx, skipped
+
+    @staticmethod
+    def _unreadable_message(split, index: int) -> str:
+        paths = getattr(split, "paths", None)
+        where = f"{paths[index]}" if paths is not None else f"image {index}"
+        return (f"unreadable image in split {split.name!r}: {where}; fix or remove it, "
+                "or drop --strict to skip and count unreadable images")
 
     def _autocast(self):
         import contextlib
