@@ -395,3 +395,19 @@ def test_placement_among_a_reference_leaderboard(tmp_path, monkeypatch):
     assert part["z"]["accuracy"] == pytest.approx((0.5 - mu) / sd)
     none = reference.place({"model": "x", "suite": "fake", "dimensions": {"accuracy": {"value": 0.5}}})
     assert none["quba"] is None and "no reference leaderboard" in none["note"]
+
+
+def test_bootstrap_interval_is_corrected_for_the_resampling_bias():
+    """Replicates that sit above the value (as ECE's do) give an interval around the value, not above it."""
+    rng = np.random.default_rng(0)
+    reps = 0.30 + 0.02 * rng.standard_normal(400)  # bias +0.1 over the value 0.2
+    dim = Dimension("test_biased", False, "b", "b", bootstrap=lambda ctx, n: reps[:n])
+    lo, hi, got = measure.bootstrap_interval(dim, None, 400, seed=0, value=0.2)
+    assert lo < 0.2 < hi
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(reps - (reps.mean() - 0.2), [2.5, 97.5])))
+    plain = measure.bootstrap_interval(dim, None, 400, seed=0)
+    assert plain[0] > 0.2  # the uncorrected percentile interval misses the value
+    # bounded: never outside the values the statistic took
+    ones = Dimension("test_bounded", True, "b", "b", bootstrap=lambda ctx, n: np.r_[np.ones(n - 10), np.full(10, 0.9)])
+    lo, hi, _ = measure.bootstrap_interval(ones, None, 200, seed=0, value=1.0)  # shifted up by 0.005
+    assert hi == 1.0 and lo < 1.0

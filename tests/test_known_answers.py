@@ -100,3 +100,28 @@ def test_cold_nine_dimension_evaluate_of_a_mini_model(tmp_path, capsys):
     assert n_val == 600 and rec["forward_passes"]["val"] / n_val == 1
     assert all(rec["forward_passes"][k] == s["images"] for k, s in rec["splits"].items() if "@" not in k)
     assert rec["attack_passes"] == {"val@fgsm": 2 * n_val, "val@pgd": 11 * n_val}
+
+
+def test_the_shipped_mini_reference_is_the_mini_zoo_leaderboard():
+    """quba/data/mini_reference.csv is `quba leaderboard --suite mini` over the current mini zoo: one row
+    per mini classifier, all nine dimensions with intervals, accuracy equal to the catalog's (so a
+    retrained zoo without a regenerated reference fails here), and identical to results/mini/."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from quba import dimensions
+    from quba.paths import data_file
+    from quba.zoo.mini import catalog_rows
+
+    ref = pd.read_csv(data_file("mini_reference.csv"))
+    rows = {r["id"]: r for r in catalog_rows() if (r.get("task") or "classification") == "classification"}
+    assert sorted(ref["model"]) == sorted(rows)
+    for _, r in ref.iterrows():
+        for d in dimensions.NINE:
+            assert r[f"{d}_lo"] - 1e-9 <= r[d] <= r[f"{d}_hi"] + 1e-9, (r["model"], d)
+        documented = rows[r["model"]].get("clean_accuracy")
+        if documented:
+            assert abs(r["accuracy"] - float(documented)) <= 6e-4, r["model"]
+    committed = Path(__file__).resolve().parents[1] / "results" / "mini" / "leaderboard.csv"
+    assert pd.read_csv(committed).equals(ref)

@@ -212,7 +212,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         value = measure.value_of(res)
         lo = hi = None
         if bootstrap > 0:
-            lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed)
+            lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed, value)
             if reps is not None and reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
                 lo = hi = value
         entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}

@@ -80,8 +80,15 @@ def value_of(result) -> float:
     return float(result)
 
 
-def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int):
-    """(lo, hi, replicates): the 95 % percentile interval of `n` bootstrap replicates.
+def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int, value: float | None = None):
+    """(lo, hi, replicates): a 95 % interval from `n` bootstrap replicates.
+
+    With the point estimate `value`, the interval is bias-corrected: the 2.5/97.5 percentiles of
+    the replicates shifted by the bootstrap bias estimate mean(replicates) − value. Statistics that
+    resampling inflates (ECE: duplicated images add to every bin's gap) otherwise get a
+    percentile interval that can lie entirely above the value; for unbiased ones (accuracy) the
+    shift is Monte-Carlo noise. A statistic whose replicates and value all lie in [0, 1] (or are
+    all >= 0) keeps its interval there. Without `value`: the plain percentile interval.
 
     Replicates are None when the dimension reads no outputs and has no own
     `bootstrap` (no interval), and empty when its `bootstrap` says it has no
@@ -104,7 +111,14 @@ def bootstrap_interval(dim: D.Dimension, ctx: Context, n: int, seed: int):
     finite = reps[np.isfinite(reps)]
     if finite.size == 0:
         return float("nan"), float("nan"), reps
-    lo, hi = np.percentile(finite, [2.5, 97.5])
+    shift = float(finite.mean() - value) if value is not None and np.isfinite(value) else 0.0
+    lo, hi = np.percentile(finite - shift, [2.5, 97.5])
+    if shift:  # keep a statistic that never left [0, 1] (or [0, inf)) inside it: no accuracy above 1
+        every = np.append(finite, value)
+        if every.min() >= 0:
+            lo, hi = max(lo, 0.0), max(hi, 0.0)
+            if every.max() <= 1:
+                lo, hi = min(lo, 1.0), min(hi, 1.0)
     return float(lo), float(hi), reps
 
 
