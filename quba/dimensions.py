@@ -56,12 +56,15 @@ Hook contract
     Metric arithmetic belongs in `quba.metrics` (pure functions); `compute`
     only routes cached predictions into them.
 
-``bootstrap(ctx, n) -> np.ndarray [n]`` (optional)
-    `n` bootstrap replicates of the value. Default (None): the engine calls
+``bootstrap(ctx, n, rng) -> np.ndarray [n]`` (optional; ``(ctx, n)`` also accepted)
+    `n` bootstrap replicates of the value; `rng` is a numpy Generator seeded
+    from (seed, dimension name, "bootstrap"). Default (None): the engine calls
     `compute` on `ctx.resampled(rng)` n times, where every requested split is
-    resampled with replacement over its images (attack outputs share the
-    indices of their clean split, so clean/adversarial stay paired); the
-    interval is the 2.5/97.5 percentile. Provide `bootstrap` where `compute`
+    resampled with replacement over its images (requests on the same split —
+    clean, attacked, other models — share the draws, so they stay paired).
+    The interval is the 2.5/97.5 percentile of the replicates shifted by their
+    bias (mean − value); see `quba.engine.measure.bootstrap_interval`. A
+    dimension with no outputs and no `bootstrap` gets no interval. Provide `bootstrap` where `compute`
     touches the model (resampling predictions would not resample the work)
     or where a vectorised version is much faster. Return an empty array if
     the dimension has no sampling uncertainty (e.g. parameters).
