@@ -205,21 +205,17 @@ def optimiser(model: nn.Module, steps: int, lr: float = 3e-3, weight_decay: floa
     return opt, sched
 
 
-def fit_bce(model: nn.Module, images, labels, *, steps: int, seed: int, progress: bool = True,
-            desc: str = "bce") -> nn.Module:
-    """Train with binary cross-entropy on one-hot targets (the B-cos recipe)."""
+def train_steps(model: nn.Module, images, labels, loss_fn, *, steps: int, seed: int, progress: bool = True,
+                desc: str = "train") -> nn.Module:
+    """The shared optimisation loop of the B-cos and student recipes: AdamW + one-cycle over
+    ``batches(images, labels, steps, seed)``, minimising ``loss_fn(x, y)``; leaves ``model`` in eval mode."""
     from tqdm.auto import tqdm
 
-    torch.manual_seed(seed)
-    k = int(model.num_classes)
-    with torch.no_grad():  # log-prior bias: every class starts at p = 1/K
-        bias = model.bias if isinstance(getattr(model, "bias", None), torch.Tensor) else model.classifier.bias
-        bias.fill_(-math.log(max(k - 1, 1)))
     opt, sched = optimiser(model, steps)
     model.train()
     bar = tqdm(total=steps, desc=desc, disable=not progress, file=sys.stderr, leave=False)
     for _, x, y in batches(images, labels, steps, seed):
-        loss = F.binary_cross_entropy_with_logits(model(x), F.one_hot(y, k).float())
+        loss = loss_fn(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -229,6 +225,18 @@ def fit_bce(model: nn.Module, images, labels, *, steps: int, seed: int, progress
     bar.close()
     model.eval()
     return model
+
+
+def fit_bce(model: nn.Module, images, labels, *, steps: int, seed: int, progress: bool = True,
+            desc: str = "bce") -> nn.Module:
+    """Train with binary cross-entropy on one-hot targets (the B-cos recipe)."""
+    torch.manual_seed(seed)
+    k = int(model.num_classes)
+    with torch.no_grad():  # log-prior bias: every class starts at p = 1/K
+        bias = model.bias if isinstance(getattr(model, "bias", None), torch.Tensor) else model.classifier.bias
+        bias.fill_(-math.log(max(k - 1, 1)))
+    return train_steps(model, images, labels, lambda x, y: F.binary_cross_entropy_with_logits(
+        model(x), F.one_hot(y, k).float()), steps=steps, seed=seed, progress=progress, desc=desc)
 
 
 @register_recipe("bce")

@@ -25,7 +25,6 @@ more similar to the teacher's than the plain-KD student's.
 """
 from __future__ import annotations
 
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +32,7 @@ from torch import nn
 
 from quba.errors import QubaError
 from quba.zoo.mini import register_arch, register_recipe
-from quba.zoo.mini.bcos import batches, optimiser
+from quba.zoo.mini.bcos import train_steps
 
 TEACHER_ID = "mini-cnn-standard"
 TEMPERATURE = 4.0
@@ -77,34 +76,23 @@ def distil(student: nn.Module, teacher: nn.Module, images, labels, *, steps: int
            explanation_weight: float = 0.0, progress: bool = True, desc: str = "kd") -> nn.Module:
     """Train ``student`` to match ``teacher`` (KD; plus e²KD's explanation term when
     ``explanation_weight`` > 0). Labels only fix the data order; the loss does not use them."""
-    from tqdm.auto import tqdm
-
     from quba.engine.attribution import input_x_gradient
 
     torch.manual_seed(seed)
-    opt, sched = optimiser(student, steps)
-    student.train()
     teacher.eval()
-    bar = tqdm(total=steps, desc=desc, disable=not progress, file=sys.stderr, leave=False)
-    for _, x, _y in batches(images, labels, steps, seed):
+
+    def loss_fn(x, _y):
         with torch.no_grad():
             z_t = teacher(x)
-        z_s = student(x)
-        loss = kd_loss(z_s, z_t)
+        loss = kd_loss(student(x), z_t)
         if explanation_weight > 0:  # on the first EXPLAIN_BATCH images: double backprop is the cost
             xe, target = x[:EXPLAIN_BATCH], z_t[:EXPLAIN_BATCH].argmax(1)
             e_t = input_x_gradient(teacher, xe, target).detach()
             e_s = input_x_gradient(student, xe, target, create_graph=True)
             loss = loss + explanation_weight * explanation_loss(e_t, e_s)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    bar.close()
-    student.eval()
-    return student
+        return loss
+
+    return train_steps(student, images, labels, loss_fn, steps=steps, seed=seed, progress=progress, desc=desc)
 
 
 @register_recipe("kd")
