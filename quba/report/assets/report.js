@@ -64,8 +64,9 @@
     return sign + s;
   }
 
-  /** numpy's float sum of a short vector (pairwise_sum: 8 partial sums from 8 terms on), so the page's
-   * scores are bit-identical to quba.ranking's `.sum(axis=1)`, not just close. */
+  /** numpy's sum of a contiguous 1-D float vector (pairwise_sum: 8 partial sums from 8 terms on): quba_scores'
+   * `W.sum()`. Its per-row sums (`.sum(axis=1)` over pandas' column-major arrays) run left to right: seqSum.
+   * Both together make the page's scores bit-identical to quba.ranking's, not just close. */
   function npSum(a) {
     var n = a.length, i, res;
     if (n < 8) {
@@ -77,6 +78,12 @@
     for (i = 8; i < n - (n % 8); i += 8) for (var j = 0; j < 8; j++) r[j] += a[i + j];
     res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
     for (; i < n; i++) res += a[i];
+    return res;
+  }
+
+  function seqSum(a) {
+    var res = 0.0;
+    for (var i = 0; i < a.length; i++) res += a[i];
     return res;
   }
 
@@ -281,7 +288,7 @@
 
   function encWeights(m) {
     var out = [];
-    m.forEach(function (w, d) { out.push(encodeURIComponent(d) + (w === null ? "" : ":" + pyRepr(w))); });
+    m.forEach(function (w, d) { out.push(encodeURIComponent(d) + (w === null ? "" : ":" + String(w))); });
     return out.join(",");
   }
 
@@ -294,7 +301,7 @@
     if (st.renormalise) p.push("renormalise=1");
     if (st.exclude_missing) p.push("exclude_missing=1");
     METADATA.forEach(function (k) { if (st[k].length) p.push(k + "=" + encList(st[k])); });
-    if (st.max_params !== null) p.push("max_params=" + pyRepr(st.max_params).replace(/\.0$/, ""));
+    if (st.max_params !== null) p.push("max_params=" + String(st.max_params));
     if (st.name.length) p.push("name=" + encList(st.name));
     if (st.x) p.push("x=" + st.x);
     if (st.y) p.push("y=" + st.y);
@@ -446,7 +453,7 @@
     cand.forEach(function (i) {
       var zs = w.map(function (t) { return zOf(S, t[0], i); });
       var present = zs.map(finite);
-      var denom = st.renormalise ? npSum(W.map(function (x, k) { return present[k] ? x : 0.0; })) : Wsum;
+      var denom = st.renormalise ? seqSum(W.map(function (x, k) { return present[k] ? x : 0.0; })) : Wsum;
       var cs = [];
       var contrib = {};
       for (var k = 0; k < W.length; k++) {
@@ -454,7 +461,7 @@
         contrib[w[k][0]] = present[k] ? c : NaN;
         cs.push(c);
       }
-      var q = npSum(cs);
+      var q = seqSum(cs);
       var missing = w.filter(function (t, k) { return !present[k]; }).map(function (t) { return t[0]; });
       var ok = missing.length === 0 || (st.renormalise && missing.length < w.length);
       var reason = "";
@@ -847,14 +854,14 @@
       var i = r.i, key = rowKey(S, i);
       var cells = dims.map(function (d) {
         var x = S.values[d][i];
-        if (x === null) return '<td class="na">-</td>';
+        if (x === null) return '<td class="na" data-dim="' + d + '">-</td>';
         var z = zOf(S, d, i);
         var b = S.bounds[d];
         var tip = title(d) + " " + pyRepr(x) + (hasCI(b, i) ? " [" + pyRepr(b.lo[i]) + ", " + pyRepr(b.hi[i]) + "]" : "") +
           (finite(z) ? "; oriented z " + fmtSigned(z, 2) : "") +
           (finite(r.contrib[d]) ? "; contribution " + fmtSigned(r.contrib[d], 3) : "");
         var ci = hasCI(b, i) ? '<br><span class="ci">' + fmtValue(d, b.lo[i]) + "\u2013" + fmtValue(d, b.hi[i]) + "</span>" : "";
-        return '<td title="' + esc(tip) + '">' + fmtValue(d, x) + ci + "</td>";
+        return '<td data-dim="' + d + '" title="' + esc(tip) + '">' + fmtValue(d, x) + ci + "</td>";
       }).join("");
       var lb = S.rows.leaderboard[i];
       return '<tr data-model="' + esc(r.model) + '" data-quba="' + pyRepr(r.quba) + '" data-rank="' + r.rank +
@@ -1025,7 +1032,7 @@
       name: "reference mean (z = 0)", line: { color: pc.grid, dash: "dash" }, hoverinfo: "skip" });
     plotly.react(radar, traces, {
       paper_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, height: 420, margin: { l: 60, r: 60, t: 30, b: 30 },
-      polar: { bgcolor: "rgba(0,0,0,0)", radialaxis: { range: [-3, 3], gridcolor: pc.grid, tickvals: [-2, -1, 0, 1, 2], title: { text: "oriented z" } },
+      polar: { bgcolor: "rgba(0,0,0,0)", radialaxis: { range: [-3, 3], gridcolor: pc.grid, tickvals: [-2, -1, 0, 1, 2], angle: 90, tickfont: { size: 9 } },
         angularaxis: { gridcolor: pc.grid } }
     }, { displaylogo: false, responsive: true });
   }
@@ -1069,7 +1076,7 @@
     var pc = plotColors();
     var labels = dims.map(shortName);
     plotly.react("heatmap", [{ type: "heatmap", z: z, x: labels, y: labels, text: text, texttemplate: "%{text}", customdata: hover,
-      hovertemplate: "%{customdata}<extra></extra>", zmin: -1, zmax: 1, colorscale: "RdBu", reversescale: true,
+      hovertemplate: "%{customdata}<extra></extra>", zmin: -1, zmax: 1, colorscale: "RdBu",
       colorbar: { title: { text: "\u03c1" } } }],
       { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, height: 460,
         margin: { l: 70, r: 10, t: 10, b: 70 }, yaxis: { autorange: "reversed" } },
