@@ -391,6 +391,9 @@ def test_real_controls_hash_round_trip_keyboard_and_screenshots(browser, files):
     pg.keyboard.press("Enter")
     pg.locator("#ranking tbody tr").nth(2).locator("button").focus()
     pg.keyboard.press("Space")
+    pg.locator("#ranking tbody tr").nth(4).locator("td[data-dim='accuracy']").click()  # a row click: 3rd model
+    assert pg.locator(".model-card").count() == 3
+    pg.locator("#ranking tbody tr").nth(4).locator("td[data-dim='accuracy']").click()  # and off again
     pg.click("#ranking th button[data-sort='accuracy']")  # sort by accuracy, best first
     h = pg.evaluate("location.hash")
     assert "preset=trustworthy" in h and "weights=accuracy:2&" in h and "prefer=shape_bias" in h
@@ -464,6 +467,16 @@ def test_narrow_window_and_dark_scheme(browser, files):
     assert unlabelled == []
     pg.screenshot(path=str(files["shots"] / "narrow_dark.png"), full_page=False)
     page.close()
+
+
+def test_the_network_guard_would_catch_a_request(browser, files):
+    """The clean-load checks can fail: a request from the page is blocked (CSP) and recorded."""
+    page = Page(browser, files["reference"][0])
+    page.page.evaluate("() => { const i = new Image(); i.src = 'http://example.invalid/x.png'; document.body.append(i); }")
+    page.page.wait_for_timeout(200)
+    with pytest.raises(AssertionError):
+        page.check_clean()
+    page.context.close()
 
 
 def test_dump_dom_matches_quba_rank(files, tmp_path):

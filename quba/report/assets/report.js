@@ -787,8 +787,9 @@
         });
         return;
       }
-      var mb = e.target.closest("button[data-key]");
-      if (mb) toggleSelected(mb.getAttribute("data-key"));
+      var tr = e.target.closest("tbody tr");
+      var mb = tr && tr.querySelector("button[data-key]");
+      if (mb) toggleSelected(mb.getAttribute("data-key"));  // a click anywhere on a row (or Enter on its button)
     });
     $("detail").addEventListener("click", function (e) {
       var b = e.target.closest("button[data-remove]");
