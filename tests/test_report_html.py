@@ -308,6 +308,10 @@ def test_filters_on_a_mini_suite_and_user_rows(mixed_page, files):
     classes = mixed_page.page.eval_on_selector_all("#ranking tbody tr", "rs => rs.map(r => [r.dataset.model, r.className])")
     assert {m for m, c in classes if "user" in c} == {"my-resnet", "my-vit"}
     assert all("user" not in c for m, c in classes if not m.startswith("my-"))
+    # In the mini suite (one leaderboard) nothing is singled out.
+    mixed_page.show("#suite=mini")
+    classes = mixed_page.page.eval_on_selector_all("#ranking tbody tr", "rs => rs.map(r => r.className)")
+    assert len(classes) == 13 and not any("user" in c for c in classes)
 
 
 def test_prefer_buttons_semantics_equal_recommend(ref_page):
@@ -324,6 +328,17 @@ def test_prefer_buttons_semantics_equal_recommend(ref_page):
     weak = card.locator(".weaknesses").inner_text()
     assert strong == (", ".join(f"{render.title(d)} {z:+.2f}" for d, z in pick.strengths) or "none at 1 sd")
     assert weak == (", ".join(f"{render.title(d)} {z:+.2f}" for d, z in pick.weaknesses) or "none at 1 sd")
+
+
+def test_the_documented_links(ref_page):
+    ref_page.show("#preset=trustworthy&max_params=50")
+    assert ref_page.ranking() == expected(None, preset="trustworthy", max_params=50)[0]
+    ref_page.show("#weights=accuracy:1,calibration_error:2&x=accuracy&y=quba")
+    assert ref_page.ranking() == expected(None, weights="accuracy=1,calibration_error=2")[0]
+    assert ref_page.page.input_value("#x") == "accuracy" and ref_page.page.input_value("#y") == "quba"
+    ref_page.show("#weights=acc:1/3,ece=2")  # aliases, fractions and '=' work as on the command line
+    assert ref_page.ranking() == expected(None, weights="acc=1/3,ece=2")[0]
+    assert ref_page.notices() == []
 
 
 def test_bad_hash_values_give_notices_not_a_blank_page(ref_page):

@@ -58,6 +58,11 @@ def suite_payload(lb, suite: str, reference=None) -> dict:
     dims = [d for d in dims if sub[d].notna().any()] or dims  # as quba.ranking.score.rank does
     ref = resolve_reference(reference, sub, dims, suite)
     rows: dict = {"model": [str(m) for m in sub["model"]], "leaderboard": [str(s) for s in sub["leaderboard"]]}
+    # "Your" rows, drawn to stand out: all but the shipped paper leaderboard's; in a suite without it, all but
+    # the first leaderboard's; nothing when the suite has one leaderboard only.
+    labels = list(dict.fromkeys(rows["leaderboard"]))
+    background = {"reference"} if "reference" in labels else {labels[0]} if labels else set()
+    rows["user"] = [lb not in background for lb in rows["leaderboard"]]
     meta = [c for c in METADATA if c in sub.columns]
     for c in meta + [c for c in DETAIL_COLUMNS if c in sub.columns]:
         rows[c] = [_text(v) for v in sub[c]]

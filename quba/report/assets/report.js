@@ -618,7 +618,7 @@
     return dup[m] > 1 ? m + " (" + S.rows.leaderboard[i] + ")" : m;
   }
 
-  function isUser(S, i) { return S.rows.leaderboard[i] !== "reference"; }
+  function isUser(S, i) { return S.rows.user[i]; }
 
   function findRow(S, key) {
     for (var i = 0; i < S.n; i++) if (rowKey(S, i) === key) return i;
