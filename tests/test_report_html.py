@@ -353,6 +353,9 @@ def test_bad_hash_values_give_notices_not_a_blank_page(ref_page):
     ref_page.show("#weights=accuracy:0")  # all weights zero: a notice and the default preset
     assert any("paper preset instead" in n for n in ref_page.notices())
     assert len(ref_page.ranking()) == len(want)
+    ref_page.show("#weights=interpretability:1,accuracy:1")  # the CLI refuses; the page drops it and says so
+    assert any("interpretability is weighted but the leaderboard has no values" in n for n in ref_page.notices())
+    assert ref_page.ranking() == expected(None, weights="accuracy=1")[0]
     ref_page.show("#name=nothing-like-this*")
     assert ref_page.ranking() == [] and any("no model is left" in n for n in ref_page.notices())
 
