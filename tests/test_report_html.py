@@ -516,6 +516,17 @@ def test_dump_dom_matches_quba_rank(files, tmp_path):
     assert rows == want and len(rows) > 250
 
 
+def test_page_assets_are_package_data():
+    """A wheel must carry the page's template, CSS and JS (quba/report/assets), not only an editable checkout."""
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["quba"]
+    assets = sorted(p.relative_to(ROOT / "quba").as_posix() for p in (ROOT / "quba" / "report" / "assets").iterdir())
+    assert assets == ["report/assets/report.css", "report/assets/report.html", "report/assets/report.js"]
+    assert all(any(fnmatch.fnmatch(a, g) for g in globs) for a in assets)
+
+
 def test_build_is_deterministic_apart_from_the_timestamp():
     a = re.sub(r'"generated":"[^"]*"', "", build_report_html())
     b = re.sub(r'"generated":"[^"]*"', "", build_report_html())
