@@ -491,7 +491,10 @@ def test_the_network_guard_would_catch_a_request(browser, files):
     """The clean-load checks can fail: a request from the page is blocked (CSP) and recorded."""
     page = Page(browser, files["reference"][0])
     page.page.evaluate("() => { const i = new Image(); i.src = 'http://example.invalid/x.png'; document.body.append(i); }")
-    page.page.wait_for_timeout(200)
+    for _ in range(50):  # the CSP report / request event arrive asynchronously
+        if page.errors or [u for u in page.requests if u.split("#")[0] != page.url]:
+            break
+        page.page.wait_for_timeout(100)
     with pytest.raises(AssertionError):
         page.check_clean()
     page.context.close()
