@@ -127,6 +127,7 @@ def quba_scores(z: pd.DataFrame, w: dict[str, float], renormalise: bool = False)
     """
     dims = [d for d, v in w.items() if v > 0]
     W = np.array([w[d] for d in dims], dtype=float)
+    W = W / W.max()  # scale-free; huge weights (1e308) would overflow in the sum and products
     Z = z[dims].to_numpy(dtype=float)
     present = np.isfinite(Z)
     denom = (present * W).sum(axis=1) if renormalise else np.full(len(Z), W.sum())
@@ -281,8 +282,9 @@ class Ranking:
 
     @property
     def normalised_weights(self) -> dict[str, float]:
-        total = sum(self.weights.values())
-        return {d: w / total for d, w in self.weights.items()}
+        top = max(self.weights.values())  # scale first: a sum of huge weights overflows
+        total = sum(w / top for w in self.weights.values())
+        return {d: (w / top) / total for d, w in self.weights.items()}
 
     @property
     def metadata_columns(self) -> list[str]:
