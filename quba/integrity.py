@@ -157,20 +157,11 @@ def replace_file(path, data: bytes, fsync: bool = True) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
-        _before_rename(path)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             if tmp.exists():
                 tmp.unlink()
-
-
-def _before_rename(path: Path) -> None:
-    """Test hook: a delay between writing the temporary file and renaming it
-    ($QUBA_TEST_RENAME_DELAY seconds), to force writers' races in tests."""
-    delay = os.environ.get("QUBA_TEST_RENAME_DELAY")
-    if delay:
-        time.sleep(float(delay))
 
 
 @contextlib.contextmanager
