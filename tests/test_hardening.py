@@ -490,3 +490,46 @@ def test_reevaluation_with_the_same_values_leaves_record_and_leaderboard_untouch
     on_disk = json.loads(rec.read_text())
     assert not {"created", "forward_passes", "attack_passes", "history"} & set(on_disk)
     assert all(set(v) == {"images", "skipped"} for v in on_disk["splits"].values())
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_damaged_zero_shot_head_cache_is_recomputed(quba_cache, capsys, how):
+    # main: a flipped byte in the cached head's tensor gave other zero-shot logits silently
+    import torch
+
+    from quba.zoo import zeroshot
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.linspace(-1, 1, 12).reshape(3, 4)
+
+    first = zeroshot.cached_head("ViT-X", "t", compute, ["a", "b", "c"])
+    path = zeroshot.head_cache_path("ViT-X", "t")
+    data = path.read_bytes()
+    if how == "flip":  # the tensor bytes sit at the end of a safetensors file
+        path.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:]))
+    else:
+        damage(path, how)
+    again = zeroshot.cached_head("ViT-X", "t", compute, ["a", "b", "c"])
+    assert torch.equal(again, first) and len(calls) == 2
+    assert "damaged zero-shot head cache" in one_line(capsys.readouterr().err)
+
+
+def test_unwritable_prediction_cache_warns_and_goes_on(quba_cache, tmp_path, capsys):
+    quba_cache.mkdir(parents=True, exist_ok=True)
+    (quba_cache / "predictions").write_text("a file where the folder should be")
+    rec = _fake_eval(tmp_path, output=None)
+    assert rec["dimensions"]["accuracy"]["value"] == pytest.approx(0.9)
+    assert "could not write the prediction-cache file" in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "mini-cnn-standard", "mini-cnn-adv", "--bootstrap", "99999999"],
+    ["consistency", ".", "--bootstrap", "99999999"],
+    ["rank", "--sensitivity", "1000000000"],
+])
+def test_other_huge_resample_counts_are_one_line(capsys, args):
+    rc, out, err = cli(capsys, *args)
+    assert rc == 2 and "must be at most" in one_line(err)

@@ -346,6 +346,8 @@ def rank(
     """
     top = _check_positive_int(top, "--top")
     sensitivity = _check_positive_int(sensitivity or 0, "--sensitivity", allow_zero=True)
+    if sensitivity > 1_000_000:  # each draw ranks every model: more would only exhaust memory
+        raise QubaError(f"--sensitivity must be at most 1000000 weight draws, got {sensitivity}")
     filters = Filters(max_params, architecture, paradigm, pretraining_data, name, suite, exclude_missing)
     w_all, label = weights_mod.resolve_weights(weights, preset)
     explicit = set(weights_mod.parse_spec(weights)) if weights is not None else set()
