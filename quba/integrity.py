@@ -3,9 +3,10 @@
 Every cache file (prediction cache, disk memos of the further dimensions, the
 generated mini suite) is an `.npz` that carries a SHA-256 of its own arrays
 (`__sha256__`). `load_npz` recomputes it: a truncated, zeroed or bit-flipped
-file (or one without the checksum) is reported in one line on stderr, removed
-and treated as missing, so the caller recomputes it. The zip CRC alone would
-miss damage outside the array bytes, and a wrong number must never come back.
+file is reported in one line on stderr, removed and treated as missing, so the
+caller recomputes it (a file of an older quba, without a checksum, silently).
+The zip CRC alone would miss damage outside the array bytes, and a wrong number
+must never come back.
 
 Cache writes are atomic (temporary file + rename) but not fsync'd: a file torn
 by a power cut fails its checksum and is recomputed, and an fsync per split
@@ -68,6 +69,7 @@ def save_npz(path, arrays: dict, *, what: str, compressed: bool = False) -> bool
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(path)
         replace_file(path, npz_bytes(arrays, compressed), fsync=False)
         return True
     except OSError as exc:
@@ -80,7 +82,8 @@ def load_npz(path, *, what: str) -> dict | None:
     """The arrays of a checksummed cache file, or None when it is missing or damaged.
 
     A damaged file (unreadable zip, a missing or wrong checksum) is reported in one line
-    on stderr and removed, so the caller recomputes and rewrites it."""
+    on stderr and removed, so the caller recomputes and rewrites it. A file of an older
+    quba (no checksum) is recomputed the same way, silently."""
     path = Path(path)
     try:
         if not path.is_file():
@@ -95,13 +98,14 @@ def load_npz(path, *, what: str) -> dict | None:
         reason = f"unreadable: {exc.__class__.__name__}"
     else:
         stored = arrays.pop(CHECKSUM_KEY, None)
-        if stored is None:
-            reason = "no checksum: damaged, or written by an older quba"
+        if stored is None:  # written by quba < format 2 (zip itself catches a damaged member name)
+            reason = "legacy"
         elif str(stored) != arrays_digest(arrays):
             reason = "checksum mismatch"
     if reason is None:
         return arrays
-    warn(f"damaged {what} {path} ({reason}); recomputing it")
+    if reason != "legacy":
+        warn(f"damaged {what} {path} ({reason}); recomputing it")
     with contextlib.suppress(OSError):
         path.unlink()
     return None

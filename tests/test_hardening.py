@@ -533,3 +533,12 @@ def test_unwritable_prediction_cache_warns_and_goes_on(quba_cache, tmp_path, cap
 def test_other_huge_resample_counts_are_one_line(capsys, args):
     rc, out, err = cli(capsys, *args)
     assert rc == 2 and "must be at most" in one_line(err)
+
+
+def test_a_cache_file_without_checksum_is_recomputed_silently(tmp_path, capsys):
+    from quba.integrity import load_npz
+
+    path = tmp_path / "old.npz"
+    np.savez(path, values=np.arange(3))  # as quba wrote before checksums
+    assert load_npz(path, what="x") is None and not path.exists()
+    assert capsys.readouterr().err == ""
