@@ -542,3 +542,13 @@ def test_a_cache_file_without_checksum_is_recomputed_silently(tmp_path, capsys):
     np.savez(path, values=np.arange(3))  # as quba wrote before checksums
     assert load_npz(path, what="x") is None and not path.exists()
     assert capsys.readouterr().err == ""
+
+
+def test_a_record_under_its_old_file_name_is_merged_and_moved(tmp_path):
+    old = {**_record("My Model", {"accuracy": 0.7}), "created": "2026-01-01T00:00:00+00:00", "history": []}
+    legacy = tmp_path / "s" / "records" / "My_Model.json"  # the name quba gave it before
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps(old))
+    path = R.write_record(tmp_path, _record("My Model", {"shape_bias": 0.2}))
+    assert path.name.startswith("My_Model~") and not legacy.exists()
+    assert set(R.read_record(path)["dimensions"]) == {"accuracy", "shape_bias"}

@@ -229,9 +229,9 @@ def write_record(output, record: dict, merge_existing: bool = True) -> Path:
                     continue
                 try:
                     rec = read_record(src)
-                except QubaError as exc:
+                except QubaError:
                     if src == path:
-                        warn(f"{exc}; replacing it")
+                        warn(f"record {path} was damaged or not a quba record; this evaluation replaces it")
                     continue
                 if rec["model"] != record["model"] or rec["suite"] != record["suite"]:
                     if src == path:
