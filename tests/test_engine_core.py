@@ -87,11 +87,14 @@ def test_record_and_leaderboard_on_disk(quba_cache, tmp_path):
     suite, model = FakeSuite(), BrightnessNet()
     run(model, suite, tmp_path, dims=["accuracy", "calibration"], bootstrap=20)
     rec = run(model, suite, tmp_path, dims=["shape", "params"], bootstrap=20)
-    path = tmp_path / "results" / "fake" / "records" / "BrightnessNet.json"
+    from quba.store.records import record_path, run_log_path
+
+    path = record_path(tmp_path / "results", "fake", "BrightnessNet")  # BrightnessNet~<hash>.json
     on_disk = json.loads(path.read_text())
-    # merged: both evaluations' dimensions in one record, the first run in its history
+    # merged: both evaluations' dimensions in one record; both runs in the run log beside it
     assert set(on_disk["dimensions"]) == {"accuracy", "calibration_error", "shape_bias", "parameters_m"}
-    assert len(on_disk["history"]) == 1
+    runs = [json.loads(line) for line in run_log_path(path).read_text().splitlines()]
+    assert [r["dimensions"] for r in runs] == [["accuracy", "calibration_error"], ["parameters_m", "shape_bias"]]
     prov = on_disk["provenance"]
     for key in ("quba", "torch", "timm", "seed", "device", "suite_fingerprint", "model_fingerprint", "subset"):
         assert key in prov

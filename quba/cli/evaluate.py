@@ -20,7 +20,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, metavar="N",
                    help="a fixed, stratified N images per class of every split (recorded)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="B",
-                   help="bootstrap resamples per dimension for the 95%% intervals (default 200; 0: off)")
+                   help="bootstrap resamples per dimension for the 95%% intervals (default 200, at most 10000; 0: off)")
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="images per batch (default 256)")
     p.add_argument("--workers", type=int, default=0, metavar="W",
@@ -58,7 +58,8 @@ def register(sub) -> None:
                    help="model ids (mini-..., catalog ids; see 'quba zoo list') or FILE.py:FUNCTION")
     p.add_argument("--model", "-m", dest="extra_models", action="append", default=[], metavar="FILE.py:FUNCTION",
                    help="a custom model: FUNCTION() returns an nn.Module taking [0,1] images and returning "
-                        "logits (repeatable)")
+                        "logits (repeatable). This imports and runs FILE.py: arbitrary code, with your "
+                        "permissions; only name files you trust")
     add_run_options(p)
     p.add_argument("--format", "-f", choices=["table", "json"], default="table",
                    help="table (readable) or json (the records, with the reference placement)")

@@ -73,7 +73,19 @@ def _load_suite(suite, data_root):
     return load_suite(suite, data_root=data_root) if data_root is not None else load_suite(suite)
 
 
-def _check_int(value, what: str, minimum: int, allow_none: bool = False):
+#: At most this many bootstrap resamples: 95 % intervals are stable at a few thousand, and the
+#: vectorised bootstraps hold resamples x images indices in memory at once.
+MAX_BOOTSTRAP = 10_000
+
+
+def check_bootstrap(n) -> int:
+    """`--bootstrap` as a whole number in [0, MAX_BOOTSTRAP] (one QubaError line otherwise)."""
+    return _check_int(n, "--bootstrap", 0, maximum=MAX_BOOTSTRAP,
+                      why=" (95% intervals are stable at a few thousand resamples)")
+
+
+def _check_int(value, what: str, minimum: int, allow_none: bool = False, maximum: int | None = None,
+               why: str = ""):
     if value is None and allow_none:
         return None
     try:
@@ -86,6 +98,8 @@ def _check_int(value, what: str, minimum: int, allow_none: bool = False):
         raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
     if v < minimum:
         raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise QubaError(f"{what} must be at most {maximum}, got {v}{why}")
     return v
 
 
@@ -154,7 +168,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
 
     # 1. Everything the user can get wrong, before any work.
     subset = _check_int(subset, "--subset", 1, allow_none=True)
-    bootstrap = _check_int(bootstrap, "--bootstrap", 0)
+    bootstrap = check_bootstrap(bootstrap)
     batch_size = _check_int(batch_size, "--batch-size", 1)
     workers = _check_int(workers, "--workers", 0)
     seed = _check_int(seed, "--seed", 0)

@@ -232,6 +232,57 @@ class Runner:
             raise QubaError(f"model {self.model.id!r} switched itself to train mode during {where}; "
                             "quba measures models in eval() mode only")
 
+    # -- output checks (every batch: nothing wrong is ever scored or cached) -----
+    def _expected_classes(self) -> int | None:
+        """Logit columns the suite's label space (or the model's zero-shot head) implies."""
+        names = getattr(self.suite, "class_names", None)
+        n = len(names) if names is not None else None
+        return n if n else self.model.num_classes
+
+    def _checked_logits(self, z, expected: int | None, where: str) -> np.ndarray:
+        import torch
+
+        mid = self.model.id
+        if not torch.is_tensor(z) or z.ndim != 2:
+            raise QubaError(f"model {mid!r} must return logits [batch, classes], "
+                            f"got {type(z).__name__} {tuple(getattr(z, 'shape', ()))} on {where}")
+        head = self.model.num_classes
+        if head and z.shape[1] != head:
+            raise QubaError(f"model {mid!r} returned {z.shape[1]} classes on {where}, but its classification "
+                            f"head has {head}; nothing was recorded for it")
+        if expected and z.shape[1] != expected:
+            raise QubaError(f"model {mid!r} returned {z.shape[1]} classes on {where}, but suite "
+                            f"{self.suite.name!r} has {expected}; give a model with {expected} outputs "
+                            "(nothing was recorded for it)")
+        z = z.float().cpu().numpy()
+        if not np.isfinite(z).all():
+            bad = int(np.flatnonzero(~np.isfinite(z).all(axis=1))[0])
+            raise QubaError(f"model {mid!r} returned non-finite logits (NaN or inf) on {where}, row {bad}; "
+                            "nothing was recorded for it")
+        return z
+
+    def _model_errors(self, where: str):
+        """One QubaError line for an exception raised by the model's own code."""
+        import contextlib
+
+        import torch
+
+        mid = self.model.id
+
+        @contextlib.contextmanager
+        def guard():
+            try:
+                yield
+            except QubaError:
+                raise
+            except torch.cuda.OutOfMemoryError:
+                raise QubaError(f"out of GPU memory in {where} of model {mid!r}; lower --batch-size") from None
+            except Exception as exc:  # noqa: BLE001 - the user's model code: any error becomes one line
+                msg = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise QubaError(f"model {mid!r} raised {type(exc).__name__} in {where}: {msg}; fix the model "
+                                "(nothing was recorded for it)") from None
+        return guard()
+
     def _run(self, request: SplitRequest, split, fields: dict) -> CachedOutputs:
         import torch
         from tqdm import tqdm
@@ -251,10 +302,12 @@ class Runner:
         t0 = time.perf_counter()
         bar = tqdm(total=len(indices), desc=f"{self.model.id} {request.key}", unit="img", file=sys.stderr,
                    disable=not self.progress, leave=False, dynamic_ncols=True)
+        expected = self._expected_classes()
         try:
-            for x, idx, skipped in self._batches(split, indices):
+            for batch, (x, idx, skipped) in enumerate(self._batches(split, indices)):
                 skipped_all.extend(skipped)
                 if x is not None:
+                    where = f"split {request.key!r}, batch {batch} (images {int(idx[0])}..{int(idx[-1])})"
                     if request.attack:
                         y = torch.as_tensor(np.asarray(split.labels)[idx], dtype=torch.long, device=self.device)
                         kwargs = {k: v for k, v in params.items() if k not in ("seed", "batch_size")}
@@ -262,16 +315,14 @@ class Runner:
                             gen = torch.Generator(device=self.device)
                             gen.manual_seed(zlib.crc32(f"{self.seed}:{request.split}:{int(idx[0])}".encode()))
                             kwargs["generator"] = gen
-                        with self._autocast():
+                        with self._model_errors(f"the {request.attack} attack on {where}"), self._autocast():
                             x = attack_fn(self.model.module, x, y, **kwargs)
                         self._check_eval(f"the {request.attack} attack on {request.split!r}")
-                    with torch.inference_mode(), self._autocast():
+                    with self._model_errors(f"the forward pass on {where}"), torch.inference_mode(), \
+                            self._autocast():
                         z = self.model.module(x)
                     self._check_eval(f"the forward pass on {request.key!r}")
-                    if not torch.is_tensor(z) or z.ndim != 2:
-                        raise QubaError(f"model {self.model.id!r} must return logits [batch, classes], "
-                                        f"got {type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
-                    z = z.float().cpu().numpy()
+                    z = self._checked_logits(z, expected, where)
                     p = softmax(z)
                     preds.append(z.argmax(axis=1))
                     decisions.append(np.asarray(split.decision.predict(p)))
