@@ -448,6 +448,8 @@
       return view;
     }
     var W = w.map(function (t) { return t[1]; });
+    var Wmax = Math.max.apply(null, W);  // quba_scores: W / W.max() first (huge weights would overflow)
+    W = W.map(function (x) { return x / Wmax; });
     var Wsum = npSum(W);
     var ranked = [];
     cand.forEach(function (i) {
