@@ -209,3 +209,22 @@ def test_shipped_mini_records_are_reproduced(quba_cache):
     finally:
         run.close()
     assert float(np.mean(fgsm.correct)) == shipped["adversarial_robustness"]["details"]["acc_fgsm"]
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_small_on_cpu(tmp_path, capsys):
+    """benchmarks/gpu_check.py is ready for a GPU machine: its --small run works on CPU."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "figures.json"
+    assert mod.main(["--small", "--device", "cpu", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    for stage in ("decode", "forward fp32", "forward bf16", "fgsm", "pgd", "bare loop", "quba a+c+b", "quba adv",
+                  "quba warm"):
+        assert figures[stage]["images"] > 0 and figures[stage]["images_per_s"] > 0, stage
+    assert figures["quba adv"]["images"] == 2 * figures["images"]  # FGSM and PGD over val
+    assert "images/s" in capsys.readouterr().out
