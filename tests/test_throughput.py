@@ -179,6 +179,25 @@ def test_attack_batch_is_chosen_by_memory():
         assert 1 <= R.choose_attack_batch(net, x1, torch.device("cpu"), 256, contextlib.nullcontext()) < 10
 
 
+def test_thread_control_in_the_main_process(quba_cache):
+    """With DataLoader workers on CPU the main process keeps the cores they leave free (or
+    `threads`), during the run only."""
+    import os
+
+    before = torch.get_num_threads()
+    for threads, workers, want in ((None, 2, max(1, (os.cpu_count() or 1) - 2)), (1, 0, 1)):
+        run = R.Runner(_loaded(), FakeSuite(), device="cpu", batch_size=16, workers=workers, threads=threads,
+                       progress=False, cache=R.PredictionCache(quba_cache / f"t{workers}"))
+        try:
+            run.outputs(SplitRequest("val"))
+            assert torch.get_num_threads() == want
+        finally:
+            run.close()
+        assert torch.get_num_threads() == before
+    with pytest.raises(QubaError, match="--threads must be a whole number >= 1"):
+        E.evaluate(BrightnessNet(), FakeSuite(), ["accuracy"], threads=0, output=None, progress=False)
+
+
 def test_precision_option():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert R.resolve_precision("auto", cpu) == "fp32" and R.resolve_precision("auto", cuda) == "bf16"
@@ -211,7 +230,6 @@ def test_shipped_mini_records_are_reproduced(quba_cache):
     assert float(np.mean(fgsm.correct)) == shipped["adversarial_robustness"]["details"]["acc_fgsm"]
 
 
-@pytest.mark.slow
 def test_gpu_check_runs_small_on_cpu(tmp_path, capsys):
     """benchmarks/gpu_check.py is ready for a GPU machine: its --small run works on CPU."""
     import importlib.util

@@ -151,8 +151,8 @@ class _Pipeline:
     - The last split's decoded batches are kept (as uint8 where that is exact, up to
       `keep_bytes`), so a later request on the same images — val's FGSM and PGD after its clean
       pass — decodes nothing again.
-    - On CUDA: pinned host memory, the next batch copied to the device while the current one
-      runs (non-blocking), decoding in the workers off the critical path.
+    - On CUDA: pinned host memory, each batch's copy to the device queued (non-blocking) before
+      the previous batch is handed out, decoding in the workers off the critical path.
     """
 
     def __init__(self, runner: "Runner", keep_bytes: int | None = None):
