@@ -258,7 +258,7 @@ class _Pipeline:
                     self.datasets[name] = run._splits[name].dataset(run.model.preprocess)
             self.loader = DataLoader(_SplitsDataset(self.datasets), batch_sampler=self.sampler,
                                      num_workers=run.workers, collate_fn=_collate, pin_memory=pin,
-                                     persistent_workers=True, prefetch_factor=4,
+                                     persistent_workers=True,
                                      worker_init_fn=_worker_init)
         name = split.name
         self.sampler.batches = [[(name, i) for i in chunk] for chunk in chunks]
