@@ -431,7 +431,8 @@ class Runner:
         import torch
 
         if self.device.type == "cuda":
-            return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            x = x.to(self.device, non_blocking=True)
+            return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         return x
 
     def _attack(self, request: SplitRequest, attack_fn, params: dict, split, x, idx):
