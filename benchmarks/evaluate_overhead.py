@@ -39,9 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _synthetic_imagenet as S  # noqa: E402
 
-NINE_FOLDERS = None  # filled from the tree
-
-
 def folders_of(root: Path, record: dict) -> list[Path]:
     """The folders of the clean splits a record read, val first."""
     from quba.suites.imagenet import ImageNetSuite

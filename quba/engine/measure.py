@@ -319,7 +319,7 @@ def calibration_bootstrap(ctx, n, rng):
     return calibration_replicates(out.labels, out.probs, counts)
 
 
-def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 21) -> np.ndarray:
+def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 19) -> np.ndarray:
     """gmean(ECE, ACE) of every resample given as a row of draw counts `counts` [n, N] (row b: how
     often each image is drawn), equal to `calibration_error(y[idx_b], p[idx_b])` up to float
     rounding (the order of summation differs). METRICS.md dimension 5; Nixon et al. 2019 (ACE).
@@ -332,7 +332,8 @@ def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 21)
     sums Σ (1[y = j] − p_j) up to them follow from two cumulative sums over the full sample's order
     (counts and count-weighted residuals), an edge inside a run of copies taking part of the run.
     The columns are sorted once; each resample then costs a few passes over [N, K] instead of a
-    sort. `block`: entries (images x classes) handled at once, which bounds the memory.
+    sort. `block`: entries (images x classes) handled at once: it bounds the memory, and blocks
+    that fit in the CPU caches run ~2x faster than 16 MB ones.
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
@@ -355,7 +356,31 @@ def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 21)
     Wt = torch.from_numpy(W)
     b = torch.arange(n_bins + 1, dtype=torch.float64)[None, :]
     step = max(1, block // N)
+    # resamples in parallel threads, each op single-threaded: no intra-op barriers to spin on
+    # (on a busy machine 2 intra-op threads made this ~10x slower than 1)
     threads = torch.get_num_threads()
+    pool = None
+    if threads > 1 and n > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=min(threads, n))
+    torch.set_num_threads(1)
+    try:
+        _calibration_blocks(y, p, Wt, b, ce, n, N, K, step, n_bins, pool)
+    finally:
+        torch.set_num_threads(threads)
+        if pool is not None:
+            pool.shutdown()
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any class: nan
+        ace = np.nanmean(ce, axis=1)
+    return _gmean_rows(np.stack([ece, ace], axis=1))
+
+
+def _calibration_blocks(y, p, Wt, b, ce, n, N, K, step, n_bins, pool) -> None:
+    """Fill ce[r, j] (class j's calibration error in resample r) block of classes by block."""
+    import torch
+
     for start in range(0, K, step):
         stop = min(K, start + step)
         pj = np.ascontiguousarray(p[:, start:stop].T)  # [m, N]
@@ -389,24 +414,11 @@ def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 21)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ce[r, start:stop] = np.where(n_j > 0, at.diff(dim=1).abs_().sum(1).numpy() / n_j, np.nan)
 
-        # resamples in parallel threads, each op single-threaded: no intra-op barriers to spin on
-        # (a busy machine made 2 intra-op threads ~10x slower than 1)
-        torch.set_num_threads(1)
-        try:
-            if threads > 1 and n > 1:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(max_workers=min(threads, n)) as pool:
-                    list(pool.map(one, range(n)))
-            else:
-                for r in range(n):
-                    one(r)
-        finally:
-            torch.set_num_threads(threads)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any class: nan
-        ace = np.nanmean(ce, axis=1)
-    return _gmean_rows(np.stack([ece, ace], axis=1))
+        if pool is not None:
+            list(pool.map(one, range(n)))
+        else:
+            for r in range(n):
+                one(r)
 
 
 # 6. class balance
