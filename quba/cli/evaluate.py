@@ -24,7 +24,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="images per batch (default 256)")
     p.add_argument("--workers", type=int, default=0, metavar="W",
-                   help="DataLoader worker processes for image folders (default 0)")
+                   help="DataLoader worker processes for image folders, started once for all splits "
+                        "(default 0: decode in this process)")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads of this process (default: all cores; on CPU with --workers, "
+                        "the cores the workers leave free)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto (default: bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the PGD random start and the bootstrap (default 0)")
     p.add_argument("--output", "-o", default="results", metavar="DIR",
@@ -97,7 +103,8 @@ def run(args) -> int:
         rec = evaluate(model, suite, args.dims, data_root=args.data_root, subset=args.subset,
                        bootstrap=args.bootstrap, device=args.device, batch_size=args.batch_size,
                        workers=args.workers, seed=args.seed, output=args.output, strict=args.strict,
-                       progress=args.progress, options=further_options(args))
+                       progress=args.progress, options=further_options(args), precision=args.precision,
+                       threads=args.threads)
         placed = place(rec)
         outs.append((rec, placed))
         if args.format == "table":

@@ -94,7 +94,8 @@ def run(args) -> int:
             print(f"[{i}/{len(models)}] {model.id}", file=sys.stderr)
             evaluate(model, suite, args.dims, subset=args.subset, bootstrap=args.bootstrap, device=args.device,
                      batch_size=args.batch_size, workers=args.workers, seed=args.seed, output=args.output,
-                     strict=args.strict, progress=args.progress, options=further_options(args))
+                     strict=args.strict, progress=args.progress, options=further_options(args),
+                     precision=args.precision, threads=args.threads)
         path = Path(args.output) / suite.name / "leaderboard.csv"
     rep = write_report(path, path.parent)
     print(f"leaderboard: {path}")

@@ -144,7 +144,7 @@ def _collect_requests(dim_objs, suite, opts):
 
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None, cache_root=None) -> dict:
+             options: dict | None = None, cache_root=None, precision="auto", threads=None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -152,7 +152,9 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     suite: "mini" | "imagenet" (with `data_root`) or a loaded suite object.
     dims: names or aliases (list or comma-separated); only their splits run.
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
-    device: auto | cpu | cuda | cuda:i (autocast bf16 on CUDA only).
+    device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
+      fp32 | bf16. threads: torch threads of this process (default: all cores, or those the
+      workers leave free on CPU).
     output: results folder (None: write nothing). options: per-dimension
       options, passed to hooks as opts[<dimension>]. cache_root: folder of the
       prediction cache (default $QUBA_CACHE/predictions).
@@ -162,7 +164,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     from quba import dimensions as D
     from quba.engine import measure
     from quba.engine.cache import PredictionCache
-    from quba.engine.runner import Runner, resolve_device
+    from quba.engine.runner import Runner, resolve_device, resolve_precision
     from quba.store import records as store_records
     from quba.store.leaderboard import write_leaderboard
 
@@ -172,8 +174,10 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     batch_size = _check_int(batch_size, "--batch-size", 1)
     workers = _check_int(workers, "--workers", 0)
     seed = _check_int(seed, "--seed", 0)
+    threads = _check_int(threads, "--threads", 1, allow_none=True)
     names = resolve_dims(dims)
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
     suite_obj = _load_suite(suite, data_root)
     loaded = resolve_model(model)
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
@@ -201,7 +205,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     # 2. Outputs: each request once, from the cache when it is there.
     cache = PredictionCache(cache_root)
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
-                  progress=progress, cache=cache)
+                  progress=progress, cache=cache, precision=precision, threads=threads)
     runners = {None: Runner(loaded, suite_obj, **common)}
     runners[None]._splits.update(splits)
     outputs = {}
@@ -264,7 +268,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         "metadata": meta,
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
-            "device_name": _device_name(dev), "autocast": "bfloat16" if dev.type == "cuda" else None,
+            "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),
             "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
             "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
