@@ -357,3 +357,20 @@ def test_sweep_inherits_every_evaluate_option():
     ev_opts = {s for a in ev._actions for s in a.option_strings} - {"--workers"}
     assert ev_opts <= {s for a in sw._actions for s in a.option_strings}
     assert sw.parse_args(["--workers", "3", "--loader-workers", "2"]).workers == 3
+
+
+def test_a_task_that_cannot_see_the_output_fails_naming_the_host(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.chdir(tmp_path)  # the task enters the driver's folder and cache: restored afterwards
+    monkeypatch.setenv("QUBA_CACHE", str(tmp_path))
+
+    from quba.sweep.task import run_task
+
+    task = {"kind": "model", "model": "mini-cnn-standard", "suite": "mini", "data_root": None,
+            "dims": ["accuracy"], "eval": {}, "output": str(tmp_path / "not-mounted"), "cache": str(tmp_path),
+            "cwd": str(tmp_path)}
+    res = run_task(task)
+    assert res["status"] == "failed" and res["stage"] == "setup"
+    assert f"host {socket.gethostname()} cannot see or write output folder" in res["error"]
+    assert "filesystem every worker sees" in res["error"]

@@ -134,8 +134,8 @@ def render_status(state: dict) -> str:
     runs = state.get("runs", [])
     last = runs[-1] if runs else {}
     lines = [f"sweep of suite {state.get('suite')} in {state.get('output')} (updated {state.get('updated')}"
-             + (f"; last started {last.get('started')} on {last.get('host')}, executor {last.get('executor')}"
-                if last else "") + ")",
+             + (f"; last started {last.get('started')} on {last.get('host')}, executor "
+                f"{last.get('executor') or 'none (nothing to run)'}" if last else "") + ")",
              f"{len(models)} model(s): " + ", ".join(f"{counts.get(k, 0)} {k}" for k in order)]
     for kind in ("running", "failed", "skipped", "planned"):
         rows = [(m, e) for m, e in models.items() if e.get("state") == kind]
