@@ -274,6 +274,12 @@ def test_failing_models_are_isolated_recorded_and_retried(fresh_cache, tmp_path,
     assert [p.name for p in (out / "mini" / "failures").glob("*.json")] == [next(
         p.name for p in (out / "mini" / "failures").glob("*nan*"))]
     assert (standard.read_bytes(), standard.stat().st_mtime_ns) == snap
+    # a file model with an up-to-date record: its task checks the weights' fingerprint, then leaves it alone
+    oom_path = next(p for p in (out / "mini" / "records").glob("*oom*"))
+    snap = (oom_path.read_bytes(), oom_path.stat().st_mtime_ns)
+    rc, stdout, err = cli(capsys, "sweep", f"{models}:oom", *CHEAP, "--output", out)
+    assert rc == 0 and "0 done, 1 cached" in stdout and "(weights verified); not touched" in err
+    assert (oom_path.read_bytes(), oom_path.stat().st_mtime_ns) == snap
 
 
 @pytest.mark.slow
@@ -374,3 +380,23 @@ def test_a_task_that_cannot_see_the_output_fails_naming_the_host(tmp_path, monke
     assert res["status"] == "failed" and res["stage"] == "setup"
     assert f"host {socket.gethostname()} cannot see or write output folder" in res["error"]
     assert "filesystem every worker sees" in res["error"]
+
+
+@pytest.mark.slow
+def test_imagenet_sweep_with_a_relative_data_root(fresh_cache, tmp_path, monkeypatch, capsys):
+    """Tasks run in other processes: the driver's relative data root and output still resolve there."""
+    from imagenet_fixture import fake_imagenet_tree
+
+    fresh_cache()
+    monkeypatch.chdir(tmp_path)
+    fake_imagenet_tree(tmp_path / "imagenet", splits=("val", "cue-conflict"))
+    (tmp_path / "colour.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from imagenet_fixture import ColourCodeModel\n\ndef build():\n    return ColourCodeModel()\n")
+    rc, stdout, err = cli(capsys, "sweep", "colour.py:build", "--suite", "imagenet", "--data-root", "imagenet",
+                          "--dims", "accuracy", "shape_bias", "--split-tasks", "--bootstrap", "10", "--no-progress",
+                          "--output", "res")
+    assert rc == 0, err
+    rec = json.loads((tmp_path / "res" / "imagenet" / "records" / "colour.py_build.json").read_text())
+    assert rec["dimensions"]["accuracy"]["value"] == 1.0 and rec["dimensions"]["shape_bias"]["value"] == 1.0
+    assert (tmp_path / "res" / "imagenet" / "leaderboard.csv").exists()

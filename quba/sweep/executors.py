@@ -80,12 +80,18 @@ class LocalExecutor:
         return self._pools[slot]
 
     def submit(self, tasks: list[dict]) -> list:
+        from concurrent.futures.process import BrokenProcessPool
+
         handles = []
         for task in tasks:
             busy = {slot for slot, _ in self._busy.values()}
             slot = next(i for i in range(self.workers) if i not in busy)
             task = {**task, "threads": task.get("threads") or self.threads}
-            fut = self._pool(slot).submit(run_task, task)
+            try:
+                fut = self._pool(slot).submit(run_task, task)
+            except BrokenProcessPool:  # its idle worker died: a fresh one
+                self._pools[slot] = None
+                fut = self._pool(slot).submit(run_task, task)
             self._busy[fut] = (slot, task)
             handles.append(fut)
         return handles
