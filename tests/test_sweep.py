@@ -346,6 +346,7 @@ def test_models_file_and_paper_group_skip_unavailable_entries_with_reasons(tmp_p
     f.write_text("# my picks\nmini-cnn-standard\n\nmini-cnn-adv  # adversarially trained\n")
     models, skipped = select_models([], None, f, "mini")
     assert models == ["mini-cnn-standard", "mini-cnn-adv"] and skipped == []
+    assert select_models(["mini"], None, None, "mini") == select_models([], ["mini"], None, "mini")
     models, skipped = select_models([], ["paper"], None, "imagenet")
     paper = [r["id"] for r in catalog(include_mini=False)]
     assert sorted(models + [m for m, _ in skipped]) == sorted(paper)

@@ -75,15 +75,18 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
     if models_file:
         tokens += read_models_file(models_file)
     groups = [g.strip() for item in (groups or []) for g in str(item).split(",") if g.strip()]
+    rows = catalog()
+    by_id = {r["id"]: r for r in rows}
+    known_groups = {g.lower(): g for g in all_groups(rows)}
+    # a group named among the models (quba sweep mini) counts as --group, unless a model has that id
+    groups += [t for t in tokens if t not in by_id and (t.lower() == "paper" or t.lower() in known_groups)]
+    tokens = [t for t in tokens if t not in groups]
     if not tokens and not groups:
         if suite != "mini":
             raise QubaError(f"name the models to sweep on suite {suite!r}: MODEL ..., --group paper|GROUP "
                             "or --models-file FILE")
         groups = ["mini"]
-    rows = catalog()
-    by_id = {r["id"]: r for r in rows}
     by_lower = {k.lower(): r for k, r in by_id.items()}
-    known_groups = {g.lower(): g for g in all_groups(rows)}
     chosen: list[dict | str] = []
     unknown = []
     for g in groups:
