@@ -95,44 +95,50 @@ def dims_of(output) -> dict:
     return out
 
 
+def _use_fresh_cache(root: Path, suites: Path) -> None:
+    root.mkdir()
+    (root / "suites").symlink_to(suites, target_is_directory=True)
+    os.environ["QUBA_CACHE"] = str(root)
+
+
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory, suites_dir):
-    """Sequential `quba leaderboard` and a 2-worker local sweep of four mini models, each on a fresh cache."""
-    base = tmp_path_factory.mktemp("local")
+def reference(tmp_path_factory, suites_dir):
+    """{model: dimensions} of the four models evaluated in this process, one after the other, on a fresh cache."""
+    from quba.engine import evaluate
+
     old = os.environ.get("QUBA_CACHE")
-    runs = {}
     try:
-        for name, argv in (("seq", ["leaderboard", "--suite", "mini", "--models", *FOUR]),
-                           ("sweep", ["sweep", *FOUR, "--workers", "2"])):
-            root = base / f"cache-{name}"
-            root.mkdir()
-            (root / "suites").symlink_to(suites_dir, target_is_directory=True)
-            os.environ["QUBA_CACHE"] = str(root)
-            assert main([*argv, *CHEAP, "--output", str(base / name)]) == 0
-            runs[name] = base / name
+        _use_fresh_cache(tmp_path_factory.mktemp("ref") / "cache", suites_dir)
+        return {m: evaluate(m, "mini", CHEAP[1:3], bootstrap=20, output=None, progress=False)["dimensions"]
+                for m in FOUR}
     finally:
         if old is None:
             os.environ.pop("QUBA_CACHE", None)
         else:
             os.environ["QUBA_CACHE"] = old
-    runs["cache"] = base / "cache-sweep"
-    return runs
 
 
 @pytest.mark.slow
-def test_local_two_workers_equal_sequential_leaderboard_and_rerun_touches_nothing(local_run, capsys, monkeypatch):
-    seq, par = dims_of(local_run["seq"]), dims_of(local_run["sweep"])
+def test_local_two_workers_equal_sequential_leaderboard_and_rerun_touches_nothing(reference, fresh_cache, tmp_path,
+                                                                                  capsys):
+    fresh_cache("seq")
+    rc, _, err = cli(capsys, "leaderboard", "--suite", "mini", "--models", *FOUR, *CHEAP, "--output", tmp_path / "seq")
+    assert rc == 0, err
+    cache = fresh_cache("sweep")
+    rc, _, err = cli(capsys, "sweep", *FOUR, "--workers", "2", *CHEAP, "--output", tmp_path / "par")
+    assert rc == 0, err
+    seq, par = dims_of(tmp_path / "seq"), dims_of(tmp_path / "par")
     assert sorted(par) == sorted(FOUR)
-    assert par == seq  # values and intervals, exactly
-    a = pd.read_csv(local_run["seq"] / "mini" / "leaderboard.csv")
-    b = pd.read_csv(local_run["sweep"] / "mini" / "leaderboard.csv")
+    assert par == seq == reference  # values and intervals, exactly
+    a = pd.read_csv(tmp_path / "seq" / "mini" / "leaderboard.csv")
+    b = pd.read_csv(tmp_path / "par" / "mini" / "leaderboard.csv")
     cols = ["model", "accuracy", "calibration_error", "accuracy_lo", "accuracy_hi"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
     # the same command again: every record up to date, not even opened for writing
-    recs = sorted((local_run["sweep"] / "mini" / "records").glob("*.json"))
+    recs = sorted((tmp_path / "par" / "mini" / "records").glob("*.json"))
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in recs}
-    monkeypatch.setenv("QUBA_CACHE", str(local_run["cache"]))
-    rc, out, err = cli(capsys, "sweep", *FOUR, "--workers", "2", *CHEAP, "--output", local_run["sweep"])
+    assert os.environ["QUBA_CACHE"] == str(cache)
+    rc, out, err = cli(capsys, "sweep", *FOUR, "--workers", "2", *CHEAP, "--output", tmp_path / "par")
     assert rc == 0, err
     assert "0 done, 4 cached" in out
     assert "0 to run, 4 up to date" in err
@@ -140,7 +146,7 @@ def test_local_two_workers_equal_sequential_leaderboard_and_rerun_touches_nothin
 
 
 @pytest.mark.slow
-def test_ray_executor_equals_local(local_run, fresh_cache, tmp_path, capsys):
+def test_ray_executor_equals_local(reference, fresh_cache, tmp_path, capsys):
     ray = pytest.importorskip("ray", reason="the Ray executor needs the [ray] extra (CI installs it)")
     fresh_cache()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -150,20 +156,18 @@ def test_ray_executor_equals_local(local_run, fresh_cache, tmp_path, capsys):
         ray.shutdown()
     assert rc == 0, err
     assert "executor ray" in err and "3 done" in out
-    local = dims_of(local_run["sweep"])
-    assert dims_of(tmp_path / "ray") == {m: local[m] for m in FOUR[:3]}
+    assert dims_of(tmp_path / "ray") == {m: reference[m] for m in FOUR[:3]}  # = the local executor's
 
 
 @pytest.mark.slow
-def test_submitit_local_executor_equals_local(local_run, fresh_cache, tmp_path, capsys):
+def test_submitit_local_executor_equals_local(reference, fresh_cache, tmp_path, capsys):
     pytest.importorskip("submitit", reason="the submitit executor needs the [slurm] extra (CI installs it)")
     fresh_cache()
     rc, out, err = cli(capsys, "sweep", *FOUR[:3], "--executor", "submitit", "--submitit-cluster", "local",
                        *CHEAP, "--output", tmp_path / "sub")
     assert rc == 0, err
     assert "submitit (local)" in err and "3 done" in out
-    local = dims_of(local_run["sweep"])
-    assert dims_of(tmp_path / "sub") == {m: local[m] for m in FOUR[:3]}
+    assert dims_of(tmp_path / "sub") == {m: reference[m] for m in FOUR[:3]}  # = the local executor's
 
 
 def _driver(output, *extra):
@@ -183,7 +187,7 @@ def _wait_for(cond, timeout=120.0):
 
 
 @pytest.mark.slow
-def test_kill_driver_then_rerun_finishes_and_leaves_the_first_record_alone(local_run, fresh_cache, tmp_path,
+def test_kill_driver_then_rerun_finishes_and_leaves_the_first_record_alone(reference, fresh_cache, tmp_path,
                                                                              capsys):
     fresh_cache()
     out = tmp_path / "out"
@@ -200,12 +204,12 @@ def test_kill_driver_then_rerun_finishes_and_leaves_the_first_record_alone(local
     assert rc == 0, err
     assert f"{4 - n_at_kill} done, {n_at_kill} cached" in stdout
     assert (first.read_bytes(), first.stat().st_mtime_ns) == snap
-    assert dims_of(out) == dims_of(local_run["sweep"])
+    assert dims_of(out) == reference
     assert sorted(pd.read_csv(out / "mini" / "leaderboard.csv")["model"]) == sorted(FOUR)
 
 
 @pytest.mark.slow
-def test_kill_a_worker_fails_only_its_model_and_a_rerun_finishes(local_run, fresh_cache, tmp_path, capsys):
+def test_kill_a_worker_fails_only_its_model_and_a_rerun_finishes(reference, fresh_cache, tmp_path, capsys):
     fresh_cache()
     out = tmp_path / "out"
     state = out / "mini" / "sweep.json"
@@ -230,7 +234,7 @@ def test_kill_a_worker_fails_only_its_model_and_a_rerun_finishes(local_run, fres
     assert rc == 0, err
     assert "1 done, 3 cached" in stdout
     assert not (out / "mini" / "failures" / f"{victim}.json").exists()
-    assert dims_of(out) == dims_of(local_run["sweep"])
+    assert dims_of(out) == reference
 
 
 @pytest.mark.slow
