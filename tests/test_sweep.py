@@ -199,6 +199,8 @@ def test_kill_driver_then_rerun_finishes_and_leaves_the_first_record_alone(refer
     time.sleep(1.0)  # the orphaned worker notices its driver is gone and exits
     n_at_kill = len(list(records.glob("*.json")))
     assert n_at_kill < 4
+    rc, status, _ = cli(capsys, "sweep", "--status", "--output", out)
+    assert rc == 0 and "4 model(s): " in status  # whatever the moment of the kill, the state file is whole
     snap = (first.read_bytes(), first.stat().st_mtime_ns)
     rc, stdout, err = cli(capsys, "sweep", *FOUR, *CHEAP, "--output", out, "--workers", "2")
     assert rc == 0, err
@@ -405,3 +407,20 @@ def test_imagenet_sweep_with_a_relative_data_root(fresh_cache, tmp_path, monkeyp
     rec = json.loads((tmp_path / "res" / "imagenet" / "records" / "colour.py_build.json").read_text())
     assert rec["dimensions"]["accuracy"]["value"] == 1.0 and rec["dimensions"]["shape_bias"]["value"] == 1.0
     assert (tmp_path / "res" / "imagenet" / "leaderboard.csv").exists()
+
+
+def test_status_marks_a_running_entry_whose_process_is_gone():
+    import socket
+
+    from quba.sweep.state import render_status
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    st = {"suite": "mini", "output": "o", "updated": "t", "runs": [], "models": {
+        "a": {"state": "running", "host": socket.gethostname(), "pid": dead.pid, "started": "t0"},
+        "b": {"state": "running", "host": socket.gethostname(), "pid": os.getpid(), "started": "t1"},
+        "c": {"state": "failed", "host": "n1", "stage": "load", "reason": "QubaError: no weights"}}}
+    text = render_status(st)
+    assert "2 running" in text and "1 failed" in text
+    assert f"a  on {socket.gethostname()} (pid {dead.pid}) since t0 - gone (killed?)" in text
+    assert "since t1\n" in text and "c  [load on n1] QubaError: no weights" in text

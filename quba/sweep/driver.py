@@ -324,9 +324,12 @@ def run(args) -> int:
     suite = _load_suite(args.suite, args.data_root)
     check_writable(args.output, suite.name)
     output = os.path.abspath(args.output)
-    eval_kw = {"subset": args.subset, "bootstrap": args.bootstrap, "device": args.device,
-               "batch_size": args.batch_size, "workers": args.loader_workers, "seed": args.seed,
-               "strict": args.strict, "options": options}
+    eval_kw = evaluate_kwargs(args, options)
+    load_kw = {k: v for k in ("checkpoint", "arch") if (v := getattr(args, k, None))}  # evaluate's, if it has them
+    if load_kw.get("arch"):
+        models.append(str(load_kw["checkpoint"]))  # as in evaluate: the checkpoint is one more model
+    elif load_kw and len(models) != 1:
+        raise QubaError("--checkpoint without --arch loads your weights into one catalog model: name exactly one")
     plan = plan_models(models, skipped, output=output, suite=suite, dims=names, eval_kw=eval_kw,
                        force=args.force, trust_ids=not getattr(args, "checkpoint", None))
     sdir = S.suite_dir(output, suite.name)
@@ -358,7 +361,11 @@ def run(args) -> int:
         from quba.sweep.task import _opts, split_requests
 
         verify = verify_of[model]
-        base = {"kind": "model", "model": model, "suite": args.suite, "data_root": _abs(args.data_root),
+        if load_kw.get("arch") and model == str(load_kw["checkpoint"]):
+            load = {"specs": [], "kwargs": load_kw}
+        else:
+            load = {"specs": [model], "kwargs": {} if load_kw.get("arch") else load_kw}
+        base = {"kind": "model", "model": model, "load": load, "suite": args.suite, "data_root": _abs(args.data_root),
                 "dims": names, "eval": eval_kw, "output": output, "cache": cache, "cwd": os.getcwd(),
                 "verify_up_to_date": verify}
         if not args.split_tasks:
@@ -379,6 +386,25 @@ def run(args) -> int:
 
     lb = write_leaderboard(output, suite.name)
     return report(plan, results, lb, output, suite.name, time.perf_counter() - t_start, args.format)
+
+
+def evaluate_kwargs(args, options: dict) -> dict:
+    """The keywords `quba evaluate` passes to the engine, from the same options (its own helper when it
+    has one, so options added to evaluate reach the tasks), with the sweep's DataLoader --loader-workers."""
+    import argparse
+
+    from quba.cli import evaluate as ev
+
+    ns = argparse.Namespace(**{**vars(args), "workers": args.loader_workers})
+    if hasattr(ev, "evaluate_kwargs"):
+        kw = dict(ev.evaluate_kwargs(ns))
+    else:
+        kw = {"subset": args.subset, "bootstrap": args.bootstrap, "device": args.device,
+              "batch_size": args.batch_size, "workers": args.loader_workers, "seed": args.seed,
+              "strict": args.strict, "options": options}
+    for k in ("output", "progress", "data_root"):  # the sweep sets these per task
+        kw.pop(k, None)
+    return kw
 
 
 def _abs(path):

@@ -144,7 +144,8 @@ def render_status(state: dict) -> str:
         lines.append(f"{kind}:")
         for m, e in rows:
             if kind == "running":
-                lines.append(f"  {m}  on {e.get('host')} (pid {e.get('pid')}) since {e.get('started')}")
+                gone = " - gone (killed?): rerun the sweep" if not _alive(e.get("host"), e.get("pid")) else ""
+                lines.append(f"  {m}  on {e.get('host')} (pid {e.get('pid')}) since {e.get('started')}{gone}")
             elif kind == "failed":
                 lines.append(f"  {m}  [{e.get('stage')} on {e.get('host')}] {e.get('reason')}")
             elif kind == "skipped":
@@ -152,3 +153,19 @@ def render_status(state: dict) -> str:
             else:
                 lines.append(f"  {m}")
     return "\n".join(lines)
+
+
+def _alive(host, pid) -> bool:
+    """False only when the process is known to be gone (on this host); True when it cannot be told."""
+    import os
+    import socket
+
+    if host != socket.gethostname() or not pid:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OSError):
+        return True
+    return True

@@ -23,6 +23,8 @@ import time
 import traceback
 
 TRACEBACK_LINES = 25
+#: evaluate options that change values, compared with the record's provenance where both have them
+SETUP_IF_RECORDED = ("protocol",)
 
 
 def host() -> str:
@@ -127,10 +129,10 @@ def _shard(loaded, suite, task: dict, batch_size: int) -> dict:
 def _evaluate(loaded, suite, task: dict, batch_size: int) -> dict:
     from quba.engine import evaluate
 
-    kw = task["eval"]
-    return evaluate(loaded, suite, task["dims"], subset=kw["subset"], bootstrap=kw["bootstrap"], device=kw["device"],
-                    batch_size=batch_size, workers=kw["workers"], seed=kw["seed"], output=None,
-                    strict=kw["strict"], progress=False, options=kw.get("options"))
+    # every keyword `quba evaluate` would pass (task["eval"]); the sweep decides where and how quietly
+    kw = {**task["eval"], "batch_size": batch_size, "output": None, "progress": False,
+          "data_root": task.get("data_root")}
+    return evaluate(loaded, suite, task["dims"], **kw)
 
 
 def check_finite(record: dict, dims) -> None:
@@ -151,6 +153,8 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
     if prov.get("suite_version") != str(suite.version):
         return False
     if any(prov.get(k) != eval_kw.get(k) for k in ("subset", "seed", "bootstrap")):
+        return False
+    if any(k in prov and k in eval_kw and prov[k] != eval_kw[k] for k in SETUP_IF_RECORDED):
         return False
     if model_fingerprint is not None and prov.get("model_fingerprint") != model_fingerprint:
         return False
@@ -182,7 +186,8 @@ def run_task(task: dict) -> dict:
         stage = "load"
         from quba.cli.evaluate import load_models
 
-        loaded = load_models([task["model"]])[0]
+        how = task.get("load") or {"specs": [task["model"]], "kwargs": {}}
+        loaded = load_models(how["specs"], **how["kwargs"])[0]  # evaluate's own loading (--checkpoint, ...)
         if task.get("verify_up_to_date"):
             from quba.store.records import read_record, record_path
 
