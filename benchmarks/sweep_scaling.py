@@ -8,7 +8,7 @@ prints the wall times and two ratios:
 - speed-up = wall(1 local worker) / wall(2 local workers)  (aim: >= 1.7 on 2 idle cores)
 - Ray overhead = wall(Ray, local cluster started by the sweep, 1 CPU per task) / wall(2 local workers)
 
-    python benchmarks/sweep_scaling.py [--models 6] [--dims accuracy,calibration_error,ood_robustness]
+    python benchmarks/sweep_scaling.py [--models 6] [--dims accuracy,calibration_error,corruption_robustness,ood_robustness]
                                        [--bootstrap 200] [--repeat 1] [--no-ray]
 
 Wall times include starting the workers (and Ray), as a user sees them. Ratios,
@@ -57,7 +57,7 @@ def timed_sweep(models, dims, bootstrap, executor_args, suites: Path, work: Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=6)
-    ap.add_argument("--dims", default="accuracy,calibration_error,ood_robustness")
+    ap.add_argument("--dims", default="accuracy,calibration_error,corruption_robustness,ood_robustness")
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (median reported)")
     ap.add_argument("--no-ray", action="store_true", help="skip the Ray run")
@@ -67,7 +67,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quba-sweep-bench-") as tmp:
         work = Path(tmp)
         os.environ["QUBA_CACHE"] = str(work / "suite-cache")
-        from quba.engine import _collect_requests, resolve_dims  # noqa: F401  (dimension hooks)
         from quba.suites import load_suite
         from quba.sweep.task import split_requests
 
