@@ -424,3 +424,19 @@ def test_status_marks_a_running_entry_whose_process_is_gone():
     assert "2 running" in text and "1 failed" in text
     assert f"a  on {socket.gethostname()} (pid {dead.pid}) since t0 - gone (killed?)" in text
     assert "since t1\n" in text and "c  [load on n1] QubaError: no weights" in text
+
+
+def test_submitit_options_become_slurm_parameters(tmp_path, monkeypatch):
+    pytest.importorskip("submitit", reason="the submitit executor needs the [slurm] extra (CI installs it)")
+    from quba.errors import QubaError
+    from quba.sweep.executors import SubmititExecutor
+
+    opts = dict(cluster="slurm", partition="gpu", gpus=1, cpus_per_task=8, timeout_min=720, array_parallelism=32)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun: no SLURM here
+    with pytest.raises(QubaError, match="submitit cannot use cluster 'slurm' here"):
+        SubmititExecutor(tmp_path / "jobs", **opts)
+    (tmp_path / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "srun").chmod(0o755)
+    ex = SubmititExecutor(tmp_path / "jobs", **opts)
+    assert ex.ex._executor.parameters == {"time": 720, "cpus_per_task": 8, "job_name": "quba-sweep",
+                                          "gpus_per_node": 1, "array_parallelism": 32, "partition": "gpu"}

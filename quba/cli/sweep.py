@@ -84,7 +84,7 @@ def register(sub) -> None:
                    help="submitit: time limit per job in minutes (default 60)")
     e.add_argument("--array-parallelism", type=int, default=64, metavar="K",
                    help="submitit: at most K jobs of the array at once (default 64)")
-    e.add_argument("--submitit-cluster", choices=["slurm", "local", "debug"], default=None,
+    e.add_argument("--submitit-cluster", choices=["slurm", "local"], default=None,
                    help="submitit: force a cluster type (default: SLURM when sbatch is found, else local)")
     p.set_defaults(func=run)
 

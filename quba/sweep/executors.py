@@ -213,7 +213,11 @@ class SubmititExecutor:
         import submitit
 
         self.submitit = submitit
-        self.ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        try:
+            self.ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        except RuntimeError as exc:  # e.g. --submitit-cluster slurm where there is no srun
+            raise QubaError(f"submitit cannot use cluster {cluster!r} here ({exc}); run on a SLURM login node, "
+                            "or leave out --submitit-cluster") from None
         params = dict(timeout_min=timeout_min, cpus_per_task=cpus_per_task, name="quba-sweep")
         if self.ex.cluster == "slurm":
             params.update(gpus_per_node=gpus, slurm_array_parallelism=array_parallelism)
