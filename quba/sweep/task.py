@@ -232,3 +232,16 @@ def run_task(task: dict) -> dict:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return failure(task, stage, exc, traceback.format_exc())
+    finally:
+        _release()
+
+
+def _release() -> None:
+    """Free this task's model before the worker takes the next one (GPU memory above all)."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
