@@ -167,6 +167,13 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
 
 def run_task(task: dict) -> dict:
     """Run one task (see the module docstring); returns its outcome, never raises."""
+    try:
+        return _run_task(task)
+    finally:
+        _release()  # the task's frame (model, outputs) is gone by now
+
+
+def _run_task(task: dict) -> dict:
     t0 = time.perf_counter()
     stage = "setup"
     try:
@@ -232,8 +239,6 @@ def run_task(task: dict) -> dict:
         if isinstance(exc, KeyboardInterrupt):
             raise
         return failure(task, stage, exc, traceback.format_exc())
-    finally:
-        _release()
 
 
 def _release() -> None:
