@@ -7,7 +7,7 @@ the nine QUBA dimensions get theirs in `quba/engine/measure.py`, and a further
 dimension plugs in by registering one `Dimension` with its hooks.
 
 The nine QUBA dimensions follow Hesse et al., "Beyond Accuracy" (Sec. 3) and
-../shared/METRICS.md; further dimensions register themselves with `register`.
+docs/metrics.md#the-nine-quba-dimensions; further dimensions register themselves with `register`.
 
 Hook contract
 -------------
@@ -20,7 +20,7 @@ Hook contract
     A `SplitRequest` names a split of the suite and optionally
       - ``attack``: None (clean images), "fgsm" or "pgd", with ``params`` (a
         tuple of (key, value) pairs, part of the cache key; the engine fills
-        in the METRICS.md defaults eps=8/255, alpha=2/255, steps=10,
+        in the docs/metrics.md#adversarial-robustness defaults eps=8/255, alpha=2/255, steps=10,
         random_start=True and the seed);
       - ``model``: None (the model under evaluation) or a model spec
         understood by `quba.zoo.load_model` (e.g. a declared reference model

@@ -1,4 +1,4 @@
-"""Negative-flip metrics: hand-built prediction sets with exact fractions (METRICS.md, ELODI)."""
+"""Negative-flip metrics: hand-built prediction sets with exact fractions (docs/metrics.md#negative-flips, ELODI)."""
 import numpy as np
 import pytest
 

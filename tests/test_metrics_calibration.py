@@ -108,7 +108,7 @@ def test_ace_skips_zero_probabilities_and_empty_classes():
 
 
 def _ace_reference(y, p, n_bins):
-    """Plain per-class loop, the way METRICS.md reads."""
+    """Plain per-class loop, the way docs/metrics.md#calibration-error reads."""
     errs = []
     for j in range(p.shape[1]):
         pj = p[:, j]

@@ -1,6 +1,6 @@
 """In-house FGSM and PGD attacks (QUBA dimension 2, adversarial robustness).
 
-Protocol (../shared/METRICS.md, dimension 2; Hesse et al., "Beyond
+Protocol (docs/metrics.md#adversarial-robustness; Hesse et al., "Beyond
 Accuracy", Sec. 3): untargeted, cross-entropy on the model's **logits**,
 L∞ ball of radius ``eps`` in [0, 1] pixel space, images clamped to [0, 1],
 model in ``eval()`` mode — checked before and after every batch (the
@@ -97,7 +97,7 @@ def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: Attac
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS,
          stats: AttackStats | None = None) -> torch.Tensor:
-    """FGSM adversarial images ``clip_[0,1](x + eps · sign ∇_x CE(model(x), y))`` (METRICS.md, dim. 2)."""
+    """FGSM adversarial images ``clip_[0,1](x + eps · sign ∇_x CE(model(x), y))`` (docs/metrics.md#adversarial-robustness)."""
     _check_inputs(x, y, eps)
     _require_eval(model, "before the FGSM attack")
     with torch.enable_grad():
@@ -113,7 +113,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS,
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS, alpha: float = ALPHA,
         steps: int = STEPS, random_start: bool = True, generator: torch.Generator | None = None,
         stats: AttackStats | None = None, start_noise: torch.Tensor | None = None) -> torch.Tensor:
-    """L∞ PGD adversarial images (METRICS.md, dim. 2: eps=8/255, alpha=2/255, 10 steps, random start).
+    """L∞ PGD adversarial images (docs/metrics.md#adversarial-robustness: eps=8/255, alpha=2/255, 10 steps, random start).
 
     The random start ``x0 + U(−eps, eps)`` (then clamped to [0, 1]) draws
     from `generator`, which must be given (seeded) when `random_start` is on,

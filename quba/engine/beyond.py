@@ -1,6 +1,6 @@
 """Engine hooks of the further dimensions of issue 6, and the cached-outputs helper of `quba compare`.
 
-Dimensions (declared in quba/dimensions.py; METRICS.md "Further dimensions"):
+Dimensions (declared in quba/dimensions.py; docs/metrics.md#further-dimensions):
 
   interpretability ↑        grid pointing game (quba/engine/pointing_game.py); candidates
                             picked from the cached `val` logits, attributions computed here

@@ -3,7 +3,7 @@
 Importing this module attaches `needs`/`compute` (and where useful a
 vectorised `bootstrap`) to the nine dimensions of `quba.dimensions`; see that
 module's docstring for the contract. Every `compute` routes cached
-predictions into the pure functions of `quba.metrics` (METRICS.md, dims 1–9).
+predictions into the pure functions of `quba.metrics` (docs/metrics.md#the-nine-quba-dimensions).
 """
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def adversarial_bootstrap(ctx, n, rng):
 
 # 3. corruption robustness
 def _corruption_splits(suite=None) -> list[str]:
-    """The 15 ImageNet-C corruptions x severities 1-5 (METRICS.md, dimension 3), every suite."""
+    """The 15 ImageNet-C corruptions x severities 1-5 (docs/metrics.md#corruption-robustness), every suite."""
     from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
 
     return [f"corruption/{c}/{s}" for c in IMAGENET_C_CORRUPTIONS for s in SEVERITIES]
@@ -322,7 +322,7 @@ def calibration_bootstrap(ctx, n, rng):
 def calibration_replicates(y, p, counts, n_bins: int = 15, block: int = 1 << 19) -> np.ndarray:
     """gmean(ECE, ACE) of every resample given as a row of draw counts `counts` [n, N] (row b: how
     often each image is drawn), equal to `calibration_error(y[idx_b], p[idx_b])` up to float
-    rounding (the order of summation differs). METRICS.md dimension 5; Nixon et al. 2019 (ACE).
+    rounding (the order of summation differs). docs/metrics.md#calibration-error; Nixon et al. 2019 (ACE).
 
     ECE: an image's bin depends on its own confidence only, so ECE_b = Σ_bins |Σ_i w_bi (1[ŷ_i = y_i]
     − conf_i)| / N. ACE: a resample repeats image i w_bi times; in class j's order (by p_ij, ties:

@@ -1,6 +1,6 @@
 """The grid pointing game: run a model's attributions over grids of images.
 
-Protocol (METRICS.md "Further dimensions"; Böhle et al., CoDA-Nets CVPR 2021
+Protocol (docs/metrics.md#interpretability-grid-pointing-game; Böhle et al., CoDA-Nets CVPR 2021
 Sec. 5.2 and B-cos Networks CVPR 2022 Sec. 5.2): from a split, keep the images
 the model classifies correctly with a positive target logit, ranked per class by
 confidence (`quba.metrics.pointing.select_candidates`); draw grids of n×n images

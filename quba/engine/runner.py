@@ -22,7 +22,7 @@ from quba.engine.cache import CachedOutputs, PredictionCache
 from quba.engine.outputs import SplitOutputs, softmax
 from quba.errors import ModelOutOfMemory, QubaError
 
-#: METRICS.md attack settings (pixel space [0, 1]).
+#: docs/metrics.md#adversarial-robustness attack settings (pixel space [0, 1]).
 ATTACK_DEFAULTS: dict[str, dict] = {
     "fgsm": {"eps": 8 / 255},
     "pgd": {"eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "random_start": True},

@@ -1,6 +1,6 @@
 """Metrics: pure functions, numpy arrays in, numbers out (no torch, no file I/O).
 
-Each function documents its formula and cites ../shared/METRICS.md and the
+Each function documents its formula and cites docs/metrics.md (the protocol) and the
 paper it comes from (Hesse et al., "Beyond Accuracy", Sec. 3, unless noted).
 `decisions` holds the ImageNet label-space mappings (constants from the
 package's data files).

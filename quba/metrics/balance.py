@@ -1,7 +1,7 @@
 """Class balance (QUBA dimension 6).
 
 Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3 (class balance);
-../shared/METRICS.md, dimension 6.
+docs/metrics.md#class-balance.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def class_balance_parts(y_true, probs, num_classes: int | None = None) -> dict:
       ``probability_part = 1 − probability_std``.
 
     ``empty_classes`` counts the classes 0..num_classes−1 with no sample; they
-    are left out of both parts (METRICS.md, dimension 6). ``num_classes``
+    are left out of both parts (docs/metrics.md#class-balance). ``num_classes``
     defaults to ``probs.shape[1]`` and must equal it when given. With fewer
     than two non-empty classes the unbiased std is undefined and
     ``accuracy_part`` is nan. Returns a dict with keys accuracy_part,
@@ -60,8 +60,8 @@ def class_balance_parts(y_true, probs, num_classes: int | None = None) -> dict:
 def class_balance(y_true, probs, num_classes: int | None = None) -> float:
     """QUBA class balance ``gmean(1 − std_c acc_c, 1 − mean_c std_i p_{i,y_i})``.
 
-    See :func:`class_balance_parts` for the two parts (METRICS.md,
-    dimension 6). Higher is better; 1 means every class is recognised equally
+    See :func:`class_balance_parts` for the two parts
+    (docs/metrics.md#class-balance). Higher is better; 1 means every class is recognised equally
     well with equally spread true-class confidence.
     """
     parts = class_balance_parts(y_true, probs, num_classes)

@@ -1,7 +1,7 @@
 """Calibration error: ECE, ACE and their geometric mean (QUBA dimension 5).
 
 Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3 (calibration error);
-../shared/METRICS.md, dimension 5. ECE: Naeini et al. (2015), Guo et al.
+docs/metrics.md#calibration-error. ECE: Naeini et al. (2015), Guo et al.
 (2017); ACE: Nixon et al., "Measuring Calibration in Deep Learning" (CVPR-W
 2019), adaptive class-conditional binning.
 """
@@ -25,7 +25,7 @@ def expected_calibration_error(y_true, probs, n_bins: int = 15) -> float:
 
     ``ECE = Σ_b (n_b/N) |acc_b − conf_b|`` where ``conf_i = max_k p_ik``,
     ``acc_b`` is the fraction of correct top-1 predictions in bin b and
-    ``conf_b`` the mean confidence in it (METRICS.md, dimension 5). Equivalently
+    ``conf_b`` the mean confidence in it (docs/metrics.md#calibration-error). Equivalently
     ``ECE = (1/N) Σ_b |Σ_{i∈b} (1[ŷ_i = y_i] − conf_i)|``.
 
     Bins: ``n_bins`` equal-width bins on [0, 1]; bin b is ``[b/B, (b+1)/B)``
@@ -64,8 +64,8 @@ def adaptive_calibration_error(y_true, probs, n_bins: int = 15) -> float:
     images than bins some bins are empty and contribute nothing). Then
     ``CE_j = Σ_b (n_b/n_j) |mean_{i∈b} 1[y_i = j] − mean_{i∈b} p_ij|
           = (1/n_j) Σ_b |Σ_{i∈b} (1[y_i = j] − p_ij)|`` and
-    ``ACE = mean_j CE_j`` over the classes with n_j > 0 (METRICS.md,
-    dimension 5). With softmax outputs every p_ij > 0, so every class counts.
+    ``ACE = mean_j CE_j`` over the classes with n_j > 0
+    (docs/metrics.md#calibration-error). With softmax outputs every p_ij > 0, so every class counts.
 
     Ties: images with equal p_ij are ordered by ``1[y_i = j]`` (negatives
     first), so the value does not depend on the order of the images.
@@ -120,6 +120,6 @@ def adaptive_calibration_error(y_true, probs, n_bins: int = 15) -> float:
 
 
 def calibration_error(y_true, probs, n_bins: int = 15) -> float:
-    """QUBA calibration error ``gmean(ECE, ACE)`` (METRICS.md, dimension 5). Lower is better."""
+    """QUBA calibration error ``gmean(ECE, ACE)`` (docs/metrics.md#calibration-error). Lower is better."""
     return gmean([expected_calibration_error(y_true, probs, n_bins),
                   adaptive_calibration_error(y_true, probs, n_bins)])

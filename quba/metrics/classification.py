@@ -1,7 +1,7 @@
 """Accuracy, relative accuracy and the geometric mean used to combine them.
 
-Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3; ../shared/METRICS.md,
-"Notation" and dimension 1.
+Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3; docs/metrics.md#notation and
+docs/metrics.md#accuracy.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from quba.metrics._checks import labels_1d, same_length
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Top-1 accuracy ``acc = (1/N) Σ_i 1[ŷ_i = y_i]`` (METRICS.md, dimension 1).
+    """Top-1 accuracy ``acc = (1/N) Σ_i 1[ŷ_i = y_i]`` (docs/metrics.md#accuracy).
 
     A prediction of -1 (a decision mapping with no class for it, e.g. the
     ImageNet-9 mapping) never equals a label, so it counts as wrong.
@@ -30,7 +30,7 @@ def accuracy(y_true, y_pred) -> float:
 
 
 def relative_accuracy(acc: float, acc_clean: float) -> float:
-    """``acc / acc_clean`` — "relative" in METRICS.md (divided by clean val accuracy).
+    """``acc / acc_clean`` — "relative" in docs/metrics.md#notation (divided by clean val accuracy).
 
     ``acc_clean == 0`` (or nan) gives ``nan``: a model with no clean accuracy
     has no defined relative robustness, and nan propagates into the dimension
@@ -45,7 +45,7 @@ def relative_accuracy(acc: float, acc_clean: float) -> float:
 
 
 def gmean(values: Iterable[float]) -> float:
-    """Geometric mean ``(Π_k max(v_k, 0))^(1/K)`` (METRICS.md, "Notation").
+    """Geometric mean ``(Π_k max(v_k, 0))^(1/K)`` (docs/metrics.md#notation).
 
     Values are clipped at 0 first, so any value ≤ 0 makes the result 0 (the
     geometric mean of non-negative numbers is 0 as soon as one is 0; a negative

@@ -1,7 +1,7 @@
 """Decision mappings and label spaces of the ImageNet suite.
 
 Turn model outputs over the 1000 ImageNet-1k classes into decisions in a
-split's label space (../shared/METRICS.md, dimensions 1, 4, 7, 8):
+split's label space (docs/metrics.md#decision-mappings):
 
 - canonical label space: position of a WNID in the sorted list of the 1000
   ImageNet-1k WNIDs (``quba/data/imagenet_wnids.txt``, from timm's
@@ -75,7 +75,7 @@ def _sixteen_matrix() -> np.ndarray:
 
 
 def sixteen_class_probs(probs_1000) -> np.ndarray:
-    """``P16[:, c] = mean_{k ∈ I_c} p[:, k]`` — [N, 16] (METRICS.md, dimension 4).
+    """``P16[:, c] = mean_{k ∈ I_c} p[:, k]`` — [N, 16] (docs/metrics.md#decision-mappings).
 
     ``I_c`` are category c's ImageNet indices (``imagenet_mappings.json``);
     the 16-class decision is the argmax of the result.
@@ -115,7 +115,7 @@ def imagenet_r_probs(probs_1000) -> np.ndarray:
 
 
 def imagenet_r_predict(logits) -> np.ndarray:
-    """IN-R class index 0..199: argmax over the logits of the 200 IN-R WNIDs (METRICS.md, dim. 4)."""
+    """IN-R class index 0..199: argmax over the logits of the 200 IN-R WNIDs (docs/metrics.md#decision-mappings)."""
     return np.asarray(imagenet_r_probs(logits)).argmax(axis=1)
 
 

@@ -6,7 +6,7 @@ of length N in the same order.
 - Negative flip rate (Yan et al., "Positive-Congruent Training", CVPR 2021, Sec. 3;
   Zhao et al., "ELODI: Ensemble Logit Difference Inhibition for Positive-Congruent
   Training", TPAMI 2023):  ``NFR = mean 1[a = y ∧ b ≠ y]``.
-- Negative flip impact (as in ELODI's evaluation; METRICS.md "Further dimensions"):
+- Negative flip impact (as in ELODI's evaluation; docs/metrics.md#negative-flips):
   ``NFI = #NF / #(b ≠ y)``, the share of the new model's errors that are regressions.
 - Positive flip rate: ``PFR = mean 1[a ≠ y ∧ b = y]``.
 - Relative NFR (ELODI): ``NFR_rel = NFR / ((1 − err_old) · err_new)``, the

@@ -2,7 +2,7 @@
 Networks for Interpretable Classifications", CVPR 2021, Sec. 5.2; "B-cos Networks:
 Alignment is All We Need for Interpretability", CVPR 2022, Sec. 5.2).
 
-Protocol (METRICS.md, "Further dimensions"):
+Protocol (docs/metrics.md#interpretability-grid-pointing-game):
 1. keep the correctly classified images whose target logit is > 0, ranked per
    class by confidence (softmax probability) — :func:`select_candidates`;
 2. build n×n grids of images from n² distinct classes (default 3×3, 500 grids,

@@ -1,12 +1,12 @@
 """Relative robustness dimensions and object focus (QUBA dimensions 2, 3, 4, 7).
 
 Each value is a ratio to the clean validation accuracy ``acc_clean`` of the
-same model ("relative" in ../shared/METRICS.md). ``acc_clean == 0`` (or nan)
+same model ("relative" in docs/metrics.md#notation). ``acc_clean == 0`` (or nan)
 makes every relative accuracy undefined: these functions then return nan
 (documented choice: a nan dimension is reported as missing, never as a fake
 0 or infinity).
 
-Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3; METRICS.md dimensions 2-4, 7.
+Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3; docs/metrics.md#the-nine-quba-dimensions.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _clean_ok(acc_clean: float) -> bool:
 
 
 def adversarial_robustness(acc_clean: float, acc_fgsm: float, acc_pgd: float) -> float:
-    """``gmean(acc_FGSM/acc, acc_PGD/acc)`` on val (METRICS.md, dimension 2). nan if acc == 0."""
+    """``gmean(acc_FGSM/acc, acc_PGD/acc)`` on val (docs/metrics.md#adversarial-robustness). nan if acc == 0."""
     if not _clean_ok(acc_clean):
         return float("nan")
     return gmean([relative_accuracy(acc_fgsm, acc_clean), relative_accuracy(acc_pgd, acc_clean)])
@@ -43,7 +43,7 @@ def adversarial_robustness(acc_clean: float, acc_fgsm: float, acc_pgd: float) ->
 def corruption_robustness(acc_clean: float, accs: Mapping) -> float:
     """``mean_{(c, s)} acc(c, s)/acc`` over the given (corruption, severity) accuracies.
 
-    METRICS.md, dimension 3: the ImageNet suite passes the 15 ImageNet-C
+    docs/metrics.md#corruption-robustness: the ImageNet suite passes the 15 ImageNet-C
     corruptions x severities 1-5 (:data:`IMAGENET_C_CORRUPTIONS`,
     :data:`SEVERITIES`); the mean is over exactly the entries given.
     nan if acc == 0. No entries: QubaError.
@@ -56,7 +56,7 @@ def corruption_robustness(acc_clean: float, accs: Mapping) -> float:
 
 
 def ood_robustness(acc_clean: float, accs: Mapping[str, float]) -> float:
-    """``gmean_d acc(d)/acc`` over the OOD splits given (METRICS.md, dimension 4).
+    """``gmean_d acc(d)/acc`` over the OOD splits given (docs/metrics.md#ood-robustness).
 
     The ImageNet suite passes edge, silhouette, sketch, stylized (16-class
     decisions) and rendition (ImageNet-R, 200-class restriction). nan if
@@ -70,7 +70,7 @@ def ood_robustness(acc_clean: float, accs: Mapping[str, float]) -> float:
 
 
 def object_focus(acc_clean: float, acc_mixed_same: float, acc_mixed_rand: float) -> float:
-    """``1 − (acc(mixed_same) − acc(mixed_rand)) / acc`` (METRICS.md, dimension 7).
+    """``1 − (acc(mixed_same) − acc(mixed_rand)) / acc`` (docs/metrics.md#object-focus).
 
     Backgrounds Challenge (Xiao et al. 2021) accuracies in the ImageNet-9
     label space; a model that ignores the background has equal accuracies on

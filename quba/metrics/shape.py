@@ -2,7 +2,7 @@
 
 Geirhos et al., "ImageNet-trained CNNs are biased towards texture" (ICLR
 2019); Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3 (shape bias);
-../shared/METRICS.md, dimension 8.
+docs/metrics.md#shape-bias.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def shape_bias(shape_labels, texture_labels, preds) -> float:
 
     Images whose shape and texture class agree are dropped first; a shape hit
     is a decision equal to the shape class, a texture hit one equal to the
-    texture class (METRICS.md, dimension 8). Decisions that hit neither are
+    texture class (docs/metrics.md#shape-bias). Decisions that hit neither are
     ignored. nan when there is no hit at all (shape bias undefined).
     """
     s = labels_1d(shape_labels, "shape_labels")

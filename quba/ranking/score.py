@@ -3,7 +3,7 @@
     QUBA(m) = Σ_d w_d · s_d · (x_{m,d} − μ_d) / σ_d  /  Σ_d w_d
 
 with s_d = +1 where higher is better and −1 otherwise (Hesse et al., "Beyond
-Accuracy", Sec. 4; ../shared/METRICS.md "QUBA score"). The *oriented z-score*
+Accuracy", Sec. 4; docs/metrics.md#quba-score). The *oriented z-score*
 z_d = s_d (x_d − μ_d)/σ_d is positive when a model is better than the
 reference population's mean; a dimension's *contribution* is w_d z_d / Σ w, so
 the contributions of a model sum to its QUBA score.

@@ -9,7 +9,7 @@ Layout under ``--data-root DIR`` (README, "The ImageNet suite on disk")::
     DIR/cue-conflict/<shape category>/*-<texture><n>.png                        -> "cue_conflict"
     DIR/bg_challenge/mixed_same|mixed_rand/val/<NN_class>/*  Backgrounds Challenge -> "bg/mixed_same", ...
 
-Labels (../shared/METRICS.md): val, ImageNet-C — the position of the WNID in
+Labels (docs/metrics.md#decision-mappings): val, ImageNet-C — the position of the WNID in
 the canonical sorted list of the 1000 ImageNet-1k WNIDs (never the position
 among the folders present); ImageNet-R — 0..199, the position among the 200
 IN-R WNIDs, decided by argmax over those 200 classes; model-vs-human splits —
@@ -27,7 +27,7 @@ it (``--strict`` fails instead).
 
 ImageNet-C can instead be generated on the fly from ``val`` with the
 `imagecorruptions` functions (``ImageNetSuite(root, corruptions="generate")``,
-METRICS.md dimension 3): each val image is resized to 256, centre-cropped to
+docs/metrics.md#corruption-robustness): each val image is resized to 256, centre-cropped to
 224 (as ImageNet-C was made), corrupted with a per-image seed, and handed to
 the model's preprocess. Slow for the full val set; meant for ``--subset``.
 """
