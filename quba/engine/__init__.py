@@ -130,7 +130,8 @@ def _collect_requests(dim_objs, suite, opts):
 
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None, cache_root=None) -> dict:
+             options: dict | None = None, cache_root=None, protocol: str = "quba",
+             precision: str = "auto", input_size=None, interpolation=None, crop_pct=None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -138,7 +139,15 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     suite: "mini" | "imagenet" (with `data_root`) or a loaded suite object.
     dims: names or aliases (list or comma-separated); only their splits run.
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
-    device: auto | cpu | cuda | cuda:i (autocast bf16 on CUDA only).
+    device: auto | cpu | cuda | cuda:i.
+    precision: auto (bfloat16 autocast on CUDA, float32 elsewhere) | float32 |
+      bfloat16; part of the cache key and recorded per split.
+    protocol: quba (default) | paper: adversarial robustness as the QUBA
+      authors' code measured it (quba/engine/paper_protocol.py).
+    input_size, interpolation, crop_pct: the ImageNet evaluation transform a
+      module without its own preprocess gets on image-file suites
+      (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the
+      defaults, these override).
     output: results folder (None: write nothing). options: per-dimension
       options, passed to hooks as opts[<dimension>]. cache_root: folder of the
       prediction cache (default $QUBA_CACHE/predictions).
@@ -159,11 +168,21 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     workers = _check_int(workers, "--workers", 0)
     seed = _check_int(seed, "--seed", 0)
     names = resolve_dims(dims)
+    from quba.engine.paper_protocol import check_protocol
+    from quba.engine.runner import resolve_precision
+
+    protocol = check_protocol(protocol)
     dev = resolve_device(device)
+    precision = resolve_precision(precision, dev)
+    from quba.zoo.eval_transform import check_overrides
+
+    check_overrides(input_size, interpolation, crop_pct)
     suite_obj = _load_suite(suite, data_root)
     loaded = resolve_model(model)
+    transform_source = "model" if loaded.preprocess is not None else None
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
-            "workers": workers, "strict": strict, "progress": progress, **(options or {})}
+            "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
+            "precision": precision, **(options or {})}
     if output is not None:
         store_records.check_writable(output, suite_obj.name)
     dim_objs = [D.get(n) for n in names]
@@ -184,10 +203,12 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
                 raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
             if len(splits[r.split]) == 0:
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
+    if loaded.preprocess is None and _needs_transform(splits.values()):
+        loaded, transform_source = with_eval_transform(loaded, input_size, interpolation, crop_pct)
     # 2. Outputs: each request once, from the cache when it is there.
     cache = PredictionCache(cache_root)
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
-                  progress=progress, cache=cache)
+                  progress=progress, cache=cache, precision=precision)
     runners = {None: Runner(loaded, suite_obj, **common)}
     runners[None]._splits.update(splits)
     outputs = {}
@@ -220,6 +241,9 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             extra = {k: v for k, v in res.items() if k != "value"}
             if extra:
                 entry["details"] = _jsonable(extra)
+        setup = dimension_setup(dim.name, protocol, entry.get("details"))
+        if setup:
+            entry["setup"] = setup
         results[dim.name] = entry
 
     # 4. The record.
@@ -230,8 +254,10 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         attack.update(run.attack_passes)
     for r, out in outputs.items():
         run = runners[r.model]
+        key_fields = run.cache_fields(r)
         split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in run.from_cache,
-                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs}
+                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs,
+                             "device": key_fields["device"], "precision": key_fields["precision"]}
         if r.attack:
             attack.setdefault(r.key, 0)
         else:
@@ -250,7 +276,9 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         "metadata": meta,
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
-            "device_name": _device_name(dev), "autocast": "bfloat16" if dev.type == "cuda" else None,
+            "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bfloat16" else None,
+            "precision": precision, "protocol": protocol, "transform": _transform_of(loaded),
+            "transform_source": transform_source,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),
             "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
             "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
@@ -263,6 +291,43 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         write_leaderboard(output, suite_obj.name)
         record["path"] = str(path)
     return record
+
+
+def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
+    """What, besides the model and the suite, decides a dimension's value: the protocol for the
+    dimensions whose protocols differ (quba/engine/paper_protocol.py), the attribution method for
+    those computed from attributions. Stored with the value in the record."""
+    from quba.engine.paper_protocol import PROTOCOL_DIMENSIONS
+
+    setup = {}
+    if name in PROTOCOL_DIMENSIONS:
+        setup["protocol"] = protocol
+    if isinstance(details, dict) and isinstance(details.get("method"), str):
+        setup["method"] = details["method"]
+    return setup
+
+
+def _needs_transform(splits) -> bool:
+    """Splits of image files (imagenet) need a resize/crop; in-memory tensors (mini) are fed as they are."""
+    return any(getattr(sp, "images", None) is None for sp in splits)
+
+
+def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=None):
+    """(a copy of `loaded` with the ImageNet evaluation transform, its source)."""
+    import dataclasses
+
+    from quba.zoo.eval_transform import eval_transform
+    from quba.zoo.loaders.common import crop_size_of
+
+    pre, source = eval_transform(loaded.module, input_size, interpolation, crop_pct)
+    crop = crop_size_of(pre)
+    return dataclasses.replace(loaded, preprocess=pre, input_size=(3, *crop) if crop else loaded.input_size), source
+
+
+def _transform_of(loaded):
+    from quba.engine.runner import describe_preprocess
+
+    return describe_preprocess(loaded.preprocess)
 
 
 def _metadata(loaded) -> dict:

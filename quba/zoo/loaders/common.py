@@ -35,9 +35,13 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is not None:
             x = (x - self.mean) / self.std
+        return self.forward_normalised(x)
+
+    def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of already normalised images (`--protocol paper` attacks in this space)."""
         if self.add_inverse:
-            x = torch.cat([x, 1.0 - x], dim=1)
-        return self.model(x)
+            z = torch.cat([z, 1.0 - z], dim=1)
+        return self.model(z)
 
 
 class ToRGB:
