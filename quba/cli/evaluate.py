@@ -132,6 +132,8 @@ def run(args) -> int:
     from quba.errors import QubaError
 
     specs = list(args.models) + list(args.extra_models)
+    if args.arch and not args.checkpoint:
+        raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
     if not specs and not (args.checkpoint and args.arch):
         raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "
                         "or --checkpoint PATH --arch NAME")

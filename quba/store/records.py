@@ -125,6 +125,15 @@ def check_writable(output, suite: str) -> Path:
         problem = f"{probe} is not a folder"
     elif not os.access(probe, os.W_OK | os.X_OK):
         problem = f"no permission to write in {probe}"
+    else:  # permission bits are not the whole story (/proc, read-only mounts): try a file, removed at once
+        import tempfile
+
+        try:
+            fd, tmp = tempfile.mkstemp(dir=probe, prefix=".quba-write-check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            problem = f"cannot create files in {probe}: {exc.strerror or exc}"
     if problem:
         raise QubaError(f"cannot write results under {output} ({problem}); choose a writable folder with --output DIR")
     return folder
