@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import platform
+import sys
 
 from quba.errors import QubaError
 
@@ -287,6 +288,8 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         },
     }
     if output is not None:
+        for note in setup_changes(output, record):
+            print(f"note: {note}", file=sys.stderr)
         path = store_records.write_record(output, record)
         write_leaderboard(output, suite_obj.name)
         record["path"] = str(path)
@@ -305,6 +308,33 @@ def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
     if isinstance(details, dict) and isinstance(details.get("method"), str):
         setup["method"] = details["method"]
     return setup
+
+
+def setup_changes(output, record: dict) -> list[str]:
+    """One line per dimension of the record on disk that `record` replaces under another setup
+    (another attribution method, another protocol), so a value is never swapped silently."""
+    from quba.store import records as store_records
+
+    path = store_records.record_path(output, record["suite"], record["model"])
+    if not path.exists():
+        return []
+    try:
+        old = store_records.read_record(path)
+    except QubaError:
+        return []
+    notes = []
+    for name, entry in record["dimensions"].items():
+        before = (old.get("dimensions") or {}).get(name)
+        if not before:
+            continue
+        was = before.get("setup") or {}
+        now = entry.get("setup") or {}
+        changed = {k: (was.get(k), now.get(k)) for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)}
+        if changed and was:
+            what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+            notes.append(f"{name} of {record['model']} in {path} was measured with another setup ({what}); "
+                         f"its value {before.get('value')} is replaced by {entry.get('value')}")
+    return notes
 
 
 def _needs_transform(splits) -> bool:
