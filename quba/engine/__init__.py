@@ -132,7 +132,8 @@ def _collect_requests(dim_objs, suite, opts):
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
              options: dict | None = None, cache_root=None, protocol: str = "quba",
-             precision: str = "auto", input_size=None, interpolation=None, crop_pct=None) -> dict:
+             precision: str = "auto", input_size=None, interpolation=None, crop_pct=None,
+             replicates: dict | None = None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -149,6 +150,8 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
       module without its own preprocess gets on image-file suites
       (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the
       defaults, these override).
+    replicates: a dict to fill with each dimension's `bootstrap` bootstrap
+      replicates (paired across models: same seed, same draws; rank stability).
     output: results folder (None: write nothing). options: per-dimension
       options, passed to hooks as opts[<dimension>]. cache_root: folder of the
       prediction cache (default $QUBA_CACHE/predictions).
@@ -235,6 +238,10 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         lo = hi = None
         if bootstrap > 0:
             lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed, value)
+            if replicates is not None:
+                import numpy as np
+
+                replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
             if reps is not None and reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
                 lo = hi = value
         entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
