@@ -192,20 +192,30 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     dim_objs = [D.get(n) for n in names]
     requests, per_dim = _collect_requests(dim_objs, suite_obj, opts)
     known_splits = set(suite_obj.split_names())
+    pending = set()
+    if hasattr(suite_obj, "prepare"):  # a generated suite: its missing splits are made in parallel, in
+        # the background while the model runs on the splits already there (val first)
+        needed = [r.split for d in dim_objs for r in per_dim[d.name] if r.split in known_splits]
+        pending = set(suite_obj.prepare(needed, background=True)) - {"val"}
     splits = {}
     for dim in dim_objs:
         for r in per_dim[dim.name]:
             if r.split in splits:
                 continue
             if r.split not in known_splits:
+                _finish(suite_obj)
                 raise QubaError(f"dimension {dim.name} needs split {r.split!r}, which suite "
                                 f"{suite_obj.name!r} does not have")
+            if r.split in pending:
+                continue  # generated in the background; the runner waits for it when it gets there
             try:
                 splits[r.split] = suite_obj.split(r.split)
             except QubaError as exc:
+                _finish(suite_obj)
                 msg = str(exc)
                 raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
             if len(splits[r.split]) == 0:
+                _finish(suite_obj)
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
     if loaded.preprocess is None and _needs_transform(splits.values()):
         loaded, transform_source = with_eval_transform(loaded, input_size, interpolation, crop_pct)
@@ -225,6 +235,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     finally:
         for run in runners.values():
             run.close()
+        _finish(suite_obj)
     by_loose = {(r.split, r.attack, tuple(r.params), r.model): o for r, o in outputs.items()}
 
     # 3. Dimensions and their intervals.
@@ -315,6 +326,12 @@ def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
     if isinstance(details, dict) and isinstance(details.get("method"), str):
         setup["method"] = details["method"]
     return setup
+
+
+def _finish(suite) -> None:
+    """End a generated suite's background split generation (quba.suites.mini.MiniSuite.prepare)."""
+    if hasattr(suite, "finish"):
+        suite.finish()
 
 
 def setup_changes(output, record: dict) -> list[str]:
