@@ -8,18 +8,10 @@ import pandas as pd
 import pytest
 
 import quba
-from quba.cli import main
 from quba.ranking import rank
 from quba.ranking.stability import rank_stability
 
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
+from test_audit_engine import cli
 
 
 def test_known_answer_from_given_replicates():
