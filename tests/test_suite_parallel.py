@@ -49,3 +49,20 @@ def test_background_generation_is_waited_for_split_by_split(tmp_path, monkeypatc
     finally:
         bg.finish()
     assert "_pool" not in bg.__dict__
+
+
+def test_a_failing_worker_falls_back_to_generating_in_process(tmp_path, monkeypatch):
+    import quba.suites.mini as M
+
+    monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "fail"))
+
+    def broken(job):
+        raise OSError("worker died")
+
+    monkeypatch.setattr(M, "_generate_into_cache", broken)
+    suite = MiniSuite()
+    suite.prepare(["ood/edge", "ood/silhouette"], processes=2, background=True)
+    try:
+        assert len(suite.split("ood/edge")) == 240 and len(suite.split("ood/silhouette")) == 240
+    finally:
+        suite.finish()
