@@ -232,3 +232,11 @@ def test_offline_open_clip_failure_is_one_line(tmp_path):
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("quba: error: cannot get the weights"), p.stderr
+
+
+def test_positional_checkpoint_with_arch(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path)
+    rc, out, err = cli(capsys, "evaluate", ckpt, "--arch", "timm:test_resnet", "--dims", "accuracy", "--subset", "1",
+                       "--bootstrap", "0", "--no-progress", "--output", tmp_path / "res", "--format", "json")
+    assert rc == 0, err
+    assert json.loads(out)[0]["metadata"]["source"] == "checkpoint"

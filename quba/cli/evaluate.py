@@ -96,7 +96,13 @@ def load_models(specs: list[str], checkpoint=None, arch=None):
 
     specs = list(specs)
     if arch and not checkpoint:
-        raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+        from quba.zoo import _CHECKPOINT_SUFFIXES
+
+        files = [s for s in specs if str(s).lower().endswith(_CHECKPOINT_SUFFIXES)]
+        if len(files) != 1:
+            raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+        checkpoint = files[0]  # 'quba evaluate PATH.safetensors --arch NAME' means the same
+        specs = [s for s in specs if s != checkpoint]
     if checkpoint is None:
         return [resolve_model(s) for s in specs]
     from pathlib import Path
@@ -132,7 +138,7 @@ def run(args) -> int:
     from quba.errors import QubaError
 
     specs = list(args.models) + list(args.extra_models)
-    if args.arch and not args.checkpoint:
+    if args.arch and not args.checkpoint and not specs:
         raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
     if not specs and not (args.checkpoint and args.arch):
         raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "

@@ -55,12 +55,18 @@ def expand_models(tokens, suite: str) -> list[str]:
             elif part.lower() in groups:
                 out.extend(r["id"] for r in select(rows, group=part)
                            if (r.get("task") or "classification") == "classification")
-            elif ".py:" in part:
-                out.append(part)
+            elif ".py:" in part or part.lower().endswith(_checkpoint_suffixes()):
+                out.append(part)  # a custom file, or a checkpoint for --arch
             else:
                 raise QubaError(f"unknown model or group {part!r}{closest(part, list(by_id) + list(groups.values()))}; "
                                 "see 'quba zoo list'")
     return list(dict.fromkeys(out))
+
+
+def _checkpoint_suffixes() -> tuple[str, ...]:
+    from quba.zoo import _CHECKPOINT_SUFFIXES
+
+    return _CHECKPOINT_SUFFIXES
 
 
 def run(args) -> int:
