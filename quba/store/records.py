@@ -3,16 +3,17 @@
 A record (format 1) is a dict::
 
     model, suite, format, created
-    dimensions: {name: {value, lo, hi, details?}}   lo/hi: 95 % bootstrap interval
+    dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval;
+                                                    setup: {protocol} / {method} where it decides the value
                                                     (null with --bootstrap 0; lo = hi = value
                                                     for parameters, a count)
     forward_passes: {request: images}  clean passes of this evaluation (0: served from cache)
     attack_passes:  {request: images}  every pass the attacks made (steps + final pass)
-    splits: {request: {images, skipped, cached, seconds}}
+    splits: {request: {images, skipped, cached, seconds, outputs, device, precision}}
     metadata: {architecture, paradigm, pretraining_data, source}
     provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
                  suite, suite_version, suite_fingerprint, model_fingerprint,
-                 subset, bootstrap, batch_size}
+                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source}
     history: earlier evaluations merged into this record (their dims and pass counts)
 
 Writing merges with an existing record of the same model, suite, suite
