@@ -3,10 +3,10 @@
 A record (format 1) is a dict::
 
     model, suite, format, created
-    dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval;
-                                                    setup: {protocol} / {method} where it decides the value
+    dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval
                                                     (null with --bootstrap 0; lo = hi = value
-                                                    for parameters, a count)
+                                                    for parameters, a count); setup: {protocol}
+                                                    or {method} where that decides the value
     forward_passes: {request: images}  clean passes of this evaluation (0: served from cache)
     attack_passes:  {request: images}  every pass the attacks made (steps + final pass)
     splits: {request: {images, skipped, cached, seconds, outputs, device, precision}}
