@@ -50,6 +50,12 @@ def replicate_values(records: dict[str, dict], models: list[str], dims: list[str
 
     out = {}
     suites: dict[str, object] = {}
+    setups = {(str(records[m]["suite"]), (records[m].get("provenance") or {}).get("subset"))
+              for m in models if m in records}
+    if len(setups) > 1:
+        raise QubaError("rank stability resamples the same images for every model, but these records were "
+                        f"measured on different suites or subsets ({', '.join(sorted(map(str, setups)))}); "
+                        "evaluate them alike (same --suite and --subset)")
     for m in models:
         rec = records.get(m)
         if rec is None:
