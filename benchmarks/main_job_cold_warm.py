@@ -5,7 +5,8 @@
 Cold: a fresh, empty QUBA_CACHE (QUBA-mini's splits are generated, in parallel across the
 cores this process may use, and every split runs through the model). Warm: the same command
 again on that cache (suite and predictions read back; bootstrap and writing remain). Each run is
-a separate `python -m quba` process, so import time counts as a user sees it. `--cores 0,1` pins
+a separate `python -m quba` process, so import time counts as a user sees it. `--suite-workers 1` compares with
+serial suite generation. `--cores 0,1` pins
 the runs to those CPUs (taskset semantics via os.sched_setaffinity), e.g. to measure "2 idle cores"
 on a bigger machine. The goal (issue 10.9): cold <= 30 s on 2 idle cores. Prints one line per run
 and a summary; measure on a quiet machine (a loaded one inflates every number).
@@ -43,10 +44,14 @@ def main() -> None:
     ap.add_argument("--model", default="mini-cnn-standard")
     ap.add_argument("--repeat", type=int, default=1, help="cold/warm pairs (default 1)")
     ap.add_argument("--cores", help="comma-separated CPU ids to pin the runs to (default: all allowed)")
+    ap.add_argument("--suite-workers", type=int,
+                    help="QUBA_SUITE_WORKERS for the runs (processes generating QUBA-mini; 1 = serial)")
     ap.add_argument("extra", nargs="*", help="further arguments for quba evaluate (after --)")
     args = ap.parse_args()
     if args.cores:
         os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
+    if args.suite_workers is not None:
+        os.environ["QUBA_SUITE_WORKERS"] = str(args.suite_workers)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"main job: quba evaluate {args.model} {' '.join(args.extra)} ({cores} core(s), "
           f"load average {os.getloadavg()[0]:.1f})")

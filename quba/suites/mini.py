@@ -250,7 +250,7 @@ class MiniSuite:
         `corruption_seed` for the corruptions), so which process makes it, and in what order,
         changes nothing: the arrays are bit-identical to `split(name)` one after another (tested).
         `val` comes first when a corruption split needs it. processes: worker processes (default:
-        the CPUs this process may use; 1 = in this process). background: return at once and let
+        $QUBA_SUITE_WORKERS, else the CPUs this process may use; 1 = in this process). background: return at once and let
         `split(name)` wait for its own split only (the engine runs the model on `val` meanwhile);
         `finish()` ends the workers. Returns the names being generated."""
         import os
@@ -264,6 +264,8 @@ class MiniSuite:
                 missing = ["val"] + [n for n in missing if n != "val"]
             self.split("val")  # the corruption splits corrupt val's images
         rest = [n for n in missing if n != "val"]
+        if processes is None and os.environ.get("QUBA_SUITE_WORKERS", "").strip().isdigit():
+            processes = int(os.environ["QUBA_SUITE_WORKERS"])  # a knob for measuring (0 or 1: serial)
         if processes is None:
             try:
                 processes = len(os.sched_getaffinity(0))
