@@ -1,121 +1,156 @@
-"""How much work a full nine-dimension `quba evaluate` does, as counts and ratios.
+"""What `quba evaluate` costs over a bare loop, as paired ratios on the same JPEGs.
 
-Prints, for one mini model on QUBA-mini:
-- forward passes per clean `val` image (from the engine's own counter; 1 means
-  every clean image went through the model once) and per clean image over all
-  splits, and attack passes per val image (FGSM: 1 gradient pass + 1 final
-  pass; PGD: 10 steps + 1 final pass);
-- the ratio of the full evaluation's wall time (cold prediction cache, suite
-  already generated, bootstrap included) to a bare loop that runs the same
-  forward passes and attacks over the same images with nothing else (no
-  caching, metrics, bootstrap or records);
-- the wall time of a warm re-evaluation (everything from the cache) relative
-  to the bare loop.
+The yardstick is the loop anyone would write: torchvision ImageFolder + DataLoader + forward
+(+ softmax to the host), over the folders a run reads, plus FGSM and PGD over val where the
+dimensions attack (benchmarks/_synthetic_imagenet.py, `bare_loop`). Both read the same synthetic
+ImageNet-layout tree of JPEGs (written to a temporary folder; no data needed) with the same
+model (a torchvision ResNet without weights) and batch size. Runs alternate (evaluate, bare,
+evaluate, bare, ...) and each ratio is the median of the paired ratios, so a noisy machine
+moves both sides. Printed, each as evaluate / bare loop:
 
-    python benchmarks/evaluate_overhead.py [--model mini-...] [--threads 2] [--bootstrap 200] [--repeat 2]
+  accuracy                    `--dims accuracy`, cold prediction cache, bootstrap included
+  accuracy+calibration+bal.   the three val-only dimensions, cold
+  nine dimensions             all 86 splits (75 ImageNet-C folders, OOD, cue-conflict,
+                              backgrounds) and both attacks, cold
+  warm re-run                 the nine dimensions again, everything from the cache
+  --workers 2 vs 0            the nine-dimension run with 2 DataLoader workers over the same
+                              run with 0 (and the bare loop's own 2-vs-0 ratio beside it)
+
+Also the forward passes per clean image (the engine's own counter; 1 = every image once) and
+attack passes per val image. Goals (issue 15, 2 quiet cores): <= 1.10 cold for any dimension
+set, warm <= 0.2, workers 2 not slower than 0.
+
+    python benchmarks/evaluate_overhead.py                 # ~10 min on 2 cores
+    python benchmarks/evaluate_overhead.py --small         # a one-minute proof that it works
+    python benchmarks/evaluate_overhead.py --per-class 200 --wnids 10 --repeat 3
 
 Ratios, not absolute times, are what to compare across machines.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
-import zlib
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _synthetic_imagenet as S  # noqa: E402
 
-def default_model() -> str:
-    from quba.zoo.mini import catalog_rows
+def folders_of(root: Path, record: dict) -> list[Path]:
+    """The folders of the clean splits a record read, val first."""
+    from quba.suites.imagenet import ImageNetSuite
 
-    rows = [r for r in catalog_rows() if (r.get("task") or "classification") == "classification"]
-    if not rows:
-        sys.exit("no mini model in the catalog; pass --model FILE.py:FUNCTION")
-    return rows[0]["id"]
-
-
-def bare_loop(loaded, suite, record, batch_size: int, seed: int) -> float:
-    """The same forward passes and attacks as the record, with nothing else."""
-    import torch
-
-    from quba.engine import attacks
-    from quba.engine.runner import ATTACK_DEFAULTS
-
-    module = loaded.module.eval()
-    t0 = time.perf_counter()
-    for key in record["splits"]:
-        split_name, _, attack = key.partition("@")
-        split = suite.split(split_name)
-        images = torch.as_tensor(split.images)
-        for start in range(0, len(split), batch_size):
-            x = images[start:start + batch_size].float().div_(255.0)
-            if attack:
-                y = torch.as_tensor(split.labels[start:start + batch_size])
-                params = dict(ATTACK_DEFAULTS[attack])
-                if attack == "pgd":
-                    params["generator"] = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{start}".encode()))
-                x = getattr(attacks, attack)(module, x, y, **params)
-            with torch.inference_mode():
-                module(x).float().softmax(1).numpy()
-    return time.perf_counter() - t0
+    suite = ImageNetSuite(root)
+    names = [k for k in record["splits"] if "@" not in k]
+    names.sort(key=lambda k: k != "val")
+    return [suite.folder(k) for k in names]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="a mini model id or FILE.py:FUNCTION (default: the first mini classifier)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--small", action="store_true", help="a tiny, quick run that proves the script works")
+    ap.add_argument("--arch", default="resnet18", help="torchvision ResNet, no weights (default resnet18)")
+    ap.add_argument("--crop", type=int, help="model input size (default 112; --small 32)")
+    ap.add_argument("--wnids", type=int, help="classes in the tree (default 10; --small 3)")
+    ap.add_argument("--per-class", type=int, help="val images per class (default 20; --small 3)")
+    ap.add_argument("--image-size", default=None, help="JPEG width x height (default 160x120; --small 48x36)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (default 2); evaluate keeps its default thread control (with "
+                         "workers on CPU: the cores they leave free)")
     ap.add_argument("--bootstrap", type=int, default=200)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--repeat", type=int, default=2, help="alternating repetitions; the best time of each counts")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeat", type=int, help="paired repetitions (default 2; --small 1)")
     args = ap.parse_args(argv)
 
     import torch
 
+    from quba.engine import evaluate
+    from quba.suites.imagenet import ImageNetSuite
+
+    small = args.small
+    crop = args.crop or (32 if small else 112)
+    wnids = args.wnids or (3 if small else 10)
+    per_class = args.per_class or (3 if small else 20)
+    size = tuple(int(v) for v in (args.image_size or ("48x36" if small else "160x120")).split("x"))
+    repeat = args.repeat or (1 if small else 2)
     torch.set_num_threads(args.threads)
-    from quba.engine import evaluate, resolve_model
-    from quba.suites import load_suite
 
-    spec = args.model or default_model()
-    loaded = resolve_model(spec)
-    suite = load_suite("mini")
+    tmp = Path(tempfile.mkdtemp(prefix="quba-overhead-"))
     t0 = time.perf_counter()
-    for name in suite.split_names():
-        if name not in ("train", "segmentation", "multiview"):
-            suite.split(name)
-    gen = time.perf_counter() - t0
+    root = S.make_tree(tmp / "data", n_wnids=wnids, per_class=per_class, size=size, all_splits=True)
+    loaded = S.resnet(args.arch, crop=crop)
+    print(f"{args.arch} (no weights), crop {crop}, batch {args.batch_size}, {args.threads} thread(s), "
+          f"bootstrap {args.bootstrap}; tree of {wnids} x {per_class} val JPEGs {size[0]}x{size[1]} "
+          f"(+ ImageNet-C links, OOD, cue-conflict, backgrounds) written in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    runs = 0
 
-    fulls, warms, bares = [], [], []
-    for _ in range(args.repeat):  # alternate, keep the best of each (shared machines are noisy)
-        with tempfile.TemporaryDirectory() as cache:
-            t0 = time.perf_counter()
-            rec = evaluate(loaded, suite, bootstrap=args.bootstrap, batch_size=args.batch_size, output=None,
-                           progress=False, cache_root=cache)
-            fulls.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            evaluate(loaded, suite, bootstrap=args.bootstrap, batch_size=args.batch_size, output=None,
-                     progress=False, cache_root=cache)
-            warms.append(time.perf_counter() - t0)
-        bares.append(bare_loop(loaded, suite, rec, args.batch_size, seed=0))
-    full, warm, bare = min(fulls), min(warms), min(bares)
+    def run_eval(dims, workers=0, cache=None):
+        nonlocal runs
+        runs += 1
+        cache = cache or tmp / f"cache{runs}"
+        t = time.perf_counter()
+        rec = evaluate(loaded, ImageNetSuite(root), dims, bootstrap=args.bootstrap, batch_size=args.batch_size,
+                       workers=workers, device="cpu", output=None, progress=False, cache_root=cache)
+        return time.perf_counter() - t, rec, cache
 
-    n_val = rec["splits"]["val"]["images"]
-    clean_images = sum(s["images"] for k, s in rec["splits"].items() if "@" not in k)
+    def run_bare(record, workers=0):
+        attacks = [k.split("@")[1] for k in record["splits"] if "@" in k]
+        secs, _ = S.bare_loop(loaded, folders_of(root, record), batch_size=args.batch_size, workers=workers,
+                              attacks=attacks)
+        torch.set_num_threads(args.threads)
+        return secs
+
+    results = []
+
+    def paired(label, dims, workers=0):
+        ratios, evs, bares, rec = [], [], [], None
+        for _ in range(repeat):
+            ev, rec, cache = run_eval(dims, workers)
+            bare = run_bare(rec, workers)
+            ratios.append(ev / bare)
+            evs.append(ev)
+            bares.append(bare)
+        r = statistics.median(ratios)
+        results.append((label, r))
+        print(f"{label:<34} evaluate {statistics.median(evs):8.2f} s  bare loop {statistics.median(bares):8.2f} s  "
+              f"ratio {r:5.2f}", flush=True)
+        return rec, cache, evs, bares
+
+    paired("accuracy", ["accuracy"])
+    paired("accuracy+calibration+balance", ["accuracy", "calibration_error", "class_balance"])
+    rec, cache, nine0, bare0 = paired("nine dimensions", None)
+
+    warm_ratios = []
+    for b in bare0:
+        t = time.perf_counter()
+        evaluate(loaded, ImageNetSuite(root), None, bootstrap=args.bootstrap, batch_size=args.batch_size,
+                 device="cpu", output=None, progress=False, cache_root=cache)
+        warm_ratios.append((time.perf_counter() - t) / b)
+    print(f"{'warm re-run (nine, cached)':<34} ratio to the bare loop {statistics.median(warm_ratios):5.2f}",
+          flush=True)
+
+    w_ratios, bw_ratios = [], []
+    for i in range(repeat):
+        ev2, _, _ = run_eval(None, workers=2)
+        ev0 = nine0[i]
+        w_ratios.append(ev2 / ev0)
+        bw_ratios.append(run_bare(rec, workers=2) / bare0[i])
+    print(f"{'--workers 2 / --workers 0 (nine)':<34} evaluate {statistics.median(w_ratios):5.2f}  "
+          f"(bare loop 2/0: {statistics.median(bw_ratios):5.2f})", flush=True)
+
     fwd, att = rec["forward_passes"], rec["attack_passes"]
-    print(f"model {loaded.id} ({loaded.parameters_m:.4g} M parameters), suite mini, {args.threads} thread(s), "
-          f"bootstrap {args.bootstrap}")
-    print(f"suite splits loaded/generated beforehand: {gen:.1f} s (not counted below)")
-    print(f"forward passes per clean val image:        {fwd['val'] / n_val:.3f}")
-    print(f"forward passes per clean image, all splits: {sum(fwd.values()) / clean_images:.3f} "
-          f"({sum(fwd.values())} passes over {clean_images} images in {len(fwd)} splits)")
-    for k, v in att.items():
-        print(f"attack passes per val image ({k}):        {v / n_val:.3f}")
-    print(f"full evaluation, cold cache: {full:.2f} s; bare forward/attack loop: {bare:.2f} s; "
-          f"ratio {full / bare:.2f}")
-    print(f"re-evaluation from the cache: {warm:.2f} s; ratio to the bare loop {warm / bare:.2f}")
-    print("values: " + ", ".join(f"{d}={v['value']:.4g}" for d, v in rec["dimensions"].items()
-                                 if v["value"] is not None))
+    n_val = rec["splits"]["val"]["images"]
+    clean = sum(s["images"] for k, s in rec["splits"].items() if "@" not in k)
+    print(f"forward passes per clean image: {sum(fwd.values()) / clean:.3f} ({sum(fwd.values())} over {clean} "
+          f"images in {len(fwd)} splits); attack passes per val image: "
+          + ", ".join(f"{k} {v / n_val:.2f}" for k, v in att.items()))
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

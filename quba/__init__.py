@@ -19,6 +19,7 @@ _API = {
     "evaluate": "quba.engine",
     "load_model": "quba.zoo",
     "load_suite": "quba.suites",
+    "write_report_html": "quba.report",
 }
 
 

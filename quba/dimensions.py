@@ -116,6 +116,9 @@ class Dimension:
     needs: Callable[..., Any] | None = field(default=None, compare=False)
     compute: Callable[..., Any] | None = field(default=None, compare=False)
     bootstrap: Callable[..., Any] | None = field(default=None, compare=False)
+    #: The values the definition allows, (low, high) inclusive; leaderboards with values
+    #: outside are refused (`quba.ranking.leaderboard.prepare`). Unbounded by default.
+    valid_range: tuple[float, float] = (float("-inf"), float("inf"))
 
     @property
     def measurable(self) -> bool:
@@ -174,29 +177,32 @@ def higher_is_better(name: str) -> bool:
     return get(name).higher_is_better
 
 
+_UNIT = (0.0, 1.0)  # a share or a rate
+_NONNEG = (0.0, float("inf"))  # a count, or accuracy relative to clean accuracy (may exceed 1)
 _NINE = [
-    Dimension("accuracy", True, "Accuracy", "top-1 accuracy on the clean validation split", paper=True, aliases=("acc",)),
+    Dimension("accuracy", True, "Accuracy", "top-1 accuracy on the clean validation split", paper=True, aliases=("acc",),
+              valid_range=_UNIT),
     Dimension("adversarial_robustness", True, "Adversarial robustness",
               "gmean of FGSM and PGD accuracy (eps=8/255) relative to clean accuracy", paper=True,
-              aliases=("adv", "adversarial")),
+              aliases=("adv", "adversarial"), valid_range=_NONNEG),
     Dimension("corruption_robustness", True, "Corruption robustness",
               "mean over 15 corruptions x 5 severities of accuracy relative to clean accuracy", paper=True,
-              aliases=("corruption", "c_robustness")),
+              aliases=("corruption", "c_robustness"), valid_range=_NONNEG),
     Dimension("ood_robustness", True, "OOD robustness",
               "gmean of relative accuracy on edge, silhouette, sketch, stylized and rendition splits", paper=True,
-              aliases=("ood",)),
+              aliases=("ood",), valid_range=_NONNEG),
     Dimension("calibration_error", False, "Calibration error", "gmean(ECE, ACE) on the clean validation split",
-              paper=True, aliases=("calibration", "ece")),
+              paper=True, aliases=("calibration", "ece"), valid_range=_UNIT),
     Dimension("class_balance", True, "Class balance",
               "gmean(1 - std of per-class accuracy, 1 - mean within-class std of true-class probability)", paper=True,
-              aliases=("fairness", "balance")),
+              aliases=("fairness", "balance"), valid_range=_UNIT),
     Dimension("object_focus", True, "Object focus",
               "1 - (acc(mixed_same) - acc(mixed_rand)) / acc on the Backgrounds Challenge", paper=True,
               aliases=("background_robustness",)),
     Dimension("shape_bias", True, "Shape bias", "shape hits / (shape + texture hits) on cue-conflict images",
-              paper=True, aliases=("shape",)),
+              paper=True, aliases=("shape",), valid_range=_UNIT),
     Dimension("parameters_m", False, "Parameters", "millions of parameters of what classifies an image",
-              paper=True, aliases=("parameters", "params", "size")),
+              paper=True, aliases=("parameters", "params", "size"), valid_range=_NONNEG),
 ]
 for _d in _NINE:
     register(_d)
@@ -231,7 +237,7 @@ register(Dimension(
     "certified-correct pixels, sum (log K - log |leaves(node)|) / (pixels * log K), in [0, 1]",
     source="Anani et al., Adaptive Hierarchical Certification for Segmentation, ICML 2024, Sec. 5; "
            "Fischer et al., SegCertify, ICML 2021",
-    aliases=("cig",), needs=_cig_needs, compute=_cig_compute, bootstrap=_cig_bootstrap))
+    aliases=("cig",), valid_range=_UNIT, needs=_cig_needs, compute=_cig_compute, bootstrap=_cig_bootstrap))
 
 # -- Further dimension: MEt3R multi-view consistency of generated image pairs (issue 7) --
 # Measured on image pairs by `quba consistency PAIRS --record NAME` (quba/engine/met3r.py),
@@ -241,7 +247,7 @@ register(Dimension(
     "mean 1 - cos of the two views' dense features rendered into one camera, over the pixels both cover, "
     "both directions averaged; in [0, 2], 0 = consistent",
     source="Asim et al., MEt3R: Measuring Multi-View Consistency in Generated Images, CVPR 2025, Sec. 3",
-    aliases=("multiview_consistency", "met3r_score")))
+    aliases=("multiview_consistency", "met3r_score"), valid_range=(0.0, 2.0)))
 
 # -- Further dimensions: interpretability, negative flips, teacher–student agreement (issue 6) --
 # Hooks live in quba/engine/beyond.py, imported only when a dimension is measured.
@@ -270,7 +276,7 @@ register(Dimension(
     "correctly classified images from distinct classes (chance = 1/n^2); input x gradient, B-cos models "
     "their contribution maps W(x)^T x",
     source="Boehle et al., B-cos Networks, CVPR 2022, Sec. 5.2; CoDA-Nets, CVPR 2021, Sec. 5.2",
-    aliases=("pointing_game", "localisation", "localization"),
+    aliases=("pointing_game", "localisation", "localization"), valid_range=_UNIT,
     needs=_beyond("interpretability_needs"), compute=_beyond("interpretability_compute"),
     bootstrap=_beyond("interpretability_bootstrap")))
 register(Dimension(
@@ -278,19 +284,19 @@ register(Dimension(
     "share of val images the declared reference (legacy) model gets right and this model gets wrong "
     "(--reference-model ID); NFI, PFR, relative NFR and agreement in the record's details",
     source="Yan et al., Positive-Congruent Training, CVPR 2021; Zhao et al., ELODI, TPAMI 2023",
-    aliases=("nfr", "negative_flips"),
+    aliases=("nfr", "negative_flips"), valid_range=_UNIT,
     needs=_beyond("negative_flips_needs"), compute=_beyond("negative_flips_compute")))
 register(Dimension(
     "teacher_agreement", True, "Teacher-student agreement",
     "top-1 agreement with the declared teacher on val (--teacher ID)",
     source="Parchami-Araghi et al., Good Teachers Explain (e2KD), ECCV 2024, Sec. 5",
-    aliases=("agreement", "top1_agreement"),
+    aliases=("agreement", "top1_agreement"), valid_range=_UNIT,
     needs=_beyond("teacher_needs"), compute=_beyond("teacher_agreement_compute")))
 register(Dimension(
     "explanation_similarity", True, "Explanation similarity to the teacher",
     "mean cosine of the teacher's and the model's input x gradient maps for the teacher's top-1 class on val "
     "(--teacher ID)",
     source="Parchami-Araghi et al., Good Teachers Explain (e2KD), ECCV 2024, Sec. 3, 5",
-    aliases=("e2kd", "explanation_agreement"),
+    aliases=("e2kd", "explanation_agreement"), valid_range=(-1.0, 1.0),
     needs=_beyond("teacher_needs"), compute=_beyond("explanation_similarity_compute"),
     bootstrap=_beyond("explanation_similarity_bootstrap")))

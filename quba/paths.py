@@ -15,25 +15,26 @@ def cache_dir() -> Path:
     """Root of quba's on-disk cache: $QUBA_CACHE, else ~/.cache/quba."""
     root = os.environ.get("QUBA_CACHE")
     path = Path(root) if root else Path.home() / ".cache" / "quba"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from quba.errors import QubaError
+
+        what = "is a file, not a folder" if path.exists() and not path.is_dir() else \
+            f"cannot be created ({exc.strerror or exc.__class__.__name__})"
+        raise QubaError(f"the quba cache {path} {what}; set QUBA_CACHE to a writable folder") from None
     return path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename, so readers
     never see a half-written file."""
+    from quba.integrity import clean_stale_temps, replace_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    clean_stale_temps(path)  # leftovers of a killed writer
+    replace_file(path, data, fsync=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

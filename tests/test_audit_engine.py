@@ -32,8 +32,8 @@ def test_cache_key_holds_device_and_precision(tmp_path):
     suite, model = FakeSuite(), quba.engine.resolve_model(BrightnessNet())
     cpu = Runner(model, suite, device="cpu", progress=False, cache=PredictionCache(tmp_path))
     fields = cpu.cache_fields(SplitRequest("val"))
-    assert fields["device"] == "cpu" and fields["precision"] == "float32"
-    bf16 = Runner(model, suite, device="cpu", precision="bfloat16", progress=False, cache=PredictionCache(tmp_path))
+    assert fields["device"] == "cpu" and fields["precision"] == "fp32"
+    bf16 = Runner(model, suite, device="cpu", precision="bf16", progress=False, cache=PredictionCache(tmp_path))
     assert cpu.cache.path(fields) != bf16.cache.path(bf16.cache_fields(SplitRequest("val")))
     cuda = Runner(model, suite, device="cpu", progress=False, cache=PredictionCache(tmp_path))
     cuda.device = torch.device("cuda")  # what the key would say on a GPU (no GPU needed to build it)
@@ -58,14 +58,14 @@ class LinearNet(nn.Module):
 def test_bfloat16_outputs_are_not_reused_by_a_float32_run(quba_cache, tmp_path):
     suite, model = FakeSuite(), LinearNet()
     kw = dict(dims=["calibration"], bootstrap=0, progress=False, output=tmp_path / "res", device="cpu")
-    bf = quba.evaluate(model, suite, precision="bfloat16", **kw)
-    fp = quba.evaluate(model, suite, precision="float32", **kw)
+    bf = quba.evaluate(model, suite, precision="bf16", **kw)
+    fp = quba.evaluate(model, suite, precision="fp32", **kw)
     assert fp["forward_passes"]["val"] == len(suite.split("val"))  # not served from the bf16 cache
-    assert bf["splits"]["val"]["precision"] == "bfloat16" and fp["splits"]["val"]["precision"] == "float32"
-    assert bf["splits"]["val"]["device"] == "cpu" and fp["provenance"]["precision"] == "float32"
+    assert bf["splits"]["val"]["precision"] == "bf16" and fp["splits"]["val"]["precision"] == "fp32"
+    assert bf["splits"]["val"]["device"] == "cpu" and fp["provenance"]["precision"] == "fp32"
     assert bf["provenance"]["autocast"] == "bfloat16" and fp["provenance"]["autocast"] is None
     assert bf["dimensions"]["calibration_error"]["value"] != fp["dimensions"]["calibration_error"]["value"]
-    again = quba.evaluate(model, suite, precision="bfloat16", **kw)
+    again = quba.evaluate(model, suite, precision="bf16", **kw)
     assert again["forward_passes"]["val"] == 0  # its own precision is served from the cache
 
 

@@ -87,11 +87,14 @@ def test_record_and_leaderboard_on_disk(quba_cache, tmp_path):
     suite, model = FakeSuite(), BrightnessNet()
     run(model, suite, tmp_path, dims=["accuracy", "calibration"], bootstrap=20)
     rec = run(model, suite, tmp_path, dims=["shape", "params"], bootstrap=20)
-    path = tmp_path / "results" / "fake" / "records" / "BrightnessNet.json"
+    from quba.store.records import record_path, run_log_path
+
+    path = record_path(tmp_path / "results", "fake", "BrightnessNet")  # BrightnessNet~<hash>.json
     on_disk = json.loads(path.read_text())
-    # merged: both evaluations' dimensions in one record, the first run in its history
+    # merged: both evaluations' dimensions in one record; both runs in the run log beside it
     assert set(on_disk["dimensions"]) == {"accuracy", "calibration_error", "shape_bias", "parameters_m"}
-    assert len(on_disk["history"]) == 1
+    runs = [json.loads(line) for line in run_log_path(path).read_text().splitlines()]
+    assert [r["dimensions"] for r in runs] == [["accuracy", "calibration_error"], ["parameters_m", "shape_bias"]]
     prov = on_disk["provenance"]
     for key in ("quba", "torch", "timm", "seed", "device", "suite_fingerprint", "model_fingerprint", "subset"):
         assert key in prov
@@ -166,27 +169,51 @@ def test_class_balance_fast_path_is_the_metric_exactly():
             class_balance(y[idx], p[idx]), abs=1e-12)
 
 
-def test_large_calibration_bootstrap_keeps_bins_and_matches_rebinning():
-    """Above CALIBRATION_EXACT_LIMIT the bootstrap keeps the full sample's bins; its distribution
-    must match re-binning every resample (the exact, slow way)."""
+def _outputs(y, p, name="val"):
+    from quba.engine.outputs import SplitOutputs
+    from quba.suites.base import DecisionMapping
+
+    logits = np.log(np.clip(p, 1e-300, None))
+    logits[p == 0] = -1e4  # softmax gives exactly 0 there
+    return SplitOutputs(name=name, index=np.arange(len(y)), labels=y, preds=logits.argmax(1),
+                        decisions=logits.argmax(1), logits=logits, meta={}, decision=DecisionMapping(name="id"))
+
+
+@pytest.mark.parametrize("n,k,block", [(300, 7, 1 << 21), (120, 30, 500), (40, 25, 1 << 21)])
+def test_calibration_bootstrap_is_the_metric_on_every_resample(n, k, block):
+    """The count-weighted calibration bootstrap gives, resample by resample and for the same
+    seed, what re-binning every resample gives (the way it was computed before): ties between
+    probabilities, zero probabilities, fewer images than bins and class blocks included."""
     from quba.metrics.calibration import calibration_error
 
-    y, p, rng = _synthetic()
-    fast = measure.calibration_fixed_bins(y, p, 300, np.random.default_rng(1))
-    slow = []
-    for _ in range(300):
-        idx = rng.integers(0, len(y), len(y))
-        slow.append(calibration_error(y[idx], p[idx]))
-    slow = np.array(slow)
-    assert np.std(slow) > 0
-    assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.5 * np.std(slow))
-    assert np.std(fast) == pytest.approx(np.std(slow), rel=0.25)
-    # no resampling at all (every image drawn once) gives the metric itself
-    class Once:
-        def integers(self, lo, hi, size):
-            return np.arange(hi)
+    y, p, rng = _synthetic(n=n, k=k, seed=3)
+    p[:9] = np.round(p[:9], 1)  # ties (and zeros) across images
+    p[:9] /= p[:9].sum(1, keepdims=True)
+    W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(60)])
+    fast = measure.calibration_replicates(y, p, W, block=block)
+    slow = [calibration_error(y[np.repeat(np.arange(n), w)], p[np.repeat(np.arange(n), w)]) for w in W]
+    assert np.std(fast) > 0
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
+    once = measure.calibration_replicates(y, p, np.ones((1, n)), block=block)  # every image drawn once
+    assert once[0] == pytest.approx(calibration_error(y, p), rel=1e-12)
 
-    assert measure.calibration_fixed_bins(y, p, 1, Once())[0] == pytest.approx(calibration_error(y, p), rel=1e-9)
+
+def test_calibration_interval_is_unchanged_for_the_same_seed():
+    """Intervals equal those of the old bootstrap (compute on ctx.resampled(rng), n times) to float
+    noise: same draws, same replicates."""
+    y, p, _ = _synthetic(n=500, k=12, seed=5)
+    out = _outputs(y, p)
+    ctx = measure.Context(dimension="calibration_error", suite=None, model=None, opts={"seed": 0}, device="cpu",
+                          outputs={SplitRequest("val", outputs="logits"): out})
+    dim = D.get("calibration_error")
+    value = measure.value_of(dim.compute(ctx))
+    rng = measure.dimension_rng(7, dim.name, "bootstrap")
+    old = np.array([measure.value_of(measure.calibration_compute(ctx.resampled(rng))) for _ in range(200)])
+    new = measure.calibration_bootstrap(ctx, 200, measure.dimension_rng(7, dim.name, "bootstrap"))
+    np.testing.assert_allclose(new, old, rtol=1e-12)
+    lo, hi, _ = measure.bootstrap_interval(dim, ctx, 200, 7, value)
+    shift = old.mean() - value
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(old - shift, [2.5, 97.5])), rel=1e-12)
 
 
 def test_stratified_subset_is_fixed_and_shared_by_splits_with_the_same_labels():

@@ -86,7 +86,9 @@ def test_evaluate_prints_values_intervals_and_writes_the_record(cold, model_file
     recs = list((out_dir / "mini" / "records").glob("*.json"))
     assert len(recs) == 1
     rec = json.loads(recs[0].read_text())
-    assert rec["forward_passes"] == {"val": 600, "cue_conflict": 264}
+    assert "forward_passes" not in rec  # run data lives in the run log beside the record
+    (run,) = [json.loads(line) for line in recs[0].with_name(recs[0].stem + ".runs.jsonl").read_text().splitlines()]
+    assert run["forward_passes"] == {"val": 600, "cue_conflict": 264}
     lb = pd.read_csv(out_dir / "mini" / "leaderboard.csv")
     assert list(lb.columns[:4]) == ["model", "suite", "accuracy", "shape_bias"]
 

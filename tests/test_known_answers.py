@@ -95,11 +95,12 @@ def test_cold_nine_dimension_evaluate_of_a_mini_model(tmp_path, capsys):
         assert re.search(r" [+-]\d+\.\d\d ", line), line  # the z-score
     assert re.search(r"QUBA score [+-]\d+\.\d+: rank \d+ of 13 on the mini_reference.csv", out), out
     rec = json.loads((tmp_path / "mini" / "records" / f"{model}.json").read_text())
-    assert not any(s["cached"] for s in rec["splits"].values())
+    (run,) = [json.loads(x) for x in (tmp_path / "mini" / "records" / f"{model}.runs.jsonl").read_text().splitlines()]
+    assert not any(s["cached"] for s in run["splits"].values())  # how the run went: in the run log
     n_val = rec["splits"]["val"]["images"]
-    assert n_val == 600 and rec["forward_passes"]["val"] / n_val == 1
-    assert all(rec["forward_passes"][k] == s["images"] for k, s in rec["splits"].items() if "@" not in k)
-    assert rec["attack_passes"] == {"val@fgsm": 2 * n_val, "val@pgd": 11 * n_val}
+    assert n_val == 600 and run["forward_passes"]["val"] / n_val == 1
+    assert all(run["forward_passes"][k] == s["images"] for k, s in rec["splits"].items() if "@" not in k)
+    assert run["attack_passes"] == {"val@fgsm": 2 * n_val, "val@pgd": 11 * n_val}
 
 
 def test_the_shipped_mini_reference_is_the_mini_zoo_leaderboard():

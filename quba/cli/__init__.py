@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quba: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("quba: error: out of memory; use a smaller --batch-size, --subset or --bootstrap", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # Output piped into e.g. `head`, which closed early: not an error.
         import os
@@ -63,3 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # disk full, read-only folder, a file where a folder should be: one line, not a traceback
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"quba: error: cannot read or write{where} ({exc.strerror or exc.__class__.__name__}); "
+              "free space, fix permissions or choose another folder", file=sys.stderr)
+        return 2

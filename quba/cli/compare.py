@@ -136,6 +136,9 @@ def render(res: dict) -> str:
 
 
 def run(args) -> int:
+    from quba.engine import check_bootstrap
+
+    check_bootstrap(args.bootstrap)
     res = compare(args.old, args.new, args.suite, args.split, data_root=args.data_root, subset=args.subset,
                   bootstrap=args.bootstrap, seed=args.seed, explanations=args.explanations,
                   attribution=args.attribution, max_images=args.max_images, device=args.device,

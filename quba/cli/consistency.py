@@ -66,9 +66,11 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
+    from quba.engine import check_bootstrap
     from quba.engine import met3r as E
     from quba.errors import QubaError
 
+    check_bootstrap(args.bootstrap)
     if args.limit is not None and args.limit < 1:
         raise QubaError(f"--limit must be at least 1, got {args.limit}")
     if args.record is not None and not args.record.strip():

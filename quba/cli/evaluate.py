@@ -20,11 +20,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, metavar="N",
                    help="a fixed, stratified N images per class of every split (recorded)")
     p.add_argument("--bootstrap", type=int, default=200, metavar="B",
-                   help="bootstrap resamples per dimension for the 95%% intervals (default 200; 0: off)")
+                   help="bootstrap resamples per dimension for the 95%% intervals (default 200, at most 10000; 0: off)")
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="images per batch (default 256)")
     p.add_argument("--workers", type=int, default=0, metavar="W",
-                   help="DataLoader worker processes for image folders (default 0)")
+                   help="DataLoader worker processes for image folders, started once for all splits "
+                        "(default 0: decode in this process)")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads of this process (default: all cores; on CPU with --workers, "
+                        "the cores the workers leave free)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto (default: bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16 (part of the cache "
+                        "key: outputs of one precision are never served to another; recorded per split)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the PGD random start and the bootstrap (default 0)")
     p.add_argument("--output", "-o", default="results", metavar="DIR",
@@ -35,9 +42,6 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="quba (default): attacks in [0,1] pixel space, model in eval mode; paper: adversarial "
                         "robustness exactly as the QUBA authors' code ran it (normalised-space attacks, their "
                         "clamping, train-mode side effect), comparable with the paper's rows (recorded, cached apart)")
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                   help="forward-pass precision: auto (default: bfloat16 autocast on CUDA, float32 elsewhere), "
-                        "float32 or bfloat16 (part of the cache key; recorded per split)")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="evaluate your own weights: a .safetensors or tensor-only torch file, loaded safely into "
                         "--arch NAME (timm name or torchvision:NAME), or without --arch into the one catalog "
@@ -79,7 +83,8 @@ def register(sub) -> None:
                    help="model ids (mini-..., catalog ids; see 'quba zoo list') or FILE.py:FUNCTION")
     p.add_argument("--model", "-m", dest="extra_models", action="append", default=[], metavar="FILE.py:FUNCTION",
                    help="a custom model: FUNCTION() returns an nn.Module taking [0,1] images and returning "
-                        "logits (repeatable)")
+                        "logits (repeatable). This imports and runs FILE.py: arbitrary code, with your "
+                        "permissions; only name files you trust")
     add_run_options(p)
     p.add_argument("--format", "-f", choices=["table", "json"], default="table",
                    help="table (readable) or json (the records, with the reference placement)")
@@ -128,8 +133,8 @@ def evaluate_kwargs(args) -> dict:
     return dict(data_root=getattr(args, "data_root", None), subset=args.subset, bootstrap=args.bootstrap,
                 device=args.device, batch_size=args.batch_size, workers=args.workers, seed=args.seed,
                 output=args.output, strict=args.strict, progress=args.progress, options=further_options(args),
-                protocol=args.protocol, precision=args.precision, input_size=args.input_size,
-                interpolation=args.interpolation, crop_pct=args.crop_pct)
+                precision=args.precision, threads=getattr(args, "threads", None), protocol=args.protocol,
+                input_size=args.input_size, interpolation=args.interpolation, crop_pct=args.crop_pct)
 
 
 def run(args) -> int:

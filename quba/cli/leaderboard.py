@@ -28,6 +28,9 @@ def register(sub) -> None:
                         "classifiers; required for imagenet)")
     p.add_argument("--records-only", action="store_true",
                    help="evaluate nothing: regenerate the leaderboard, correlations and plots from the records")
+    p.add_argument("--report", action="store_true",
+                   help="also write DIR/<suite>/report.html, the interactive offline page of 'quba report' "
+                        "(for imagenet, beside the paper's 326 models)")
     add_run_options(p)
     p.set_defaults(func=run)
 
@@ -105,4 +108,10 @@ def run(args) -> int:
         print(f"radar plots: {len(rep['radar'])} under {rep['radar'][0].parent}")
     for note in rep["notes"]:
         print(f"note: {note}")
+    if args.report:
+        from quba.report.html import write_report_html
+
+        suite_name = path.parent.name
+        sources = (["reference"] if suite_name == "imagenet" else []) + [str(path)]
+        print(f"interactive report: {write_report_html(path.parent / 'report.html', sources, suite=suite_name)}")
     return 0

@@ -74,7 +74,19 @@ def _load_suite(suite, data_root):
     return load_suite(suite, data_root=data_root) if data_root is not None else load_suite(suite)
 
 
-def _check_int(value, what: str, minimum: int, allow_none: bool = False):
+#: At most this many bootstrap resamples: 95 % intervals are stable at a few thousand, and the
+#: vectorised bootstraps hold resamples x images indices in memory at once.
+MAX_BOOTSTRAP = 10_000
+
+
+def check_bootstrap(n) -> int:
+    """`--bootstrap` as a whole number in [0, MAX_BOOTSTRAP] (one QubaError line otherwise)."""
+    return _check_int(n, "--bootstrap", 0, maximum=MAX_BOOTSTRAP,
+                      why=" (95% intervals are stable at a few thousand resamples)")
+
+
+def _check_int(value, what: str, minimum: int, allow_none: bool = False, maximum: int | None = None,
+               why: str = ""):
     if value is None and allow_none:
         return None
     try:
@@ -87,6 +99,8 @@ def _check_int(value, what: str, minimum: int, allow_none: bool = False):
         raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
     if v < minimum:
         raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise QubaError(f"{what} must be at most {maximum}, got {v}{why}")
     return v
 
 
@@ -131,8 +145,8 @@ def _collect_requests(dim_objs, suite, opts):
 
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None, cache_root=None, protocol: str = "quba",
-             precision: str = "auto", input_size=None, interpolation=None, crop_pct=None,
+             options: dict | None = None, cache_root=None, precision="auto", threads=None,
+             protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
              replicates: dict | None = None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
@@ -141,9 +155,9 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     suite: "mini" | "imagenet" (with `data_root`) or a loaded suite object.
     dims: names or aliases (list or comma-separated); only their splits run.
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
-    device: auto | cpu | cuda | cuda:i.
-    precision: auto (bfloat16 autocast on CUDA, float32 elsewhere) | float32 |
-      bfloat16; part of the cache key and recorded per split.
+    device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
+      fp32 | bf16; part of the cache key and recorded per split. threads: torch threads of
+      this process (default: all cores, or those the workers leave free on CPU).
     protocol: quba (default) | paper: adversarial robustness as the QUBA
       authors' code measured it (quba/engine/paper_protocol.py).
     input_size, interpolation, crop_pct: the ImageNet evaluation transform a
@@ -161,19 +175,19 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     from quba import dimensions as D
     from quba.engine import measure
     from quba.engine.cache import PredictionCache
-    from quba.engine.runner import Runner, resolve_device
+    from quba.engine.runner import Runner, resolve_device, resolve_precision
     from quba.store import records as store_records
     from quba.store.leaderboard import write_leaderboard
 
     # 1. Everything the user can get wrong, before any work.
     subset = _check_int(subset, "--subset", 1, allow_none=True)
-    bootstrap = _check_int(bootstrap, "--bootstrap", 0)
+    bootstrap = check_bootstrap(bootstrap)
     batch_size = _check_int(batch_size, "--batch-size", 1)
     workers = _check_int(workers, "--workers", 0)
     seed = _check_int(seed, "--seed", 0)
+    threads = _check_int(threads, "--threads", 1, allow_none=True)
     names = resolve_dims(dims)
     from quba.engine.paper_protocol import check_protocol
-    from quba.engine.runner import resolve_precision
 
     protocol = check_protocol(protocol)
     dev = resolve_device(device)
@@ -222,7 +236,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     # 2. Outputs: each request once, from the cache when it is there.
     cache = PredictionCache(cache_root)
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
-                  progress=progress, cache=cache, precision=precision)
+                  progress=progress, cache=cache, precision=precision, threads=threads)
     runners = {None: Runner(loaded, suite_obj, **common)}
     runners[None]._splits.update(splits)
     outputs = {}
@@ -295,7 +309,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         "metadata": meta,
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
-            "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bfloat16" else None,
+            "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
             "precision": precision, "protocol": protocol, "transform": _transform_of(loaded),
             "transform_source": transform_source,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),

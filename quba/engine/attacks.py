@@ -124,13 +124,14 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS,
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS, alpha: float = ALPHA,
         steps: int = STEPS, random_start: bool = True, generator: torch.Generator | None = None,
-        stats: AttackStats | None = None) -> torch.Tensor:
+        stats: AttackStats | None = None, start_noise: torch.Tensor | None = None) -> torch.Tensor:
     """L∞ PGD adversarial images (METRICS.md, dim. 2: eps=8/255, alpha=2/255, 10 steps, random start).
 
     The random start ``x0 + U(−eps, eps)`` (then clamped to [0, 1]) draws
     from `generator`, which must be given (seeded) when `random_start` is on,
     so the attack is reproducible. The generator may live on the CPU or on
-    the images' device.
+    the images' device. `start_noise` (U(0, 1), the images' shape) replaces that draw: the
+    engine draws it for a whole batch and attacks it in sub-batches with the same result.
     """
     _check_inputs(x, y, eps)
     if int(steps) != steps or steps < 0:
@@ -141,9 +142,15 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = EPS, al
     x0 = x.detach().clamp(0.0, 1.0)
     lo, hi = (x0 - eps).clamp(min=0.0), (x0 + eps).clamp(max=1.0)
     if random_start:
-        if generator is None:
+        if start_noise is not None:
+            if tuple(start_noise.shape) != tuple(x0.shape):
+                raise QubaError(f"PGD start_noise must have the images' shape {tuple(x0.shape)}, "
+                                f"got {tuple(start_noise.shape)}")
+            noise = start_noise
+        elif generator is None:
             raise QubaError("PGD with a random start needs a seeded torch.Generator (generator=...)")
-        noise = torch.rand(x0.shape, generator=generator, device=generator.device, dtype=torch.float32)
+        else:
+            noise = torch.rand(x0.shape, generator=generator, device=generator.device, dtype=torch.float32)
         x_adv = x0 + (noise.to(device=x0.device, dtype=x0.dtype) * 2 - 1) * eps
         x_adv = torch.max(torch.min(x_adv, hi), lo)
     else:

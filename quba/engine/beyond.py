@@ -20,7 +20,6 @@ Options are read from ``opts[<dimension>][key]``, then ``opts[key]`` (so one
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 
 import numpy as np
@@ -82,22 +81,24 @@ def _memo_path(kind: str, fields: dict):
 
 
 def _memo_load(kind: str, fields: dict) -> dict | None:
+    """A checksummed memo (`quba.integrity`); a damaged one is reported in one line and recomputed."""
+    from quba.integrity import load_npz
+
     path = _memo_path(kind, fields)
-    if not path.exists():
+    z = load_npz(path, what=f"{kind} memo")
+    if z is None:
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {"values": z["values"], "info": json.loads(str(z["info"]))}
-    except (OSError, ValueError, KeyError):
+        return {"values": z["values"], "info": json.loads(str(z["info"]))}
+    except (KeyError, ValueError):
         return None
 
 
 def _memo_save(kind: str, fields: dict, values: np.ndarray, info: dict) -> None:
-    from quba.paths import atomic_write_bytes
+    from quba.integrity import save_npz
 
-    buf = io.BytesIO()
-    np.savez(buf, values=np.asarray(values, dtype=np.float64), info=np.array(json.dumps(info, default=str)))
-    atomic_write_bytes(_memo_path(kind, fields), buf.getvalue())
+    save_npz(_memo_path(kind, fields), {"values": np.asarray(values, dtype=np.float64),
+                                        "info": np.array(json.dumps(info, default=str))}, what=f"{kind} memo")
 
 
 def _base_fields(ctx, out) -> dict:

@@ -7,20 +7,23 @@ decisions, the logits (unless only decisions were asked for) and the indices
 of skipped (unreadable) images. Files are written atomically as soon as a
 split finishes, so an interrupted evaluation resumes from the splits already
 done. The cache lives under `quba.paths.cache_dir()/predictions` ($QUBA_CACHE).
+Each file carries a checksum of its arrays (`quba.integrity`): a damaged file
+is reported in one line, removed and recomputed; writes are not fsync'd (a file
+torn by a power cut fails its checksum), and a failed write is one warning.
 """
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from quba.integrity import load_npz, save_npz, warn
 from quba.paths import cache_dir
 
-FORMAT = 1
+FORMAT = 2  # 2: checksummed files (quba.integrity)
 
 
 @dataclass
@@ -54,49 +57,35 @@ class PredictionCache:
         if not self.enabled:
             return None
         path = self.path(fields)
-        if not path.exists():
+        z = load_npz(path, what="prediction-cache file")
+        if z is None:
             return None
         try:
-            with np.load(path, allow_pickle=False) as z:
-                has_logits = bool(z["has_logits"])
-                if need_logits and not has_logits:
-                    return None
-                return CachedOutputs(
-                    index=z["index"], labels=z["labels"], preds=z["preds"], decisions=z["decisions"],
-                    logits=z["logits"] if has_logits else None, skipped=z["skipped"],
-                    info=json.loads(str(z["info"])),
-                )
-        except (OSError, ValueError, KeyError):
-            return None  # a damaged file is recomputed and overwritten
+            has_logits = bool(z["has_logits"])
+            out = CachedOutputs(
+                index=z["index"], labels=z["labels"], preds=z["preds"], decisions=z["decisions"],
+                logits=z["logits"] if has_logits else None, skipped=z["skipped"],
+                info=json.loads(str(z["info"])),
+            )
+        except (KeyError, ValueError, TypeError) as exc:  # checksummed but not ours: recompute
+            warn(f"prediction-cache file {path} lacks {exc}; recomputing it")
+            return None
+        if need_logits and not has_logits:
+            return None
+        return out
 
     def save(self, fields: dict, out: CachedOutputs) -> Path:
         path = self.path(fields)
         if not self.enabled:
             return path
-        buf = io.BytesIO()
         has_logits = out.logits is not None
-        np.savez(
-            buf, index=out.index.astype(np.int64), labels=out.labels.astype(np.int64),
+        # Atomic, not fsync'd: ~90 fsyncs per evaluation would cost more than the forward
+        # passes of a small model, and a file torn by a power cut fails its checksum.
+        save_npz(path, dict(
+            index=out.index.astype(np.int64), labels=out.labels.astype(np.int64),
             preds=out.preds.astype(np.int64), decisions=out.decisions.astype(np.int64),
             logits=out.logits.astype(np.float32) if has_logits else np.zeros((0, 0), np.float32),
             has_logits=np.array(has_logits), skipped=out.skipped.astype(np.int64),
             info=np.array(json.dumps({**out.info, "key": fields}, default=str)),
-        )
-        _write_replace(path, buf.getvalue())
+        ), what="prediction-cache file")
         return path
-
-
-def _write_replace(path: Path, data: bytes) -> None:
-    """Atomic (temp file + rename) but without fsync: a cache file lost to a power cut is
-    recomputed (`load` treats a damaged file as missing), and ~90 fsyncs per evaluation
-    would cost more than the forward passes of a small model."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -36,10 +36,69 @@ def dimension_columns(frame: pd.DataFrame) -> list[str]:
     return [d for d in known if d in cols]
 
 
+def _check_rows(p: Path, label: str) -> None:
+    """Refuse ragged rows (a file cut mid-row: pandas would pad it silently) and header
+    names that repeat once stripped (' accuracy ' next to 'accuracy')."""
+    import csv
+    import io
+
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QubaError(f"leaderboard {label!r} is not a readable CSV (not UTF-8: {exc.reason})") from None
+    try:
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if header is None:
+            return  # empty: pandas reports it
+        names = [h.strip() for h in header]
+        seen = set()
+        for n in names:
+            if n in seen and n:
+                raise QubaError(f"leaderboard {label!r} has the column {n!r} twice (after stripping spaces); "
+                                "keep one")
+            seen.add(n)
+        for row in reader:
+            if not row:
+                continue  # blank line
+            if len(row) != len(header):
+                raise QubaError(
+                    f"leaderboard {label!r}: line {reader.line_num} has {len(row)} fields, the header "
+                    f"{len(header)} (a cut or ragged row); fix the row or regenerate the file")
+    except csv.Error as exc:
+        raise QubaError(f"leaderboard {label!r} is not a readable CSV ({exc})") from None
+
+
+def _check_integrity(p: Path, label: str) -> None:
+    """A leaderboard quba wrote has a `.sha256` beside it. On a mismatch (damaged or edited):
+    regenerate it from the records beside it (one line), else refuse (one line)."""
+    from quba.store import leaderboard as store_lb
+
+    if store_lb.verify(p) is not False:
+        return
+    records = p.parent / "records"
+    if records.is_dir() and any(records.glob("*.json")):
+        from quba.integrity import locked, warn
+
+        with locked(p):
+            ok = store_lb.verify(p)  # a writer may have just finished
+        if ok is False:
+            warn(f"leaderboard {label} does not match its checksum {store_lb.checksum_path(p).name} (damaged or "
+                 f"edited); regenerated from the records in {records}")
+            store_lb.write_leaderboard(p.parent.parent, p.parent.name)
+        return
+    raise QubaError(f"leaderboard {label!r} does not match its checksum {store_lb.checksum_path(p)} (damaged "
+                    "or edited by hand); regenerate it ('quba leaderboard --records-only'), or delete the "
+                    ".sha256 file to use it as it is")
+
+
 def _read_one(path, label: str) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise QubaError(f"leaderboard {str(path)!r} not found; give a CSV file (or 'reference' for the paper's)")
+    if label != "reference":
+        _check_integrity(p, str(path))
+        _check_rows(p, str(path))
     try:
         frame = pd.read_csv(p)
     except pd.errors.EmptyDataError:
@@ -52,10 +111,13 @@ def _read_one(path, label: str) -> pd.DataFrame:
 
 def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     """Check and normalise one leaderboard frame: required columns, numeric
-    dimension columns, a ``suite`` column (default imagenet) and a
-    ``leaderboard`` column (`label` unless it has one)."""
+    dimension columns within each dimension's declared range, a ``suite`` column
+    (default imagenet) and a ``leaderboard`` column (`label` unless it has one)."""
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
+    dup = frame.columns[frame.columns.duplicated()]
+    if len(dup):
+        raise QubaError(f"leaderboard {label!r} has the column {dup[0]!r} twice (after stripping spaces); keep one")
     if "model" not in frame.columns:
         raise QubaError(f"leaderboard {label!r} has no 'model' column; columns: {', '.join(frame.columns[:12])}")
     dims = dimension_columns(frame)
@@ -64,9 +126,12 @@ def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
             f"leaderboard {label!r} has no dimension columns; expected some of: "
             f"{', '.join(dimensions.all_dimensions())}"
         )
-    frame["model"] = frame["model"].astype(str).str.strip()
-    if (frame["model"] == "").any() or frame["model"].isin(["nan", "None"]).any():
-        raise QubaError(f"leaderboard {label!r} has rows without a model name")
+    if frame.empty:
+        raise QubaError(f"leaderboard {label!r} has a header but no rows; it needs one row per model")
+    missing_name = frame["model"].isna().to_numpy()
+    frame["model"] = frame["model"].astype(object).where(~missing_name, "").astype(str).str.strip()
+    if missing_name.any() or (frame["model"] == "").any() or frame["model"].isin(["nan", "None"]).any():
+        raise QubaError(f"leaderboard {label!r} has rows without a model name; give every row a name")
     numeric = dims + [f"{d}_{b}" for d in dims for b in ("lo", "hi") if f"{d}_{b}" in frame.columns]
     for col in numeric:
         values = pd.to_numeric(frame[col], errors="coerce")
@@ -79,6 +144,14 @@ def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
             )
         values = values.where(np.isfinite(values))
         frame[col] = values.astype(float)
+        lo, hi = dimensions.get(col.rsplit("_", 1)[0] if col not in dims else col).valid_range
+        out = frame[col].notna() & ((frame[col] < lo) | (frame[col] > hi))
+        if out.any():
+            i = int(np.flatnonzero(out.to_numpy())[0])
+            raise QubaError(
+                f"leaderboard {label!r}: column {col} has {frame[col].iloc[i]:g} for model "
+                f"{frame['model'].iloc[i]}, outside the dimension's range [{lo:g}, {hi:g}]; fix the value"
+            )
     if "suite" not in frame.columns:
         frame["suite"] = DEFAULT_SUITE
     frame["suite"] = frame["suite"].fillna(DEFAULT_SUITE).astype(str).str.strip().str.lower()

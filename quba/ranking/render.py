@@ -153,8 +153,21 @@ def ranking_csv(r) -> str:
     if r.sensitivity:
         cols += ["p_rank1", "p_topk", "mean_rank"]
     buf = io.StringIO()
-    t[cols].to_csv(buf, index=False, lineterminator="\n")
+    csv_safe(t[cols]).to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula get a leading ' (numbers stay)."""
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+    return out
 
 
 def ranking_dict(r) -> dict:

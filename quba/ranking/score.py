@@ -127,6 +127,7 @@ def quba_scores(z: pd.DataFrame, w: dict[str, float], renormalise: bool = False)
     """
     dims = [d for d, v in w.items() if v > 0]
     W = np.array([w[d] for d in dims], dtype=float)
+    W = W / W.max()  # scale-free; huge weights (1e308) would overflow in the sum and products
     Z = z[dims].to_numpy(dtype=float)
     present = np.isfinite(Z)
     denom = (present * W).sum(axis=1) if renormalise else np.full(len(Z), W.sum())
@@ -281,8 +282,9 @@ class Ranking:
 
     @property
     def normalised_weights(self) -> dict[str, float]:
-        total = sum(self.weights.values())
-        return {d: w / total for d, w in self.weights.items()}
+        top = max(self.weights.values())  # scale first: a sum of huge weights overflows
+        total = sum(w / top for w in self.weights.values())
+        return {d: (w / top) / total for d, w in self.weights.items()}
 
     @property
     def metadata_columns(self) -> list[str]:
@@ -344,6 +346,8 @@ def rank(
     """
     top = _check_positive_int(top, "--top")
     sensitivity = _check_positive_int(sensitivity or 0, "--sensitivity", allow_zero=True)
+    if sensitivity > 1_000_000:  # each draw ranks every model: more would only exhaust memory
+        raise QubaError(f"--sensitivity must be at most 1000000 weight draws, got {sensitivity}")
     filters = Filters(max_params, architecture, paradigm, pretraining_data, name, suite, exclude_missing)
     w_all, label = weights_mod.resolve_weights(weights, preset)
     explicit = set(weights_mod.parse_spec(weights)) if weights is not None else set()

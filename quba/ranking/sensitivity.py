@@ -24,6 +24,7 @@ def dirichlet_weights(weights: dict[str, float], samples: int, concentration: fl
     w = np.array([v for v in weights.values() if v > 0], dtype=float)
     if len(w) == 0:
         raise QubaError("all weights are zero; give at least one dimension a positive weight")
+    w = w / w.max()  # scale first: a sum of huge weights (1e308) overflows
     alpha = concentration * w / w.sum()
     return np.random.default_rng(seed).dirichlet(alpha, size=samples)
 

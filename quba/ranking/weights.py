@@ -84,6 +84,8 @@ def get_preset(name: str) -> Preset:
 
 
 def _fmt_w(w: float) -> str:
+    if not math.isfinite(w * 4):
+        return f"{w:g}"
     for den in (2, 3, 4):
         if abs(w * den - round(w * den)) < 1e-9 and abs(w - round(w)) > 1e-9:
             return f"{round(w * den)}/{den}"

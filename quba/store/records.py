@@ -1,27 +1,47 @@
 """One JSON record per (model, suite): values, intervals, counts, provenance.
 
-A record (format 1) is a dict::
+A record (format 2) is a dict::
 
-    model, suite, format, created
+    model, suite, format
     dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval
                                                     (null with --bootstrap 0; lo = hi = value
                                                     for parameters, a count); setup: {protocol}
                                                     or {method} where that decides the value
-    forward_passes: {request: images}  clean passes of this evaluation (0: served from cache)
-    attack_passes:  {request: images}  every pass the attacks made (steps + final pass)
-    splits: {request: {images, skipped, cached, seconds, outputs, device, precision}}
+    splits: {request: {images, skipped, device, precision}}
+    skipped_images
     metadata: {architecture, paradigm, pretraining_data, source}
     provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
                  suite, suite_version, suite_fingerprint, model_fingerprint,
                  subset, bootstrap, batch_size, precision, protocol, transform, transform_source}
-    history: earlier evaluations merged into this record (their dims and pass counts)
+    checksum: "sha256:<hex>" of the canonical JSON of everything else
+
+The record holds values only, so re-evaluating a model with the same values
+leaves its file byte-identical (not even rewritten: the mtime stays). How each
+run went -- `created`, `forward_passes` (clean passes of this evaluation, 0:
+served from cache), `attack_passes` (every pass the attacks made) and per split
+`cached`, `seconds`, `outputs` -- is appended as one JSON line per evaluation to
+the run log beside it, `<name>.runs.jsonl`. `evaluate()` returns both together.
 
 Writing merges with an existing record of the same model, suite, suite
 fingerprint, model fingerprint and subset (so `--dims a` then `--dims b` gives
-one record with both); anything else replaces it. Files are written atomically.
+one record with both); anything else replaces it. A writer holds an
+inter-process lock on the record file (`quba.integrity.locked`), re-reads it
+under the lock, merges and writes atomically, so concurrent evaluations never
+drop each other's dimensions.
+
+File names are injective: a lower-case id of [a-z0-9._-] is its own file name
+(`mini-cnn-standard.json`); any other id becomes its sanitised form plus `~`
+and 10 hex digits of its SHA-256 (`coll_a_b.py_build~1a2b3c4d5e.json`), so
+different ids never share a file, on case-insensitive file systems too. A
+record whose `model` differs from the one being written is never replaced.
+
+Reading validates the structure (one line naming the file otherwise) and the
+checksum (a damaged or hand-edited record is refused, never read as a wrong
+number). Format-1 records (no checksum, run data inline) still load.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -29,13 +49,26 @@ from pathlib import Path
 from quba.errors import QubaError
 from quba.paths import atomic_write_text
 
-FORMAT = 1
+FORMAT = 2
+#: What a run says about itself, kept out of the record (in the run log beside it).
+RUN_KEYS = ("created", "forward_passes", "attack_passes", "history", "path")
+SPLIT_RUN_KEYS = ("cached", "seconds", "outputs")
+_SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,119}")
+
+
+def legacy_safe_name(model: str) -> str:
+    """The file name of format-1 quba (not injective; kept to find old records)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model)).strip("._") or "model"
+    return name[:150]
 
 
 def safe_name(model: str) -> str:
-    """A file name for a model id (anything outside [A-Za-z0-9._-] becomes '_')."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model)).strip("._") or "model"
-    return name[:150]
+    """An injective file name for a model id (see the module docstring)."""
+    model = str(model)
+    if _SAFE_ID.fullmatch(model) and not model.endswith("."):
+        return model
+    digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{legacy_safe_name(model)[:100]}~{digest}"
 
 
 def records_dir(output, suite: str) -> Path:
@@ -46,23 +79,108 @@ def record_path(output, suite: str, model: str) -> Path:
     return records_dir(output, suite) / f"{safe_name(model)}.json"
 
 
+def run_log_path(path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".runs.jsonl")
+
+
+def _canonical(rec: dict) -> bytes:
+    body = {k: v for k, v in rec.items() if k != "checksum"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default,
+                      allow_nan=True).encode()
+
+
+def checksum(rec: dict) -> str:
+    return "sha256:" + hashlib.sha256(_canonical(rec)).hexdigest()
+
+
+def _is_num(x) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
+def validate(rec, where) -> dict:
+    """`rec` if it is a well-formed quba record, else QubaError naming `where`."""
+    def bad(problem):
+        return QubaError(f"record {where} is not a valid quba record ({problem}); delete or move it, "
+                         "then evaluate the model again")
+
+    if not isinstance(rec, dict):
+        raise bad(f"a JSON {type(rec).__name__}, not an object")
+    for key in ("model", "suite"):
+        if not isinstance(rec.get(key), str) or not rec[key].strip():
+            raise bad(f"no {key!r} name")
+    fmt = rec.get("format", 1)
+    if fmt not in (1, 2):
+        raise bad(f"unknown format {fmt!r}")
+    dims = rec.get("dimensions")
+    if not isinstance(dims, dict):
+        raise bad("'dimensions' is not an object")
+    for name, entry in dims.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise bad(f"dimension {name!r} has no 'value'")
+        for k in ("value", "lo", "hi"):
+            if not _is_num(entry.get(k)):
+                raise bad(f"dimension {name!r}: {k} is {entry.get(k)!r}, not a number")
+        if "details" in entry and not isinstance(entry["details"], dict):
+            raise bad(f"dimension {name!r}: 'details' is not an object")
+    for key in ("provenance", "metadata", "splits"):
+        if key in rec and not isinstance(rec[key], dict):
+            raise bad(f"{key!r} is not an object")
+    if fmt == 2:
+        if not isinstance(rec.get("checksum"), str):
+            raise bad("no checksum")
+        if rec["checksum"] != checksum(rec):
+            raise QubaError(f"record {where} is damaged or was edited by hand (its checksum does not match); "
+                            "delete it and evaluate the model again")
+    return rec
+
+
 def read_record(path) -> dict:
+    """A record's values (run data of format-1 records dropped), validated."""
     try:
         with open(path, encoding="utf-8") as fh:
             rec = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise QubaError(f"record {path} is not readable JSON ({exc.__class__.__name__}); "
                         "delete it and evaluate the model again") from None
-    if not isinstance(rec, dict) or "model" not in rec or "dimensions" not in rec:
-        raise QubaError(f"record {path} is not a quba record (no 'model'/'dimensions'); delete or move it")
-    return rec
+    return values_part(validate(rec, path))
 
 
 def load_records(output, suite: str) -> list[dict]:
     folder = records_dir(output, suite)
     if not folder.is_dir():
         return []
-    return [read_record(p) for p in sorted(folder.glob("*.json"))]
+    out, seen = [], {}
+    for p in sorted(folder.glob("*.json")):
+        if p.name.startswith("."):
+            continue
+        rec = read_record(p)
+        key = (rec["model"], rec["suite"])
+        if key in seen:
+            raise QubaError(f"records {seen[key]} and {p} are both for model {rec['model']!r}; "
+                            "delete the older one")
+        seen[key] = p
+        out.append(rec)
+    return out
+
+
+def values_part(record: dict) -> dict:
+    """The record as stored: no run data, format 2 (checksum added when written)."""
+    rec = {k: v for k, v in record.items() if k not in RUN_KEYS and k != "checksum"}
+    rec["format"] = FORMAT
+    if isinstance(rec.get("splits"), dict):
+        rec["splits"] = {k: ({a: b for a, b in v.items() if a not in SPLIT_RUN_KEYS} if isinstance(v, dict) else v)
+                         for k, v in rec["splits"].items()}
+    return rec
+
+
+def run_part(record: dict) -> dict:
+    """What this evaluation says about itself (one line of the run log)."""
+    entry = {k: record[k] for k in ("created", "forward_passes", "attack_passes") if k in record}
+    entry["dimensions"] = sorted(record.get("dimensions", {}))
+    entry["splits"] = {k: {a: b for a, b in v.items() if a in SPLIT_RUN_KEYS}
+                       for k, v in (record.get("splits") or {}).items() if isinstance(v, dict)}
+    return entry
 
 
 def _same_setup(a: dict, b: dict) -> bool:
@@ -78,21 +196,67 @@ def merge(old: dict, new: dict) -> dict:
     merged = dict(new)
     merged["dimensions"] = {**old.get("dimensions", {}), **new["dimensions"]}
     merged["splits"] = {**old.get("splits", {}), **new.get("splits", {})}
-    history = list(old.get("history", []))
-    history.append({k: old.get(k) for k in ("created", "forward_passes", "attack_passes")}
-                   | {"dimensions": sorted(old.get("dimensions", {}))})
-    merged["history"] = history
+    if "skipped_images" in merged:
+        merged["skipped_images"] = int(sum(int(v.get("skipped", 0) or 0) for v in merged["splits"].values()
+                                           if isinstance(v, dict)))
     return merged
 
 
+def encode(record: dict) -> str:
+    """The stored text of a record: its values part with a checksum."""
+    rec = values_part(record)
+    rec["checksum"] = checksum(rec)
+    return json.dumps(rec, indent=1, sort_keys=False, default=_json_default) + "\n"
+
+
 def write_record(output, record: dict, merge_existing: bool = True) -> Path:
+    """Write (merge) `record` under `output`; safe under concurrent writers across processes.
+
+    Under the record file's lock: re-read the file, refuse it if it holds another model,
+    merge, and replace it atomically only if the values changed; then append this run to
+    the run log. Write errors (disk full, read-only folder) are one QubaError line."""
+    from quba.integrity import locked, warn
+
     path = record_path(output, record["suite"], record["model"])
-    if merge_existing and path.exists():
-        try:
-            record = merge(read_record(path), record)
-        except QubaError:
-            pass  # an unreadable old record is replaced
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=False, default=_json_default) + "\n")
+    try:
+        with locked(path):
+            old_text, old = None, None
+            sources = [path]
+            legacy = path.with_name(f"{legacy_safe_name(record['model'])}.json")
+            if legacy != path:
+                sources.append(legacy)
+            for src in sources:
+                if not src.exists():
+                    continue
+                try:
+                    rec = read_record(src)
+                except QubaError:
+                    if src == path:
+                        warn(f"record {path} was damaged or not a quba record; this evaluation replaces it")
+                    continue
+                if rec["model"] != record["model"] or rec["suite"] != record["suite"]:
+                    if src == path:
+                        raise QubaError(f"record file {path} holds model {rec['model']!r} of suite "
+                                        f"{rec['suite']!r}, not {record['model']!r}; move it away (quba never "
+                                        "replaces another model's record)")
+                    continue  # a legacy name shared with another model: not ours
+                old = rec
+                if src == path:
+                    old_text = path.read_text(encoding="utf-8")
+                break
+            new = merge(old, record) if (merge_existing and old is not None) else record
+            text = encode(new)
+            if text != old_text:
+                atomic_write_text(path, text)
+            entry = {**run_part(record), "changed": text != old_text}
+            with open(run_log_path(path), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, default=_json_default) + "\n")
+            if old is not None and legacy != path and legacy.exists() and old_text is None:
+                legacy.unlink()  # migrated to the injective name
+    except OSError as exc:
+        raise QubaError(f"cannot write the record {path} ({exc.strerror or exc.__class__.__name__}); "
+                        "free space or fix permissions, or choose another --output (the model's outputs "
+                        "are cached: running again costs no forward passes)") from None
     return path
 
 

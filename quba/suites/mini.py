@@ -60,7 +60,6 @@ later uses read the cache (tens of milliseconds per split).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zlib
 from typing import Callable
@@ -69,7 +68,8 @@ import numpy as np
 import torch
 
 from quba.errors import QubaError, closest
-from quba.paths import atomic_write_bytes, cache_dir
+from quba.integrity import load_npz, save_npz
+from quba.paths import cache_dir
 from quba.suites import mini_render as R
 from quba.suites.base import DecisionMapping
 
@@ -315,19 +315,11 @@ class MiniSuite:
         return self.cache_path / (name.replace("/", "__") + ".npz")
 
     def _load_cached(self, name: str) -> dict | None:
-        path = self._file(name)
-        if not path.exists():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception:  # unreadable or truncated cache file: regenerate
-            return None
+        # checksummed (quba.integrity): a damaged file is reported in one line and regenerated
+        return load_npz(self._file(name), what="suite-cache file")
 
     def _save_cached(self, name: str, arrays: dict) -> None:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        atomic_write_bytes(self._file(name), buf.getvalue())
+        save_npz(self._file(name), arrays, what="suite-cache file", compressed=True)
 
     @staticmethod
     def _wrap(name: str, arrays: dict) -> MiniSplit:

@@ -106,17 +106,32 @@ def cached_head(model_name: str, tag: str, compute: Callable[[], torch.Tensor], 
     from safetensors import safe_open
     from safetensors.torch import save
 
+    import hashlib
+
+    from quba.integrity import warn
+
+    def digest(t: torch.Tensor) -> str:
+        return hashlib.sha256(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
     path = head_cache_path(model_name, tag)
     key = _key(classnames, template_set)
     if path.exists():
         try:
             with safe_open(str(path), framework="pt") as fh:
-                if (fh.metadata() or {}).get("key") == key:
-                    return fh.get_tensor("head")
-        except Exception:
-            pass  # unreadable cache: recompute
+                meta = fh.metadata() or {}
+                if meta.get("key") == key:
+                    head = fh.get_tensor("head")
+                    if meta.get("sha256") == digest(head):
+                        return head
+                    warn(f"damaged zero-shot head cache {path} (checksum mismatch); recomputing it")
+        except Exception as exc:  # noqa: BLE001 - unreadable cache: recompute
+            warn(f"damaged zero-shot head cache {path} ({exc.__class__.__name__}); recomputing it")
     head = compute().contiguous()
-    atomic_write_bytes(path, save({"head": head}, metadata={
-        "key": key, "model": model_name, "tag": tag, "templates": template_set,
-        "num_classes": str(len(classnames))}))
+    try:
+        atomic_write_bytes(path, save({"head": head}, metadata={
+            "key": key, "model": model_name, "tag": tag, "templates": template_set,
+            "num_classes": str(len(classnames)), "sha256": digest(head)}))
+    except OSError as exc:
+        warn(f"could not write the zero-shot head cache {path} ({exc.strerror or exc.__class__.__name__}); "
+             "it will be recomputed next time")
     return head

@@ -290,11 +290,18 @@ def load_custom(spec: str, device="cpu") -> LoadedModel:
     try:
         mod_spec.loader.exec_module(module)
     except Exception as exc:
-        raise QubaError(f"importing {path_s!r} failed: {type(exc).__name__}: {exc}") from exc
+        msg = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise QubaError(f"importing {path_s!r} failed: {type(exc).__name__}: {msg}") from None
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise QubaError(f"{path_s!r} has no function {fn_name!r}")
-    out = fn()
+    try:
+        out = fn()
+    except QubaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's own code: any error becomes one line
+        msg = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise QubaError(f"{fn_name}() in {path_s!r} raised {type(exc).__name__}: {msg}; fix the function") from None
     pre = None
     if isinstance(out, tuple) and len(out) == 2:
         out, pre = out

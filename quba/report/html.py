@@ -1,0 +1,175 @@
+"""The interactive leaderboard page: one self-contained, offline HTML file.
+
+`build_report_html(leaderboards, suite=None, reference=None, title=None) -> str`
+inlines, in one file:
+- the data as JSON: per suite, every row's values, ``<dim>_lo/_hi`` bounds and
+  metadata, and the reference μ/σ that `quba.ranking.score.resolve_reference`
+  gives for that suite (the paper's constants for the nine ImageNet dimensions,
+  the leaderboard's own mean and sample std otherwise; computed over all rows
+  of the suite, so the page's filters never move the scale), the presets of
+  `quba.ranking.weights` and the dimension registry (names, aliases, directions);
+- Plotly's JavaScript from the installed ``plotly`` Python package;
+- the page's own CSS and JavaScript (``quba/report/assets/``), which recompute
+  QUBA, filters, ranks, Spearman ρ and the CSV exactly as `quba.ranking` does.
+
+Nothing is fetched at view time: the page works from ``file://`` with no network
+(a Content-Security-Policy forbids every connection).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from quba import __version__, dimensions
+from quba.errors import QubaError
+from quba.paths import atomic_write_text
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+METADATA = ("architecture", "paradigm", "pretraining_data")
+#: Extra per-model text shown in the model detail, when a leaderboard has it.
+DETAIL_COLUMNS = ("display_name", "paper_title", "source")
+
+
+def _num(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _text(v):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    s = str(v)
+    return None if s in ("nan", "None") else s
+
+
+def suite_payload(lb, suite: str, reference=None) -> dict:
+    """Everything the page needs about one suite's rows (see the module docstring)."""
+    from quba.ranking.leaderboard import dimension_columns
+    from quba.ranking.score import resolve_reference
+
+    sub = lb[lb["suite"] == suite].reset_index(drop=True)
+    dims = dimension_columns(sub)
+    dims = [d for d in dims if sub[d].notna().any()] or dims  # as quba.ranking.score.rank does
+    ref = resolve_reference(reference, sub, dims, suite)
+    rows: dict = {"model": [str(m) for m in sub["model"]], "leaderboard": [str(s) for s in sub["leaderboard"]]}
+    # "Your" rows, drawn to stand out: all but the shipped paper leaderboard's; in a suite without it, all but
+    # the first leaderboard's; nothing when the suite has one leaderboard only.
+    labels = list(dict.fromkeys(rows["leaderboard"]))
+    background = {"reference"} if "reference" in labels else {labels[0]} if labels else set()
+    rows["user"] = [lb not in background for lb in rows["leaderboard"]]
+    meta = [c for c in METADATA if c in sub.columns]
+    for c in meta + [c for c in DETAIL_COLUMNS if c in sub.columns]:
+        rows[c] = [_text(v) for v in sub[c]]
+    values = {d: [_num(v) for v in sub[d]] for d in dims}
+    if "parameters_m" in sub.columns and "parameters_m" not in values:
+        values["parameters_m"] = [_num(v) for v in sub["parameters_m"]]
+    bounds = {d: {"lo": [_num(v) for v in sub[f"{d}_lo"]], "hi": [_num(v) for v in sub[f"{d}_hi"]]}
+              for d in dims if f"{d}_lo" in sub.columns and f"{d}_hi" in sub.columns
+              and (sub[f"{d}_lo"].notna() | sub[f"{d}_hi"].notna()).any()}
+    return {
+        "n": len(sub),
+        "dims": dims,
+        "metadata": meta,
+        "has_params_column": "parameters_m" in sub.columns,
+        "reference": {
+            "name": ref.name,
+            "mean": {d: _num(ref.mean[d]) for d in dims},
+            "std": {d: _num(ref.std[d]) for d in dims},
+            "source": {d: ref.source[d] for d in dims},
+            "describe": ref.describe(),
+        },
+        "rows": rows,
+        "values": values,
+        "bounds": bounds,
+    }
+
+
+def report_data(leaderboards=None, *, suite: str | None = None, reference=None, title: str | None = None) -> dict:
+    """The JSON document the page reads (one entry per suite of the leaderboards)."""
+    from quba.ranking import recommendation
+    from quba.ranking import weights as weights_mod
+    from quba.ranking.leaderboard import DEFAULT_SUITE, as_leaderboard
+
+    lb = as_leaderboard(leaderboards)
+    suites = sorted(lb["suite"].unique())
+    if suite:
+        s = suite.strip().lower()
+        if s not in suites:
+            raise QubaError(f"no rows of suite {suite!r}; suites in these leaderboards: {', '.join(suites)}")
+        suites, default = [s], s
+    else:
+        default = DEFAULT_SUITE if DEFAULT_SUITE in suites else suites[0]
+    payload = {s: suite_payload(lb, s, reference) for s in suites}
+    sources = list(dict.fromkeys(str(x) for x in lb["leaderboard"]))
+    return {
+        "title": title or "QUBA leaderboard",
+        "version": __version__,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "sources": sources,
+        "default_suite": default,
+        "suites": payload,
+        "dimensions": {
+            d.name: {"title": d.title, "higher_is_better": d.higher_is_better, "aliases": list(d.aliases),
+                     "description": d.description}
+            for d in dimensions.all_dimensions().values()
+        },
+        "presets": {p.name: {"description": p.description, "weights": p.weights}
+                    for p in weights_mod.PRESETS.values()},
+        "default_preset": weights_mod.DEFAULT_PRESET,
+        "prefer_factor": recommendation.PREFER_FACTOR,
+        "strength_z": 1.0,
+    }
+
+
+def _script_safe(text: str) -> str:
+    """Text that cannot close the <script> element it is inlined in."""
+    return re.sub(r"</(script)", r"<\\/\1", text, flags=re.IGNORECASE).replace("<!--", "<\\!--")
+
+
+def _plotly_js() -> str:
+    try:
+        from plotly.offline import get_plotlyjs
+    except ImportError:  # pragma: no cover - plotly is a dependency
+        raise QubaError("the report needs the 'plotly' Python package (pip install plotly)") from None
+    return get_plotlyjs()
+
+
+def build_report_html(leaderboards=None, *, suite: str | None = None, reference=None,
+                      title: str | None = None) -> str:
+    """The whole page as one string (see the module docstring)."""
+    import html
+
+    data = report_data(leaderboards, suite=suite, reference=reference, title=title)
+    blob = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    # Inside <script type="application/json">, "<" as \u003c keeps the JSON valid and the element closed.
+    blob = blob.replace("<", "\\u003c")
+    parts = {
+        "TITLE": html.escape(data["title"]),
+        "CSS": (ASSETS / "report.css").read_text(encoding="utf-8"),
+        "PLOTLY": _script_safe(_plotly_js()),
+        "DATA": blob,
+        "APP": _script_safe((ASSETS / "report.js").read_text(encoding="utf-8")),
+    }
+    template = (ASSETS / "report.html").read_text(encoding="utf-8")
+    # One pass, so nothing inserted is scanned for placeholders again.
+    return re.sub(r"\{\{([A-Z]+)\}\}", lambda m: parts[m.group(1)], template)
+
+
+def write_report_html(output, leaderboards=None, *, suite: str | None = None, reference=None,
+                      title: str | None = None) -> Path:
+    """Build the page and write it atomically to `output`; returns the path."""
+    out = Path(output)
+    if out.is_dir():
+        raise QubaError(f"--output {str(output)!r} is a folder; give a file name such as report.html")
+    text = build_report_html(leaderboards, suite=suite, reference=reference, title=title)
+    try:
+        atomic_write_text(out, text)
+    except OSError as exc:
+        raise QubaError(f"cannot write {str(output)!r} ({exc.strerror or exc}); choose another --output") from None
+    return out
