@@ -10,6 +10,11 @@ class QubaError(Exception):
     exit_code = 2
 
 
+class ModelOutOfMemory(QubaError):
+    """The model ran out of (accelerator) memory: a one-line error that a sweep may retry at a
+    smaller batch size."""
+
+
 def closest(name: str, choices, n: int = 3) -> str:
     """A ' (did you mean: a, b?)' hint for an unknown name, or ''."""
     import difflib

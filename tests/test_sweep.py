@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from quba.cli import main
+from quba.store.records import record_path, run_log_path
 
 REPO = Path(__file__).resolve().parents[1]
 FOUR = ["mini-cnn-standard", "mini-cnn-shape", "mini-cnn-texture", "mini-vit-standard"]
@@ -300,10 +301,12 @@ def test_split_tasks_equal_one_task_per_model(fresh_cache, tmp_path, capsys):
                           "--bootstrap", "20", "--no-progress", "--output", tmp_path / "out")
     assert rc == 0, err
     assert err.count("split  mini-cnn-standard ") == 3  # val, bg/mixed_same, bg/mixed_rand: one task each
-    rec = json.loads((tmp_path / "out" / "mini" / "records" / "mini-cnn-standard.json").read_text())
+    path = tmp_path / "out" / "mini" / "records" / "mini-cnn-standard.json"
+    rec = json.loads(path.read_text())
     assert rec["dimensions"] == ref["dimensions"]
-    assert sum(rec["forward_passes"].values()) == 0  # the final step read every split from the cache
-    assert all(s["cached"] for s in rec["splits"].values())
+    run = json.loads(run_log_path(path).read_text().splitlines()[-1])  # run data live in the run log
+    assert sum(run["forward_passes"].values()) == 0  # the final step read every split from the cache
+    assert all(s["cached"] for s in run["splits"].values())
 
 
 # ------------------------------------------------------------------ bad input, fast
@@ -404,7 +407,7 @@ def test_imagenet_sweep_with_a_relative_data_root(fresh_cache, tmp_path, monkeyp
                           "--dims", "accuracy", "shape_bias", "--split-tasks", "--bootstrap", "10", "--no-progress",
                           "--output", "res")
     assert rc == 0, err
-    rec = json.loads((tmp_path / "res" / "imagenet" / "records" / "colour.py_build.json").read_text())
+    rec = json.loads(record_path(tmp_path / "res", "imagenet", "colour.py:build").read_text())
     assert rec["dimensions"]["accuracy"]["value"] == 1.0 and rec["dimensions"]["shape_bias"]["value"] == 1.0
     assert (tmp_path / "res" / "imagenet" / "leaderboard.csv").exists()
 

@@ -20,7 +20,7 @@ import numpy as np
 from quba.dimensions import SplitRequest
 from quba.engine.cache import CachedOutputs, PredictionCache
 from quba.engine.outputs import SplitOutputs, softmax
-from quba.errors import QubaError
+from quba.errors import ModelOutOfMemory, QubaError
 
 #: METRICS.md attack settings (pixel space [0, 1]).
 ATTACK_DEFAULTS: dict[str, dict] = {
@@ -572,8 +572,6 @@ class Runner:
         """One QubaError line for an exception raised by the model's own code."""
         import contextlib
 
-        import torch
-
         mid = self.model.id
 
         @contextlib.contextmanager
@@ -582,9 +580,10 @@ class Runner:
                 yield
             except QubaError:
                 raise
-            except torch.cuda.OutOfMemoryError:
-                raise QubaError(f"out of GPU memory in {where} of model {mid!r}; lower --batch-size") from None
             except Exception as exc:  # noqa: BLE001 - the user's model code: any error becomes one line
+                if is_out_of_memory(exc):  # its own type: `quba sweep` retries it at half the batch
+                    raise ModelOutOfMemory(f"out of memory in {where} of model {mid!r}; lower --batch-size") \
+                        from None
                 msg = (str(exc).strip().splitlines() or [""])[0][:300]
                 raise QubaError(f"model {mid!r} raised {type(exc).__name__} in {where}: {msg}; fix the model "
                                 "(nothing was recorded for it)") from None

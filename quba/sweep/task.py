@@ -42,6 +42,10 @@ def failure(task: dict, stage: str, exc: BaseException | str, tb: str = "") -> d
 
 def is_oom(exc: BaseException) -> bool:
     """CUDA (or other accelerator) out-of-memory, as torch raises it."""
+    from quba.errors import ModelOutOfMemory
+
+    if isinstance(exc, ModelOutOfMemory):  # the runner's one-line form of torch's error
+        return True
     try:
         import torch
 
