@@ -10,21 +10,14 @@ import torch
 from torch import nn
 
 import quba
-from quba.cli import main
 from quba.dimensions import SplitRequest
 from quba.engine.cache import PredictionCache
 from quba.engine.runner import Runner
 
 from engine_fakes import BrightnessNet, FakeSuite
+from test_evaluate_cli import cli
 
 
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 # ------------------------------------------------------------------ 2. the cache key
