@@ -27,8 +27,8 @@ def test_rank_table_is_the_main_job(capsys):
     assert [r.split()[1] for r in rows[:3]] == ["EVA02-b-21k", "Hiera-B-Plus", "ConvNextV2-B-21k"]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 11))
     assert len({len(r) for r in rows}) == 1  # fixed width
-    assert "272 more ranked" in out
-    assert "Not ranked (44" in out and "missing parameters_m (22)" in out and "CLIP-L14-OpenAI" in out
+    assert "294 more ranked" in out
+    assert "Not ranked (22" in out and "missing parameters_m (22)" in out and "CLIP-L14-OpenAI" in out
     assert "paper constants" in out
 
 
@@ -46,11 +46,11 @@ def test_rank_json_has_contributions_and_excluded(capsys):
     rc, out, _ = run(capsys, "rank", "--top", "3", "--format", "json", "--sensitivity", "100")
     assert rc == 0
     data = json.loads(out)
-    assert len(data["ranking"]) == 3 and data["n_ranked"] == 282
+    assert len(data["ranking"]) == 3 and data["n_ranked"] == 304
     first = data["ranking"][0]
     assert sum(first["contributions"].values()) == pytest.approx(first["quba"])
     assert first["z"]["accuracy"] > 0 and first["values"]["parameters_m"] == 87.1
-    assert len(data["excluded"]) == 44 and {"model", "reason"} <= set(data["excluded"][0])
+    assert len(data["excluded"]) == 22 and {"model", "reason"} <= set(data["excluded"][0])
     assert data["reference"]["dimensions"]["accuracy"]["source"] == "paper constants"
     assert data["sensitivity"]["samples"] == 100 and 0 <= first["p_rank1"] <= 1
 
@@ -110,7 +110,7 @@ def test_recommend_reads_well(capsys):
 
 def test_correlate_table_and_csv(capsys):
     rc, out, _ = run(capsys, "correlate")
-    assert rc == 0 and "Spearman" in out and "***" in out and "n = 282-304" in out
+    assert rc == 0 and "Spearman" in out and "***" in out and "n = 304-326" in out
     rc, out, _ = run(capsys, "correlate", "--format", "csv", "--dims", "acc,ood,shape", "--architecture", "cnn")
     df = pd.read_csv(io.StringIO(out))
     assert list(df.columns) == ["dim_a", "dim_b", "rho", "p_value", "n"] and len(df) == 3

@@ -22,7 +22,7 @@ def test_correlation_equals_scipy_pairwise_complete():
         assert row.rho == pytest.approx(res.statistic, abs=1e-12)
         assert row.p_value == pytest.approx(res.pvalue, rel=1e-9, abs=1e-300)
     ns = dict(zip(zip(pairs.dim_a, pairs.dim_b), pairs.n))
-    assert ns[("accuracy", "parameters_m")] == 282 and ns[("accuracy", "shape_bias")] == 304
+    assert ns[("accuracy", "parameters_m")] == 304 and ns[("accuracy", "shape_bias")] == 326
 
 
 def test_oriented_correlation_flips_lower_is_better():

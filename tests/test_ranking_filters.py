@@ -12,8 +12,8 @@ def test_reference_leaderboard_loads_with_source_and_suite():
     lb = load_leaderboard()
     assert len(lb) == 326
     assert (lb["leaderboard"] == "reference").all() and (lb["suite"] == "imagenet").all()
-    assert lb["parameters_m"].isna().sum() == 44
-    assert lb["accuracy"].isna().sum() == 22
+    assert lb["parameters_m"].isna().sum() == 22
+    assert lb["accuracy"].isna().sum() == 0  # completed from the project page
 
 
 def test_max_params_filter_and_unknown_sizes():
@@ -70,9 +70,9 @@ def test_nothing_left_after_filters():
 
 def test_exclude_missing_keeps_complete_rows_only():
     r = rank(weights="accuracy")
-    assert len(r.ranked) == 304
+    assert len(r.ranked) == 326
     r = rank(weights="accuracy", exclude_missing=True)
-    assert len(r.ranked) == 282 and r.excluded.empty
+    assert len(r.ranked) == 304 and r.excluded.empty
 
 
 def test_combined_leaderboards_name_their_source(tmp_path):

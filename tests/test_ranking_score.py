@@ -35,11 +35,11 @@ def _paper_expected():
     return out
 
 
-def test_default_weights_match_published_formula_over_282_complete_rows():
+def test_default_weights_match_published_formula_over_304_complete_rows():
     expected = _paper_expected()
-    assert len(expected) == 282
+    assert len(expected) == 304
     r = rank()
-    assert len(r.ranked) == 282
+    assert len(r.ranked) == 304
     got = dict(zip(r.ranked["model"], r.ranked["quba"]))
     assert set(got) == set(expected)
     worst = max(abs(got[m] - expected[m]) for m in expected)
@@ -51,10 +51,13 @@ def test_default_weights_match_published_formula_over_282_complete_rows():
 
 def test_excluded_rows_carry_reasons():
     r = rank()
-    assert len(r.excluded) == 326 - 282
+    assert len(r.excluded) == 326 - 304
     reasons = dict(zip(r.excluded["model"], r.excluded["reason"]))
     assert reasons["CLIP-L14-OpenAI"] == "missing parameters_m"
-    assert reasons["LeViT-128"] == "missing all 9 weighted dimensions"
+    df = _small()
+    df.loc[1, ["accuracy", "calibration_error"]] = np.nan
+    r = rank(df, weights="accuracy=1,calibration_error=3")
+    assert dict(zip(r.excluded["model"], r.excluded["reason"])) == {"B": "missing all 2 weighted dimensions"}
 
 
 def test_contributions_sum_to_score_and_rank_is_sorted():
@@ -196,13 +199,13 @@ def test_missing_value_policy_exclude_or_renormalise():
 
 def test_renormalise_on_paper_leaderboard_ranks_models_without_size():
     r = rank(renormalise=True)
-    assert len(r.ranked) == 304  # 22 rows have no value at all
+    assert len(r.ranked) == 326  # every row has the eight values
     clip = r.ranked.set_index("model").loc["CLIP-L14-OpenAI"]
     assert bool(clip["renormalised"])
     w = r.weights
     num = sum(w[d] * clip[f"{d}_z"] for d in dimensions.NINE if d != "parameters_m")
     assert clip["quba"] == pytest.approx(num / (sum(w.values()) - w["parameters_m"]))
-    assert list(r.excluded["reason"].unique()) == ["missing all 9 weighted dimensions"]
+    assert r.excluded.empty
 
 
 def test_unranked_when_nothing_scores():
@@ -254,7 +257,7 @@ def test_zero_spread_in_reference_is_an_error():
 
 def test_top_truncates_table_only():
     r = rank(top=7)
-    assert len(r.table) == 7 and len(r.ranked) == 282
+    assert len(r.table) == 7 and len(r.ranked) == 304
     with pytest.raises(QubaError, match="--top"):
         rank(top=0)
 

@@ -70,3 +70,14 @@ def add_sensitivity_options(p: argparse.ArgumentParser) -> None:
                    help="Dirichlet concentration around the normalised weights (larger = smaller "
                         "perturbations; default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weight draws (default 0)")
+
+
+def add_stability_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("rank stability (leaderboards built from records)")
+    g.add_argument("--stability", type=int, default=0, metavar="N",
+                   help="resample the test images N times (paired bootstrap over every model's cached per-image "
+                        "predictions) and report how often each model keeps its rank; needs a leaderboard.csv "
+                        "written by quba evaluate/leaderboard (records/ beside it)")
+    g.add_argument("--data-root", metavar="DIR", help="--stability on suite imagenet: the data root it ran on")
+    g.add_argument("--device", default="auto", metavar="D",
+                   help="--stability: where splits missing from the cache run (default auto)")

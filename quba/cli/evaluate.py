@@ -30,13 +30,30 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="torch threads of this process (default: all cores; on CPU with --workers, "
                         "the cores the workers leave free)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                   help="auto (default: bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
+                   help="auto (default: bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16 (part of the cache "
+                        "key: outputs of one precision are never served to another; recorded per split)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the PGD random start and the bootstrap (default 0)")
     p.add_argument("--output", "-o", default="results", metavar="DIR",
                    help="results folder: records go to DIR/<suite>/records/, the leaderboard to "
                         "DIR/<suite>/leaderboard.csv (default: results)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--protocol", choices=["quba", "paper"], default="quba",
+                   help="quba (default): attacks in [0,1] pixel space, model in eval mode; paper: adversarial "
+                        "robustness exactly as the QUBA authors' code ran it (normalised-space attacks, their "
+                        "clamping, train-mode side effect), comparable with the paper's rows (recorded, cached apart)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="evaluate your own weights: a .safetensors or tensor-only torch file, loaded safely into "
+                        "--arch NAME (timm name or torchvision:NAME), or without --arch into the one catalog "
+                        "model named")
+    p.add_argument("--arch", metavar="NAME", help="the architecture of --checkpoint (timm NAME or torchvision:NAME)")
+    g = p.add_argument_group("image transform of a custom module without its own preprocess (image-file suites)")
+    g.add_argument("--input-size", type=int, metavar="PX",
+                   help="centre-crop size (default 224, or the timm model's pretrained_cfg)")
+    g.add_argument("--interpolation", choices=["bilinear", "bicubic", "nearest"],
+                   help="resize interpolation (default bicubic, or the timm model's pretrained_cfg)")
+    g.add_argument("--crop-pct", type=float, metavar="F",
+                   help="crop fraction: resize the shorter side to input-size / F first (default 0.875)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars on stderr")
     from quba.cli._further_options import add_further_options  # --reference-model, --teacher, ... (issue 6)
@@ -55,8 +72,10 @@ def register(sub) -> None:
             "for imagenet, the mini zoo's for mini). Every split runs through a model once; outputs are cached "
             "(under $QUBA_CACHE), so measuring other dimensions later reuses them."
         ),
-        epilog="examples:\n  quba evaluate mini-standard\n  quba evaluate mini-standard --dims accuracy shape_bias\n"
+        epilog="examples:\n  quba evaluate mini-cnn-standard\n  quba evaluate mini-cnn-standard --dims accuracy shape_bias\n"
                "  quba evaluate --model my_model.py:build --suite mini\n"
+               "  quba evaluate --checkpoint my_weights.safetensors --arch resnet50 --suite imagenet --data-root DIR\n"
+               "  quba evaluate mini-cnn-standard --dims adversarial_robustness --protocol paper\n"
                "  quba evaluate resnet50 --suite imagenet --data-root /data/imagenet --subset 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -72,11 +91,50 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_models(specs: list[str]):
-    """Load every model before any evaluation starts (a bad spec fails before work)."""
-    from quba.engine import resolve_model
+def load_models(specs: list[str], checkpoint=None, arch=None):
+    """Load every model before any evaluation starts (a bad spec fails before work).
 
-    return [resolve_model(s) for s in specs]
+    checkpoint/arch (--checkpoint PATH --arch NAME): with --arch, the checkpoint is one more model
+    (in that architecture); without, it replaces the weights of the single catalog model named."""
+    from quba.engine import resolve_model
+    from quba.errors import QubaError
+
+    specs = list(specs)
+    if arch and not checkpoint:
+        from quba.zoo import _CHECKPOINT_SUFFIXES
+
+        files = [s for s in specs if str(s).lower().endswith(_CHECKPOINT_SUFFIXES)]
+        if len(files) != 1:
+            raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+        checkpoint = files[0]  # 'quba evaluate PATH.safetensors --arch NAME' means the same
+        specs = [s for s in specs if s != checkpoint]
+    if checkpoint is None:
+        return [resolve_model(s) for s in specs]
+    from pathlib import Path
+
+    from quba.zoo import load_model
+
+    if not Path(checkpoint).is_file():
+        raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
+                        "or tensor-only torch file")
+    if arch:
+        return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch)]
+    if len(specs) != 1:
+        raise QubaError("--checkpoint without --arch loads your weights into one catalog model: name exactly "
+                        "one (e.g. 'quba evaluate ResNet18 --checkpoint PATH'), or give --arch NAME")
+    return [load_model(specs[0], checkpoint=str(checkpoint))]
+
+
+def evaluate_kwargs(args) -> dict:
+    """`quba.evaluate` keyword arguments from the options of `add_run_options` (every command that
+    reuses them gets the same behaviour)."""
+    from quba.cli._further_options import further_options
+
+    return dict(data_root=getattr(args, "data_root", None), subset=args.subset, bootstrap=args.bootstrap,
+                device=args.device, batch_size=args.batch_size, workers=args.workers, seed=args.seed,
+                output=args.output, strict=args.strict, progress=args.progress, options=further_options(args),
+                precision=args.precision, threads=getattr(args, "threads", None), protocol=args.protocol,
+                input_size=args.input_size, interpolation=args.interpolation, crop_pct=args.crop_pct)
 
 
 def run(args) -> int:
@@ -85,8 +143,11 @@ def run(args) -> int:
     from quba.errors import QubaError
 
     specs = list(args.models) + list(args.extra_models)
-    if not specs:
-        raise QubaError("no model given; name one, e.g. 'quba evaluate mini-standard' (list: quba zoo list)")
+    if args.arch and not args.checkpoint and not specs:
+        raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+    if not specs and not (args.checkpoint and args.arch):
+        raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "
+                        "or --checkpoint PATH --arch NAME")
     resolve_dims(args.dims)  # unknown dimension: fail before loading anything
     from quba.cli._further_options import further_options
 
@@ -97,16 +158,17 @@ def run(args) -> int:
     from quba.store.records import check_writable
 
     check_writable(args.output, suite.name)
-    models = load_models(specs)
+    from quba.zoo.eval_transform import check_overrides
+
+    check_overrides(args.input_size, args.interpolation, args.crop_pct)
+    models = load_models(specs, args.checkpoint, args.arch)
     outs = []
     for model in models:
-        rec = evaluate(model, suite, args.dims, data_root=args.data_root, subset=args.subset,
-                       bootstrap=args.bootstrap, device=args.device, batch_size=args.batch_size,
-                       workers=args.workers, seed=args.seed, output=args.output, strict=args.strict,
-                       progress=args.progress, options=further_options(args), precision=args.precision,
-                       threads=args.threads)
+        rec = evaluate(model, suite, args.dims, **evaluate_kwargs(args))
         placed = place(rec)
         outs.append((rec, placed))
+        for w in placed.get("warnings", []):
+            print(f"warning: {w}", file=sys.stderr)
         if args.format == "table":
             print(render_table(rec, placed))
             sys.stdout.flush()

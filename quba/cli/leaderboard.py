@@ -19,8 +19,8 @@ def register(sub) -> None:
             "DIR/<suite>/correlations.csv (Spearman rho per pair of dimensions), "
             "DIR/<suite>/plots/radar_<model>.png per model and DIR/<suite>/plots/correlation_heatmap.png."
         ),
-        epilog="examples:\n  quba leaderboard --suite mini\n  quba leaderboard --suite mini --models mini-standard "
-               "mini-shape-biased\n  quba leaderboard --suite mini --records-only",
+        epilog="examples:\n  quba leaderboard --suite mini\n  quba leaderboard --suite mini --models mini-cnn-standard "
+               "mini-cnn-shape\n  quba leaderboard --suite mini --records-only",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--models", nargs="+", metavar="GROUP|ID",
@@ -58,12 +58,18 @@ def expand_models(tokens, suite: str) -> list[str]:
             elif part.lower() in groups:
                 out.extend(r["id"] for r in select(rows, group=part)
                            if (r.get("task") or "classification") == "classification")
-            elif ".py:" in part:
-                out.append(part)
+            elif ".py:" in part or part.lower().endswith(_checkpoint_suffixes()):
+                out.append(part)  # a custom file, or a checkpoint for --arch
             else:
                 raise QubaError(f"unknown model or group {part!r}{closest(part, list(by_id) + list(groups.values()))}; "
                                 "see 'quba zoo list'")
     return list(dict.fromkeys(out))
+
+
+def _checkpoint_suffixes() -> tuple[str, ...]:
+    from quba.zoo import _CHECKPOINT_SUFFIXES
+
+    return _CHECKPOINT_SUFFIXES
 
 
 def run(args) -> int:
@@ -81,21 +87,17 @@ def run(args) -> int:
             raise QubaError(f"no records under {Path(args.output) / args.suite / 'records'}; evaluate models first")
     else:
         resolve_dims(args.dims)
-        ids = expand_models(args.models, args.suite)
-        if not ids:
+        ids = expand_models(args.models, args.suite) if (args.models or not (args.checkpoint and args.arch)) else []
+        if not ids and not args.checkpoint:
             raise QubaError("no models to evaluate (the groups given are empty)")
         suite = _load_suite(args.suite, args.data_root)
         check_writable(args.output, suite.name)
-        from quba.cli._further_options import further_options
-        from quba.cli.evaluate import load_models
+        from quba.cli.evaluate import evaluate_kwargs, load_models
 
-        models = load_models(ids)
+        models = load_models(ids, args.checkpoint, args.arch)
         for i, model in enumerate(models, 1):
             print(f"[{i}/{len(models)}] {model.id}", file=sys.stderr)
-            evaluate(model, suite, args.dims, subset=args.subset, bootstrap=args.bootstrap, device=args.device,
-                     batch_size=args.batch_size, workers=args.workers, seed=args.seed, output=args.output,
-                     strict=args.strict, progress=args.progress, options=further_options(args),
-                     precision=args.precision, threads=args.threads)
+            evaluate(model, suite, args.dims, **evaluate_kwargs(args))
         path = Path(args.output) / suite.name / "leaderboard.csv"
     rep = write_report(path, path.parent)
     print(f"leaderboard: {path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_weights, filter_kwargs, fill)
+                                    add_stability_options, add_weights, filter_kwargs, fill)
 
 ORDER = 30
 
@@ -34,6 +34,7 @@ def register(sub) -> None:
                    help="also draw N weight vectors around the weights and report each model's probability "
                         "of rank 1 and of the top k (k = --top, else 10)")
     add_sensitivity_options(p)
+    add_stability_options(p)
     p.set_defaults(func=run)
 
 
@@ -46,5 +47,36 @@ def run(args) -> int:
         **filter_kwargs(args),
     )
     out = {"table": render.ranking_table, "csv": render.ranking_csv, "json": render.ranking_json}[args.format](r)
+    if args.stability:
+        out = with_stability(out, args.format, r, args)
     print(out, end="")
     return 0
+
+
+def with_stability(out: str, fmt: str, ranking, args) -> str:
+    """The ranking output with the rank-stability result added (a section, columns or a key)."""
+    import json
+
+    from quba.ranking.stability import rank_stability, stability_text
+
+    if not args.leaderboard:
+        from quba.errors import QubaError
+
+        raise QubaError("--stability resamples the images of a leaderboard built from records; give "
+                        "--leaderboard DIR/<suite>/leaderboard.csv (the paper's rows have no per-image predictions)")
+    st = rank_stability(ranking, args.leaderboard, args.stability, args.seed, data_root=args.data_root,
+                        device=args.device)
+    if fmt == "json":
+        data = json.loads(out)
+        data["stability"] = {"samples": args.stability, "seed": args.seed,
+                             "models": json.loads(st.to_json(orient="records"))}
+        return json.dumps(data, indent=1) + "\n"
+    if fmt == "csv":
+        import io
+
+        import pandas as pd
+
+        table = pd.read_csv(io.StringIO(out))
+        merged = table.merge(st[["model", "p_keep", "rank_lo", "rank_hi"]], on="model", how="left")
+        return merged.to_csv(index=False)
+    return out + stability_text(st, args.stability, args.seed)

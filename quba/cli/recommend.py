@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_weights, filter_kwargs, fill)
+                                    add_stability_options, add_weights, filter_kwargs, fill)
 
 ORDER = 31
 
@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=1000, metavar="N",
                    help="weight vectors drawn for the sensitivity analysis (default 1000)")
     add_sensitivity_options(p)
+    add_stability_options(p)
     p.add_argument("--format", "-f", choices=["text", "json"], default="text", help="text (default) or json")
     p.set_defaults(func=run)
 
@@ -47,5 +48,10 @@ def run(args) -> int:
         top=args.top, samples=args.samples, concentration=args.concentration, seed=args.seed,
         **filter_kwargs(args),
     )
-    print(render.recommendation_text(rec) if args.format == "text" else render.recommendation_json(rec), end="")
+    out = render.recommendation_text(rec) if args.format == "text" else render.recommendation_json(rec)
+    if args.stability:
+        from quba.cli.rank import with_stability
+
+        out = with_stability(out, "json" if args.format == "json" else "table", rec.ranking, args)
+    print(out, end="")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import platform
+import sys
 
 from quba.errors import QubaError
 
@@ -144,7 +145,9 @@ def _collect_requests(dim_objs, suite, opts):
 
 def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
              batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None, cache_root=None, precision="auto", threads=None) -> dict:
+             options: dict | None = None, cache_root=None, precision="auto", threads=None,
+             protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
+             replicates: dict | None = None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -153,8 +156,16 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     dims: names or aliases (list or comma-separated); only their splits run.
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
     device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
-      fp32 | bf16. threads: torch threads of this process (default: all cores, or those the
-      workers leave free on CPU).
+      fp32 | bf16; part of the cache key and recorded per split. threads: torch threads of
+      this process (default: all cores, or those the workers leave free on CPU).
+    protocol: quba (default) | paper: adversarial robustness as the QUBA
+      authors' code measured it (quba/engine/paper_protocol.py).
+    input_size, interpolation, crop_pct: the ImageNet evaluation transform a
+      module without its own preprocess gets on image-file suites
+      (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the
+      defaults, these override).
+    replicates: a dict to fill with each dimension's `bootstrap` bootstrap
+      replicates (paired across models: same seed, same draws; rank stability).
     output: results folder (None: write nothing). options: per-dimension
       options, passed to hooks as opts[<dimension>]. cache_root: folder of the
       prediction cache (default $QUBA_CACHE/predictions).
@@ -176,32 +187,52 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     seed = _check_int(seed, "--seed", 0)
     threads = _check_int(threads, "--threads", 1, allow_none=True)
     names = resolve_dims(dims)
+    from quba.engine.paper_protocol import check_protocol
+
+    protocol = check_protocol(protocol)
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
+    from quba.zoo.eval_transform import check_overrides
+
+    check_overrides(input_size, interpolation, crop_pct)
     suite_obj = _load_suite(suite, data_root)
     loaded = resolve_model(model)
+    transform_source = "model" if loaded.preprocess is not None else None
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
-            "workers": workers, "strict": strict, "progress": progress, **(options or {})}
+            "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
+            "precision": precision, **(options or {})}
     if output is not None:
         store_records.check_writable(output, suite_obj.name)
     dim_objs = [D.get(n) for n in names]
     requests, per_dim = _collect_requests(dim_objs, suite_obj, opts)
     known_splits = set(suite_obj.split_names())
+    pending = set()
+    if hasattr(suite_obj, "prepare"):  # a generated suite: its missing splits are made in parallel, in
+        # the background while the model runs on the splits already there (val first)
+        needed = [r.split for d in dim_objs for r in per_dim[d.name] if r.split in known_splits]
+        pending = set(suite_obj.prepare(needed, background=True)) - {"val"}
     splits = {}
     for dim in dim_objs:
         for r in per_dim[dim.name]:
             if r.split in splits:
                 continue
             if r.split not in known_splits:
+                _finish(suite_obj)
                 raise QubaError(f"dimension {dim.name} needs split {r.split!r}, which suite "
                                 f"{suite_obj.name!r} does not have")
+            if r.split in pending:
+                continue  # generated in the background; the runner waits for it when it gets there
             try:
                 splits[r.split] = suite_obj.split(r.split)
             except QubaError as exc:
+                _finish(suite_obj)
                 msg = str(exc)
                 raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
             if len(splits[r.split]) == 0:
+                _finish(suite_obj)
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
+    if loaded.preprocess is None and _needs_transform(splits.values()):
+        loaded, transform_source = with_eval_transform(loaded, input_size, interpolation, crop_pct)
     # 2. Outputs: each request once, from the cache when it is there.
     cache = PredictionCache(cache_root)
     common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
@@ -218,6 +249,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     finally:
         for run in runners.values():
             run.close()
+        _finish(suite_obj)
     by_loose = {(r.split, r.attack, tuple(r.params), r.model): o for r, o in outputs.items()}
 
     # 3. Dimensions and their intervals.
@@ -231,6 +263,10 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         lo = hi = None
         if bootstrap > 0:
             lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed, value)
+            if replicates is not None:
+                import numpy as np
+
+                replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
             if reps is not None and reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
                 lo = hi = value
         entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
@@ -238,6 +274,9 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             extra = {k: v for k, v in res.items() if k != "value"}
             if extra:
                 entry["details"] = _jsonable(extra)
+        setup = dimension_setup(dim.name, protocol, entry.get("details"))
+        if setup:
+            entry["setup"] = setup
         results[dim.name] = entry
 
     # 4. The record.
@@ -248,8 +287,10 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         attack.update(run.attack_passes)
     for r, out in outputs.items():
         run = runners[r.model]
+        key_fields = run.cache_fields(r)
         split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in run.from_cache,
-                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs}
+                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs,
+                             "device": key_fields["device"], "precision": key_fields["precision"]}
         if r.attack:
             attack.setdefault(r.key, 0)
         else:
@@ -269,6 +310,8 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
             "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
+            "precision": precision, "protocol": protocol, "transform": _transform_of(loaded),
+            "transform_source": transform_source,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),
             "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
             "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
@@ -277,10 +320,82 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         },
     }
     if output is not None:
+        for note in setup_changes(output, record):
+            print(f"note: {note}", file=sys.stderr)
         path = store_records.write_record(output, record)
         write_leaderboard(output, suite_obj.name)
         record["path"] = str(path)
     return record
+
+
+def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
+    """What, besides the model and the suite, decides a dimension's value: the protocol for the
+    dimensions whose protocols differ (quba/engine/paper_protocol.py), the attribution method for
+    those computed from attributions. Stored with the value in the record."""
+    from quba.engine.paper_protocol import PROTOCOL_DIMENSIONS
+
+    setup = {}
+    if name in PROTOCOL_DIMENSIONS:
+        setup["protocol"] = protocol
+    if isinstance(details, dict) and isinstance(details.get("method"), str):
+        setup["method"] = details["method"]
+    return setup
+
+
+def _finish(suite) -> None:
+    """End a generated suite's background split generation (quba.suites.mini.MiniSuite.prepare)."""
+    if hasattr(suite, "finish"):
+        suite.finish()
+
+
+def setup_changes(output, record: dict) -> list[str]:
+    """One line per dimension of the record on disk that `record` replaces under another setup
+    (another attribution method, another protocol), so a value is never swapped silently."""
+    from quba.store import records as store_records
+
+    path = store_records.record_path(output, record["suite"], record["model"])
+    if not path.exists():
+        return []
+    try:
+        old = store_records.read_record(path)
+    except QubaError:
+        return []
+    notes = []
+    for name, entry in record["dimensions"].items():
+        before = (old.get("dimensions") or {}).get(name)
+        if not before:
+            continue
+        was = before.get("setup") or {}
+        now = entry.get("setup") or {}
+        changed = {k: (was.get(k), now.get(k)) for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)}
+        if changed and was:
+            what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+            notes.append(f"{name} of {record['model']} in {path} was measured with another setup ({what}); "
+                         f"its value {before.get('value')} is replaced by {entry.get('value')}")
+    return notes
+
+
+def _needs_transform(splits) -> bool:
+    """Splits of image files (imagenet) need a resize/crop; in-memory tensors (mini) are fed as they are."""
+    return any(getattr(sp, "images", None) is None for sp in splits)
+
+
+def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=None):
+    """(a copy of `loaded` with the ImageNet evaluation transform, its source)."""
+    import dataclasses
+
+    from quba.zoo.eval_transform import eval_transform
+    from quba.zoo.loaders.common import crop_size_of
+
+    pre, source = eval_transform(loaded.module, input_size, interpolation, crop_pct)
+    crop = crop_size_of(pre)
+    return dataclasses.replace(loaded, preprocess=pre, input_size=(3, *crop) if crop else loaded.input_size), source
+
+
+def _transform_of(loaded):
+    from quba.engine.runner import describe_preprocess
+
+    return describe_preprocess(loaded.preprocess)
 
 
 def _metadata(loaded) -> dict:

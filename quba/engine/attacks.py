@@ -65,6 +65,15 @@ def _require_eval(model: nn.Module, when: str) -> None:
                         "measured in eval() mode: call model.eval() and keep forward() from switching modes")
 
 
+def not_differentiable(model_id: str | None, exc: BaseException) -> QubaError:
+    """One line for a model whose logits carry no gradient to its input (detached, no_grad, argmax ...)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    who = f"model {model_id!r}" if model_id else "the model"
+    return QubaError(f"{who} is not differentiable with respect to its input ({first}); adversarial "
+                     "robustness attacks it with gradients: make forward() differentiable, or leave "
+                     "adversarial_robustness out (--dims ...)")
+
+
 def _check_inputs(x: torch.Tensor, y: torch.Tensor, eps: float) -> None:
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise QubaError("attack images must be a float tensor in [0, 1]")
@@ -88,7 +97,10 @@ def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, stats: Attac
     # Sum, not mean: each image's gradient sign is unaffected by the batch size and
     # small gradients do not underflow under reduced precision.
     loss = F.cross_entropy(logits.float(), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    try:
+        (grad,) = torch.autograd.grad(loss, x)
+    except RuntimeError as exc:
+        raise not_differentiable(None, exc) from None
     if stats is not None:
         stats.forward += 1
         stats.backward += 1

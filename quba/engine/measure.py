@@ -201,20 +201,51 @@ def accuracy_bootstrap(ctx, n, rng):
 FGSM, PGD = SplitRequest("val", "fgsm"), SplitRequest("val", "pgd")
 
 
+#: `--protocol paper`: the authors' pipeline (quba/engine/paper_protocol.py), four outputs of one pass
+PAPER_REQUESTS = tuple(SplitRequest("val", a) for a in ("paper_pgd_clean", "paper_pgd", "paper_fgsm_clean",
+                                                        "paper_fgsm"))
+
+
+def _protocol(opts) -> str:
+    from quba.engine.paper_protocol import check_protocol
+
+    return check_protocol((opts or {}).get("protocol"))
+
+
 def adversarial_needs(suite, opts):
     _require(suite, ["val"], "adversarial_robustness")
+    if _protocol(opts) == "paper":
+        return list(PAPER_REQUESTS)
     return [VAL, FGSM, PGD]
+
+
+def _paper_adversarial(ctx):
+    from quba.metrics.classification import gmean
+
+    pgd_clean, pgd, fgsm_clean, fgsm = (_acc(ctx.outputs(r)) for r in PAPER_REQUESTS)
+    rel_pgd = pgd / pgd_clean if pgd_clean > 0 else float("nan")
+    rel_fgsm = fgsm / fgsm_clean if fgsm_clean > 0 else float("nan")
+    # eval.py: results["Adv. Rob."] = gmean([pgd, fgsm]), each adversarial / clean accuracy of its own loop
+    return {"value": gmean([rel_pgd, rel_fgsm]), "protocol": "paper", "acc_clean_pgd_loop": pgd_clean,
+            "acc_pgd": pgd, "acc_clean_fgsm_loop": fgsm_clean, "acc_fgsm": fgsm}
 
 
 def adversarial_compute(ctx):
     from quba.metrics.robustness import adversarial_robustness
 
+    if _protocol(ctx.opts) == "paper":
+        return _paper_adversarial(ctx)
     clean, fgsm, pgd = (_acc(ctx.outputs(r)) for r in (VAL, FGSM, PGD))
     return {"value": adversarial_robustness(clean, fgsm, pgd), "acc_clean": clean, "acc_fgsm": fgsm,
             "acc_pgd": pgd}
 
 
 def adversarial_bootstrap(ctx, n, rng):
+    if _protocol(ctx.opts) == "paper":
+        outs = [ctx.outputs(r) for r in PAPER_REQUESTS]  # the same images, paired
+        idx = _index_matrix(rng, n, len(outs[0]))
+        pc, p, fc, f = (_resample_means(o.correct, idx) for o in outs)
+        return _gmean_rows(np.stack([_relative(p, pc), _relative(f, fc)], axis=1))
     outs = [ctx.outputs(r) for r in (VAL, FGSM, PGD)]
     if len({len(o) for o in outs}) != 1:  # not paired: fall back to the generic bootstrap
         return np.array([value_of(adversarial_compute(ctx.resampled(rng))) for _ in range(n)])

@@ -6,6 +6,10 @@ shipped as `quba/data/mini_reference.csv` (μ/σ: its mean and sample std) for
 `mini`. The model's fresh row replaces a reference row of the same name, so
 re-evaluating a reference model ranks it by its new numbers. Scoring itself is
 `quba.ranking.rank` (default paper weights).
+
+The paper's rows were measured with the authors' pipeline, the mini reference
+with quba's: a dimension whose protocol differs (adversarial robustness,
+quba/engine/paper_protocol.py) is still placed, with one warning line each.
 """
 from __future__ import annotations
 
@@ -27,8 +31,35 @@ def reference_path(suite: str):
     return None
 
 
+def reference_protocol(suite: str) -> str:
+    """The protocol the shipped reference rows of a suite were measured under."""
+    return "paper" if suite == "imagenet" else "quba"
+
+
+def protocol_warnings(record: dict) -> list[str]:
+    """One line per dimension of `record` measured under another protocol than its reference's."""
+    from quba.engine.paper_protocol import PROTOCOL_DIMENSIONS
+
+    suite = record.get("suite")
+    if reference_path(suite) is None:
+        return []
+    ref = reference_protocol(suite)
+    default = (record.get("provenance") or {}).get("protocol") or "quba"
+    out = []
+    for dim in PROTOCOL_DIMENSIONS:
+        entry = (record.get("dimensions") or {}).get(dim)
+        if not entry:
+            continue
+        mine = (entry.get("setup") or {}).get("protocol") or default
+        if mine != ref:
+            who = "the paper's rows" if ref == "paper" else f"the {suite} reference rows"
+            out.append(f"{dim} was measured under the {mine} protocol, {who} under the {ref} protocol: its z-score "
+                       f"and the rank are not like for like (evaluate with --protocol {ref} to compare)")
+    return out
+
+
 def place(record: dict, weights=None) -> dict:
-    """{reference, quba, rank, n, z: {dim: z}, contribution: {dim: c}, note} for one record."""
+    """{reference, quba, rank, n, z: {dim: z}, contribution: {dim: c}, note, warnings} for one record."""
     import pandas as pd
 
     from quba.ranking import rank
@@ -37,7 +68,8 @@ def place(record: dict, weights=None) -> dict:
 
     suite, model = record["suite"], record["model"]
     path = reference_path(suite)
-    out = {"reference": None, "quba": None, "rank": None, "n": None, "z": {}, "contribution": {}, "note": None}
+    out = {"reference": None, "quba": None, "rank": None, "n": None, "z": {}, "contribution": {}, "note": None,
+           "warnings": protocol_warnings(record)}
     if path is None:
         out["note"] = (f"no reference leaderboard ships for suite {suite!r}; "
                        "z-scores and QUBA need one (quba rank --leaderboard ... --reference CSV)")

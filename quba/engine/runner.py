@@ -78,10 +78,28 @@ def stratified_subset(labels: np.ndarray, per_class: int, seed: int = 0) -> np.n
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
+def describe_preprocess(preprocess) -> str | None:
+    """A stable description of a model's image transform (part of the cache key and the record):
+    torchvision/timm transforms by their repr, anything else by its qualified name."""
+    if preprocess is None:
+        return None
+    desc = getattr(preprocess, "quba_description", None)
+    if desc:
+        return str(desc)
+    mod = type(preprocess).__module__ or ""
+    if mod.startswith(("torchvision", "timm", "quba")) or hasattr(preprocess, "transforms"):
+        return " ".join(repr(preprocess).split())
+    return f"{mod}.{getattr(preprocess, '__qualname__', type(preprocess).__qualname__)}"
+
+
 def attack_params(request: SplitRequest, seed: int, batch_size: int) -> dict:
     """The full, cache-relevant parameters of an attacked request."""
     if request.attack is None:
         return {}
+    from quba.engine import paper_protocol
+
+    if request.attack in paper_protocol.ATTACKS:
+        return paper_protocol.params(request, seed, batch_size)
     if request.attack not in ATTACK_DEFAULTS:
         raise QubaError(f"unknown attack {request.attack!r}; known: {', '.join(ATTACK_DEFAULTS)}")
     params = {**ATTACK_DEFAULTS[request.attack], **dict(request.params)}
@@ -361,9 +379,16 @@ class Runner:
         return stratified_subset(split.labels, int(self.subset))
 
     def cache_fields(self, request: SplitRequest) -> dict:
+        """Everything that changes the outputs: weights, image transform, device and precision,
+        suite, split, subset, attack and its parameters (the protocol among them)."""
+        from quba.engine import paper_protocol
+
         return {
             "model_fingerprint": self.fingerprint,
             "input_size": list(self.model.input_size) if self.model.input_size else None,
+            "preprocess": describe_preprocess(self.model.preprocess),
+            "device": self.device.type,
+            "precision": "fp32" if request.attack in paper_protocol.ATTACKS else self.precision,
             "suite": self.suite.name,
             "suite_version": str(self.suite.version),
             "suite_fingerprint": self.suite.fingerprint(),
@@ -379,7 +404,11 @@ class Runner:
         fields = self.cache_fields(request)
         need_logits = request.outputs == "logits"
         out = self.cache.load(fields, need_logits=need_logits)
-        if out is None:
+        if out is None and request.attack is not None and request.attack.startswith("paper_"):
+            from quba.engine import paper_protocol
+
+            out = paper_protocol.run(self, request, split)  # the four outputs of the authors' pipeline, cached
+        elif out is None:
             out = self._run(request, split, fields)
             self.cache.save(fields, out)
         else:

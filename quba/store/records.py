@@ -3,15 +3,16 @@
 A record (format 2) is a dict::
 
     model, suite, format
-    dimensions: {name: {value, lo, hi, details?}}   lo/hi: 95 % bootstrap interval
+    dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval
                                                     (null with --bootstrap 0; lo = hi = value
-                                                    for parameters, a count)
-    splits: {request: {images, skipped}}
+                                                    for parameters, a count); setup: {protocol}
+                                                    or {method} where that decides the value
+    splits: {request: {images, skipped, device, precision}}
     skipped_images
     metadata: {architecture, paradigm, pretraining_data, source}
     provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
                  suite, suite_version, suite_fingerprint, model_fingerprint,
-                 subset, bootstrap, batch_size}
+                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source}
     checksum: "sha256:<hex>" of the canonical JSON of everything else
 
 The record holds values only, so re-evaluating a model with the same values
@@ -289,6 +290,15 @@ def check_writable(output, suite: str) -> Path:
         problem = f"{probe} is not a folder"
     elif not os.access(probe, os.W_OK | os.X_OK):
         problem = f"no permission to write in {probe}"
+    else:  # permission bits are not the whole story (/proc, read-only mounts): try a file, removed at once
+        import tempfile
+
+        try:
+            fd, tmp = tempfile.mkstemp(dir=probe, prefix=".quba-write-check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            problem = f"cannot create files in {probe}: {exc.strerror or exc}"
     if problem:
         raise QubaError(f"cannot write results under {output} ({problem}); choose a writable folder with --output DIR")
     return folder

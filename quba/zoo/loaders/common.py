@@ -4,6 +4,7 @@ for weights that cannot be fetched."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -35,9 +36,13 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is not None:
             x = (x - self.mean) / self.std
+        return self.forward_normalised(x)
+
+    def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of already normalised images (`--protocol paper` attacks in this space)."""
         if self.add_inverse:
-            x = torch.cat([x, 1.0 - x], dim=1)
-        return self.model(x)
+            z = torch.cat([z, 1.0 - z], dim=1)
+        return self.model(z)
 
 
 class ToRGB:
@@ -190,6 +195,33 @@ def _hf_offline_if_unreachable() -> Iterator[None]:
         hf_constants.HF_HUB_OFFLINE = False
 
 
+class _DropRootErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+@contextlib.contextmanager
+def quiet_root_errors() -> Iterator[None]:
+    """Silence ERROR records logged on the root logger while weights are fetched.
+
+    open_clip reports a failed download with `logging.error(...)`, which on an unconfigured
+    root logger also calls `basicConfig()` and prints an extra "ERROR:root:..." line before
+    quba's own one-line error; the failure reaches the user through that one line instead."""
+    root = logging.getLogger()
+    added = None
+    if not root.handlers:  # keep logging.error() from installing a stderr handler (basicConfig)
+        added = logging.NullHandler()
+        root.addHandler(added)
+    drop = _DropRootErrors()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+        if added is not None:
+            root.removeHandler(added)
+
+
 @contextlib.contextmanager
 def fetching(model_id: str, needed: str, hf: bool = False) -> Iterator[None]:
     """Turn any failure while fetching weights into the one-line QubaError;
@@ -199,11 +231,12 @@ def fetching(model_id: str, needed: str, hf: bool = False) -> Iterator[None]:
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(60)  # a stalled download errors instead of hanging
     try:
-        if hf:
-            with _hf_offline_if_unreachable():
+        with quiet_root_errors():
+            if hf:
+                with _hf_offline_if_unreachable():
+                    yield
+            else:
                 yield
-        else:
-            yield
     except QubaError:
         raise
     except (KeyboardInterrupt, MemoryError):

@@ -27,7 +27,11 @@ class MiniClassifier(nn.Module):
         self.register_buffer("logit_scale", torch.tensor(1.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone((x - self.mean) / self.std) * self.logit_scale
+        return self.forward_normalised((x - self.mean) / self.std)
+
+    def forward_normalised(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits of already normalised images (`--protocol paper` attacks in this space)."""
+        return self.backbone(z) * self.logit_scale
 
 
 def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
