@@ -1,6 +1,6 @@
 """`--protocol paper`: the QUBA authors' adversarial pipeline, reproduced as they ran it.
 
-quba's own protocol (quba/engine/attacks.py; METRICS.md, dimension 2) attacks
+quba's own protocol (quba/engine/attacks.py; docs/metrics.md#adversarial-robustness) attacks
 images in [0, 1] pixel space with the model in eval() mode. The published
 leaderboard was measured otherwise (visinf/beyond-accuracy: `eval.py`,
 `helper/benchmarks.py:test_adversarial_robustness`, torchattacks 3.5.1,

@@ -1,8 +1,8 @@
 """Rank stability: how often does each model keep its rank when the test images are resampled?
 
 Beside weight sensitivity (quba/ranking/sensitivity.py: the weights move), this
-asks whether the images decide the order (METRICS.md, "Ranking"; the paper's
-rank-stability check). For a leaderboard built from records
+asks whether the images decide the order (docs/metrics.md#weight-sensitivity-and-rank-stability;
+the paper's rank-stability check). For a leaderboard built from records
 (`<output>/<suite>/leaderboard.csv` next to `<output>/<suite>/records/`), every
 ranked model is re-measured from its cached per-image predictions (a split not
 in the cache runs once) and each weighted dimension yields B bootstrap
