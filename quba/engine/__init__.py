@@ -43,7 +43,6 @@ def resolve_model(model):
 
 def resolve_dims(dims) -> list[str]:
     """Canonical dimension names (default: the nine), each with engine hooks."""
-    import quba.engine.measure  # noqa: F401  (attaches the nine dimensions' hooks)
     from quba import dimensions as D
 
     if dims is None:
@@ -129,6 +128,7 @@ def _collect_requests(dim_objs, suite, opts):
     merged: dict[tuple, SplitRequest] = {}
     per_dim: dict[str, list[SplitRequest]] = {}
     for dim in dim_objs:
+        dim.parse_options(opts)  # an unknown option fails before any work
         reqs = list(dim.needs(suite, opts) or [])
         for r in reqs:
             if not isinstance(r, SplitRequest):
@@ -174,7 +174,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
     """
     from quba import dimensions as D
     from quba.engine import measure
-    from quba.engine.cache import PredictionCache
+    from quba.engine.cache import PredictionCache, ScoreCache
     from quba.engine.runner import Runner, resolve_device, resolve_precision
     from quba.store import records as store_records
     from quba.store.leaderboard import write_leaderboard
@@ -258,17 +258,13 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         mine = {r: by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
         ctx = measure.Context(dimension=dim.name, suite=suite_obj, model=loaded, opts=opts, device=dev,
                               outputs=mine, split_fn=lambda n: splits[n] if n in splits else suite_obj.split(n))
-        res = dim.compute(ctx)
-        value = measure.value_of(res)
-        lo = hi = None
-        if bootstrap > 0:
-            lo, hi, reps = measure.bootstrap_interval(dim, ctx, bootstrap, seed, value)
-            if replicates is not None:
-                import numpy as np
+        fields = {r: runners[r.model].cache_fields(r) for r in mine if r.model in runners}
+        res, value, lo, hi, reps = measure.measure(dim, ctx, bootstrap, seed, cache=ScoreCache(cache_root),
+                                                   request_fields=fields)
+        if bootstrap > 0 and replicates is not None:
+            import numpy as np
 
-                replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
-            if reps is not None and reps.size == 0 and math.isfinite(value):  # no sampling uncertainty (a count)
-                lo = hi = value
+            replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
         entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
         if isinstance(res, dict):
             extra = {k: v for k, v in res.items() if k != "value"}

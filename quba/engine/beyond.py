@@ -1,10 +1,10 @@
 """Engine hooks of the further dimensions of issue 6, and the cached-outputs helper of `quba compare`.
 
-Dimensions (declared in quba/dimensions.py; docs/metrics.md#further-dimensions):
+Dimensions (declared in quba/dimensions/builtin.py; docs/metrics.md#further-dimensions):
 
   interpretability ↑        grid pointing game (quba/engine/pointing_game.py); candidates
                             picked from the cached `val` logits, attributions computed here
-                            and cached on disk (per-grid scores, for the bootstrap)
+                            (per-grid scores: the engine caches and resamples them)
   negative_flip_rate ↓      NFR of the evaluated (new) model against a declared reference
                             ("legacy") model on `val`, from both models' cached outputs;
                             option ``reference_model`` (CLI: --reference-model ID)
@@ -19,8 +19,6 @@ Options are read from ``opts[<dimension>][key]``, then ``opts[key]`` (so one
 """
 from __future__ import annotations
 
-import hashlib
-import json
 
 import numpy as np
 
@@ -71,49 +69,6 @@ class SplitImages:
         return np.stack(out)
 
 
-# ---------------------------------------------------------------------------- disk memo
-
-def _memo_path(kind: str, fields: dict):
-    from quba.paths import cache_dir
-
-    key = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return cache_dir() / kind / f"{key}.npz"
-
-
-def _memo_load(kind: str, fields: dict) -> dict | None:
-    """A checksummed memo (`quba.integrity`); a damaged one is reported in one line and recomputed."""
-    from quba.integrity import load_npz
-
-    path = _memo_path(kind, fields)
-    z = load_npz(path, what=f"{kind} memo")
-    if z is None:
-        return None
-    try:
-        return {"values": z["values"], "info": json.loads(str(z["info"]))}
-    except (KeyError, ValueError):
-        return None
-
-
-def _memo_save(kind: str, fields: dict, values: np.ndarray, info: dict) -> None:
-    from quba.integrity import save_npz
-
-    save_npz(_memo_path(kind, fields), {"values": np.asarray(values, dtype=np.float64),
-                                        "info": np.array(json.dumps(info, default=str))}, what=f"{kind} memo")
-
-
-def _base_fields(ctx, out) -> dict:
-    return {"model_fingerprint": ctx.model.fingerprint(), "suite": ctx.suite.name,
-            "suite_version": str(ctx.suite.version), "suite_fingerprint": ctx.suite.fingerprint(),
-            "split": SPLIT, "index_hash": hashlib.sha256(np.asarray(out.index, np.int64).tobytes()).hexdigest()[:16]}
-
-
-def _bootstrap_means(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1).mean(axis=1)
-    if n <= 0 or len(v) == 0:
-        return np.zeros(0)
-    return np.array([v[rng.integers(0, len(v), len(v))].mean() for _ in range(n)])
-
-
 # ---------------------------------------------------------------------------- interpretability
 
 def pointing_options(suite, opts) -> dict:
@@ -135,15 +90,14 @@ def interpretability_needs(suite, opts):
     return [SplitRequest(SPLIT)]
 
 
-def _pointing(ctx) -> dict:
+def interpretability_scores(ctx):
+    """Scores hook: the pointing game's per-grid cell scores [grids, n x n], run once (the engine
+    caches them, checksummed, and resamples the grids)."""
+    from quba.dimensions import Scores
     from quba.engine.pointing_game import run_pointing_game
 
     out = ctx.outputs(SPLIT)
     po = pointing_options(ctx.suite, ctx.opts)
-    fields = {**_base_fields(ctx, out), **po, "version": 1}
-    hit = _memo_load("pointing", fields)
-    if hit is not None:
-        return {**hit["info"], "scores": hit["values"]}
     images = SplitImages(ctx.split(SPLIT), ctx.model.preprocess)
     module = ctx.model.module.to(ctx.device).eval()
 
@@ -155,19 +109,19 @@ def _pointing(ctx) -> dict:
                             grid_size=int(po["grid_size"]), n_grids=int(po["n_grids"]), seed=int(po["seed"]),
                             method=po["method"], smooth=int(po["smooth"] or 0), per_class=po["per_class"],
                             device=ctx.device, progress=bool(ctx.opts.get("progress", True)))
-    scores = res.pop("scores")
-    _memo_save("pointing", fields, scores, res)
-    return {**res, "scores": scores}
+    cells = np.asarray(res.pop("scores"), dtype=np.float64)
+    res.pop("value", None)
+    return Scores(values={"cells": cells.reshape(len(cells), -1)}, info=res)
 
 
 def interpretability_compute(ctx):
-    res = _pointing(ctx)
-    res.pop("scores")
-    return res
+    """Mean cell score over the grids (every grid has n x n cells: the mean of the grid means),
+    weighted by how often each grid is drawn under the bootstrap."""
+    from quba.metrics._checks import weighted_mean
 
-
-def interpretability_bootstrap(ctx, n, rng):
-    return _bootstrap_means(_pointing(ctx)["scores"], n, rng)
+    sc = ctx.scores()
+    value = weighted_mean(np.asarray(sc.values["cells"]).mean(axis=1), ctx.weight("scores"))
+    return {**sc.info, "value": value} if not ctx.weighted else value
 
 
 # ---------------------------------------------------------------------------- negative flips
@@ -187,6 +141,15 @@ def negative_flips_needs(suite, opts):
     return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=reference_model(opts))]
 
 
+def _weight(ctx, pairs):
+    """Bootstrap weights over the val images the pair shares (None for the value): paired across
+    both models, since both read the same split's draws."""
+    w = ctx.weight(SPLIT)
+    if w is None or w.shape[-1] == len(pairs):
+        return w
+    raise QubaError("the two models were evaluated on different val images; evaluate both on the same split")
+
+
 def paired(new, old, what: str):
     """The two outputs restricted to the images both have, in the same order."""
     if len(new.index) == len(old.index) and np.array_equal(new.index, old.index):
@@ -200,8 +163,12 @@ def paired(new, old, what: str):
 def negative_flips_compute(ctx):
     from quba.metrics.flips import flip_summary
 
+    from quba.metrics.flips import negative_flip_rate
+
     ref = reference_model(ctx.opts)
     new, old = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=ref)), "negative_flip_rate")
+    if ctx.weighted:
+        return negative_flip_rate(new.labels, old.decisions, new.decisions, sample_weight=_weight(ctx, new))
     s = flip_summary(new.labels, old.decisions, new.decisions)
     return {"value": s["nfr"], **s, "reference_model": ref}
 
@@ -229,7 +196,8 @@ def teacher_agreement_compute(ctx):
 
     t = teacher_model(ctx.opts)
     student, teacher = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)), "teacher_agreement")
-    return {"value": top1_agreement(teacher.preds, student.preds), "teacher": t, "n": int(len(student))}
+    value = top1_agreement(teacher.preds, student.preds, sample_weight=_weight(ctx, student))
+    return value if ctx.weighted else {"value": value, "teacher": t, "n": int(len(student))}
 
 
 def explanation_options(opts) -> dict:
@@ -286,7 +254,10 @@ def select_images(n_total: int, max_images: int | None, seed: int = 0) -> np.nda
     return np.sort(np.random.default_rng(seed).choice(n_total, size=int(max_images), replace=False))
 
 
-def _explanations(ctx) -> dict:
+def explanation_similarity_scores(ctx):
+    """Scores hook: per-image cosine of the teacher's and the model's attribution maps (once;
+    the engine caches them and resamples the images)."""
+    from quba.dimensions import Scores
     from quba.engine import resolve_model
 
     t = teacher_model(ctx.opts)
@@ -294,27 +265,20 @@ def _explanations(ctx) -> dict:
     student_out, teacher_out = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)),
                                       "explanation_similarity")
     teacher = resolve_model(t)
-    fields = {**_base_fields(ctx, student_out), "teacher_fingerprint": teacher.fingerprint(),
-              "method": eo["method"], "max_images": eo["max_images"], "version": 1}
-    hit = _memo_load("explanations", fields)
-    if hit is None:
-        pos = select_images(len(student_out), eo["max_images"])
-        cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
-                                      teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),
-                                      device=ctx.device, progress=bool(ctx.opts.get("progress", True)))
-        info = {"teacher": t, "method": eo["method"], "n": int(len(cos))}
-        _memo_save("explanations", fields, cos, info)
-        hit = {"values": cos, "info": info}
-    return hit
+    pos = select_images(len(student_out), eo["max_images"])
+    cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
+                                  teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),
+                                  device=ctx.device, progress=bool(ctx.opts.get("progress", True)))
+    return Scores(values={"cosine": np.asarray(cos, dtype=np.float64)},
+                  info={"teacher": t, "method": eo["method"], "n": int(len(cos))})
 
 
 def explanation_similarity_compute(ctx):
-    hit = _explanations(ctx)
-    return {"value": float(np.mean(hit["values"])), **hit["info"]}
+    from quba.metrics._checks import weighted_mean
 
-
-def explanation_similarity_bootstrap(ctx, n, rng):
-    return _bootstrap_means(_explanations(ctx)["values"], n, rng)
+    sc = ctx.scores()
+    value = weighted_mean(sc.values["cosine"], ctx.weight("scores"))
+    return {"value": value, **sc.info} if not ctx.weighted else value
 
 
 # ---------------------------------------------------------------------------- quba compare

@@ -89,3 +89,45 @@ class PredictionCache:
             info=np.array(json.dumps({**out.info, "key": fields}, default=str)),
         ), what="prediction-cache file")
         return path
+
+
+class ScoreCache:
+    """Per-unit scores of dimensions that run the model themselves (`quba.dimensions.Scores`: the
+    pointing game's grids, explanation cosines, certification per image), beside the predictions
+    and checksummed the same way (`quba.integrity`): computed once, resampled by the bootstrap,
+    reused by later evaluations. Keyed by `quba.engine.measure.score_fields`."""
+
+    def __init__(self, root: Path | None = None, enabled: bool = True):
+        base = Path(root) if root is not None else cache_dir() / "predictions"
+        self.root = base.parent / "scores" if root is None else base / "_scores"
+        self.enabled = enabled
+
+    def path(self, fields: dict) -> Path:
+        return self.root / str(fields.get("dimension", "dimension")) / f"{cache_key({**fields, 'format': FORMAT})}.npz"
+
+    def load(self, fields: dict):
+        from quba.dimensions import Scores
+
+        if not self.enabled:
+            return None
+        path = self.path(fields)
+        z = load_npz(path, what="score-cache file")
+        if z is None:
+            return None
+        try:
+            names = json.loads(str(z["names"]))
+            return Scores(values={k: z[f"v{i}"] for i, k in enumerate(names)}, info=json.loads(str(z["info"])))
+        except (KeyError, ValueError, TypeError) as exc:  # checksummed but not ours: recompute
+            warn(f"score-cache file {path} lacks {exc}; recomputing it")
+            return None
+
+    def save(self, fields: dict, scores) -> Path:
+        path = self.path(fields)
+        if not self.enabled:
+            return path
+        names = list(scores.values)
+        arrays = {f"v{i}": np.asarray(scores.values[k]) for i, k in enumerate(names)}
+        save_npz(path, {**arrays, "names": np.array(json.dumps(names)),
+                        "info": np.array(json.dumps({**scores.info, "key": fields}, default=str))},
+                 what="score-cache file")
+        return path

@@ -248,27 +248,26 @@ def _options(opts: dict) -> tuple[CertifyConfig, dict]:
     return CertifyConfig(**o), extra
 
 
-_MEMO: dict = {}
+@dataclass
+class CertifyOptions(CertifyConfig):
+    """The options of the certified_information_gain dimension: CertifyConfig, plus how many images
+    of the segmentation split (None: all) and a hierarchy JSON file (None: the suite's)."""
+
+    images: int | None = None
+    hierarchy: str | None = None
 
 
 def run_for(model, suite, opts: dict, device="cpu", progress: bool = True) -> CertifyResult:
     """Certify a loaded model on the suite's segmentation split with the options in
-    `opts[DIMENSION]` (CertifyConfig fields, plus "images" and "hierarchy"); memoised
-    per (weights, suite, options) within the process."""
+    `opts[DIMENSION]` (CertifyConfig fields, plus "images" and "hierarchy")."""
     config, extra = _options(opts)
     module = getattr(model, "module", model)
-    fp = model.fingerprint() if hasattr(model, "fingerprint") else id(module)
-    key = (fp, suite.fingerprint(), repr(sorted(asdict(config).items())), repr(sorted(extra.items())), str(device))
-    if key in _MEMO:
-        return _MEMO[key]
     hierarchy = suite_hierarchy(suite, extra.get("hierarchy"))
     images, labels = segmentation_data(suite, extra.get("images"))
     res = certify_segmentation(module.to(device), images, labels, hierarchy, config, progress=progress,
                                desc=f"certify {getattr(model, 'id', '')}".strip(), device=device)
     res.config.update({"images": int(len(images)), "hierarchy": extra.get("hierarchy") or "suite",
                        "levels": hierarchy.levels, "classes": hierarchy.num_classes})
-    _MEMO.clear()  # keep one result: enough for compute + bootstrap
-    _MEMO[key] = res
     return res
 
 
@@ -281,27 +280,29 @@ def hook_needs(suite, opts) -> list:
     return []
 
 
-def hook_compute(ctx) -> dict:
+def hook_scores(ctx):
+    """Scores hook: certify once; per image its CIG and pixel count (the engine caches them and
+    resamples the images), the summary as details."""
+    from quba.dimensions import Scores
+
     res = run_for(ctx.model, ctx.suite, ctx.opts, device=ctx.device, progress=ctx.opts.get("progress", True))
     s = res.summary
-    return {"value": s["certified_information_gain"],
-            "class_certified_information_gain": s["class_certified_information_gain"],
+    info = {"class_certified_information_gain": s["class_certified_information_gain"],
             "abstain_rate": s["abstain_rate"], "certified_accuracy": s["certified_accuracy"],
             "certified_radius_tau": s["certified_radius_tau"],
             "mean_certified_radius": s.get("mean_certified_radius"),
-            "per_level": s["per_level"], "pixels": s["pixels"], "config": res.config}
+            "per_level": s["per_level"], "pixels": s["pixels"], "config": res.config,
+            "certified_information_gain": s["certified_information_gain"]}
+    return Scores(values={"cig": np.array([p["cig"] for p in res.per_image], dtype=np.float64),
+                          "pixels": np.array([p["pixels"] for p in res.per_image], dtype=np.float64)}, info=info)
 
 
-def bootstrap_over_images(result: CertifyResult, n: int, rng: np.random.Generator) -> np.ndarray:
-    """CIG replicates resampling images: Σ_i CIG_i·N_i / Σ_i N_i over the resampled images."""
-    cig = np.array([p["cig"] for p in result.per_image], dtype=np.float64)
-    pix = np.array([p["pixels"] for p in result.per_image], dtype=np.float64)
-    if cig.size == 0:
-        return np.full(n, np.nan)
-    idx = rng.integers(0, cig.size, size=(n, cig.size))
-    return (cig[idx] * pix[idx]).sum(1) / pix[idx].sum(1)
-
-
-def hook_bootstrap(ctx, n, rng) -> np.ndarray:
-    res = run_for(ctx.model, ctx.suite, ctx.opts, device=ctx.device, progress=False)
-    return bootstrap_over_images(res, n, rng)
+def hook_compute(ctx):
+    """CIG pooled over images, Σ_i CIG_i·N_i / Σ_i N_i (each image weighted by its pixels and, under
+    the bootstrap, by how often it is drawn): `quba.metrics.certification.pooled_cig`."""
+    sc = ctx.scores()
+    value = cm.pooled_cig(sc.values["cig"], sc.values["pixels"], sample_weight=ctx.weight("scores"))
+    if ctx.weighted:
+        return value
+    info = dict(sc.info)
+    return {"value": info.pop("certified_information_gain"), **info}

@@ -45,3 +45,30 @@ def probabilities(probs, y: np.ndarray | None = None, name: str = "probs") -> np
             raise QubaError(f"labels must lie in 0..{p.shape[1] - 1} (the columns of {name}), "
                             f"got {y.min()}..{y.max()}")
     return p
+
+
+def sample_weights(sample_weight, n: int) -> np.ndarray | None:
+    """Count weights (the scikit-learn ``sample_weight`` convention): None, a 1-D array [N] or
+    rows of weights [B, N] (B bootstrap resamples, row b: how often each image was drawn),
+    as float64; one line if the shape does not fit or a weight is negative or not finite."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim not in (1, 2) or w.shape[-1] != n:
+        raise QubaError(f"sample_weight must be [N] or [B, N] with N = {n} images, got shape {w.shape}")
+    if w.size and (not np.all(np.isfinite(w)) or w.min() < 0):
+        raise QubaError("sample_weight must hold finite, non-negative weights (draw counts)")
+    return w
+
+
+def weighted_mean(x, w: np.ndarray | None):
+    """mean_i x_i, or with count weights Σ_i w_i x_i / Σ_i w_i (per row of w [B, N]: an array [B]).
+    No weight at all: nan. For 0/1 values and integer counts both sums are exact, so a resample given
+    as counts has exactly the mean of the resampled values."""
+    x = np.asarray(x, dtype=np.float64)
+    if w is None:
+        return float(np.mean(x)) if x.size else float("nan")
+    total = w.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(total > 0, (w @ x) / np.where(total > 0, total, 1.0), np.nan)
+    return float(out) if w.ndim == 1 else out

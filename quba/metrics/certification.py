@@ -333,3 +333,21 @@ def summarize(pred_nodes: np.ndarray, levels: np.ndarray, certified: np.ndarray,
         r = np.asarray(radius, dtype=np.float64).ravel()[keep]
         out["mean_certified_radius"] = float(r[cert].mean()) if cert.any() else 0.0
     return out
+
+
+def pooled_cig(cig, pixels, sample_weight=None):
+    """CIG over several images from each image's CIG_i and pixel count N_i:
+    ``Σ_i w_i CIG_i N_i / Σ_i w_i N_i`` (Anani et al. 2024, Sec. 5: the information of the
+    certified pixels over all pixels; count weights ``sample_weight`` [N] or [B, N], e.g. bootstrap
+    draws, default 1). nan when no pixel is weighted."""
+    from quba.metrics._checks import sample_weights
+
+    c = np.asarray(cig, dtype=np.float64)
+    n = np.asarray(pixels, dtype=np.float64)
+    w = sample_weights(sample_weight, c.size)
+    if w is None:
+        w = np.ones(c.size)
+    num, den = w @ (c * n), w @ n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return float(out) if np.ndim(out) == 0 else out

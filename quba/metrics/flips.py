@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from quba.errors import QubaError
+from quba.metrics._checks import sample_weights, weighted_mean
 
 
 def _check(y, pred_old, pred_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,10 +37,11 @@ def _check(y, pred_old, pred_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, a, b
 
 
-def negative_flip_rate(y, pred_old, pred_new) -> float:
-    """NFR = mean 1[ŷ_old = y ∧ ŷ_new ≠ y] (Yan et al. 2021, Sec. 3)."""
+def negative_flip_rate(y, pred_old, pred_new, sample_weight=None):
+    """NFR = mean 1[ŷ_old = y ∧ ŷ_new ≠ y] (Yan et al. 2021, Sec. 3); with count weights
+    ``sample_weight`` ([N] or [B, N]) the weighted mean."""
     y, a, b = _check(y, pred_old, pred_new)
-    return float(np.mean((a == y) & (b != y)))
+    return weighted_mean((a == y) & (b != y), sample_weights(sample_weight, len(y)))
 
 
 def positive_flip_rate(y, pred_old, pred_new) -> float:
@@ -74,13 +76,14 @@ def relative_negative_flip_rate(y, pred_old, pred_new) -> float:
     return nfr / denom
 
 
-def top1_agreement(pred_a, pred_b) -> float:
-    """Share of images on which two models make the same top-1 decision, mean 1[ŷ_a = ŷ_b]."""
+def top1_agreement(pred_a, pred_b, sample_weight=None):
+    """Share of images on which two models make the same top-1 decision, mean 1[ŷ_a = ŷ_b]
+    (with count weights ``sample_weight`` [N] or [B, N]: the weighted mean)."""
     a = np.asarray(pred_a).reshape(-1)
     b = np.asarray(pred_b).reshape(-1)
     if len(a) != len(b) or len(a) == 0:
         raise QubaError(f"top-1 agreement needs two non-empty prediction sets of equal length; got {len(a)} and {len(b)}")
-    return float(np.mean(a == b))
+    return weighted_mean(a == b, sample_weights(sample_weight, len(a)))
 
 
 FLIP_METRICS = ("nfr", "nfi", "pfr", "relative_nfr", "agreement")

@@ -28,6 +28,12 @@ IMAGENET_C_CORRUPTIONS: tuple[str, ...] = (
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
+def _rows(*xs) -> bool:
+    """True when the accuracies are bootstrap replicates (arrays [B]) rather than numbers: the
+    functions below then apply the same formula elementwise (nan where acc_clean is not > 0)."""
+    return any(np.ndim(x) for x in xs)
+
+
 def _clean_ok(acc_clean: float) -> bool:
     acc_clean = float(acc_clean)
     return math.isfinite(acc_clean) and acc_clean > 0
@@ -35,6 +41,9 @@ def _clean_ok(acc_clean: float) -> bool:
 
 def adversarial_robustness(acc_clean: float, acc_fgsm: float, acc_pgd: float) -> float:
     """``gmean(acc_FGSM/acc, acc_PGD/acc)`` on val (docs/metrics.md#adversarial-robustness). nan if acc == 0."""
+    if _rows(acc_clean, acc_fgsm, acc_pgd):
+        return gmean(np.stack([relative_accuracy(acc_fgsm, acc_clean), relative_accuracy(acc_pgd, acc_clean)],
+                              axis=-1), axis=-1)
     if not _clean_ok(acc_clean):
         return float("nan")
     return gmean([relative_accuracy(acc_fgsm, acc_clean), relative_accuracy(acc_pgd, acc_clean)])
@@ -50,6 +59,8 @@ def corruption_robustness(acc_clean: float, accs: Mapping) -> float:
     """
     if not accs:
         raise QubaError("corruption robustness needs at least one (corruption, severity) accuracy")
+    if _rows(acc_clean, *accs.values()):
+        return np.mean(np.stack([relative_accuracy(a, acc_clean) for a in accs.values()], axis=-1), axis=-1)
     if not _clean_ok(acc_clean):
         return float("nan")
     return float(np.mean([relative_accuracy(a, acc_clean) for a in accs.values()]))
@@ -64,6 +75,8 @@ def ood_robustness(acc_clean: float, accs: Mapping[str, float]) -> float:
     """
     if not accs:
         raise QubaError("OOD robustness needs at least one OOD split accuracy")
+    if _rows(acc_clean, *accs.values()):
+        return gmean(np.stack([relative_accuracy(a, acc_clean) for a in accs.values()], axis=-1), axis=-1)
     if not _clean_ok(acc_clean):
         return float("nan")
     return gmean([relative_accuracy(a, acc_clean) for a in accs.values()])
@@ -76,6 +89,10 @@ def object_focus(acc_clean: float, acc_mixed_same: float, acc_mixed_rand: float)
     label space; a model that ignores the background has equal accuracies on
     both splits and scores 1. nan if acc == 0.
     """
+    if _rows(acc_clean, acc_mixed_same, acc_mixed_rand):
+        c = np.asarray(acc_clean, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(c > 0, 1.0 - (np.asarray(acc_mixed_same) - np.asarray(acc_mixed_rand)) / c, np.nan)
     if not _clean_ok(acc_clean):
         return float("nan")
     return 1.0 - (float(acc_mixed_same) - float(acc_mixed_rand)) / float(acc_clean)

@@ -13,16 +13,17 @@ from typing import Sequence
 import numpy as np
 
 from quba.errors import QubaError, closest
-from quba.metrics._checks import labels_1d, same_length
+from quba.metrics._checks import labels_1d, same_length, sample_weights
 
 
-def shape_bias(shape_labels, texture_labels, preds) -> float:
+def shape_bias(shape_labels, texture_labels, preds, sample_weight=None):
     """``#shape hits / (#shape hits + #texture hits)`` over cue-conflict images.
 
     Images whose shape and texture class agree are dropped first; a shape hit
     is a decision equal to the shape class, a texture hit one equal to the
     texture class (docs/metrics.md#shape-bias). Decisions that hit neither are
     ignored. nan when there is no hit at all (shape bias undefined).
+    ``sample_weight`` (count weights [N] or [B, N]): hits counted with their weights.
     """
     s = labels_1d(shape_labels, "shape_labels")
     t = labels_1d(texture_labels, "texture_labels")
@@ -30,6 +31,13 @@ def shape_bias(shape_labels, texture_labels, preds) -> float:
     same_length(s, t, "shape_labels", "texture_labels")
     same_length(s, d, "shape_labels", "preds")
     conflict = s != t
+    w = sample_weights(sample_weight, s.size)
+    if w is not None:
+        hs = w @ (conflict & (d == s)).astype(np.float64)
+        ht = w @ (conflict & (d == t)).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(hs + ht > 0, hs / (hs + ht), np.nan)
+        return float(out) if w.ndim == 1 else out
     shape_hits = int(np.sum(conflict & (d == s)))
     texture_hits = int(np.sum(conflict & (d == t)))
     if shape_hits + texture_hits == 0:

@@ -67,3 +67,30 @@ class Suite(Protocol):
     def split_names(self) -> list[str]: ...
 
     def split(self, name: str) -> Split: ...
+
+
+#: Which splits serve which dimension role (`quba.dimensions.Dimension.roles`), for a suite that
+#: names its splits the QUBA way; a suite with other names sets ``roles`` (same shape) itself.
+DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
+    "clean": ("val",),
+    "corruption": tuple(f"corruption/{c}/{s}" for c in (
+        "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+        "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression")
+        for s in (1, 2, 3, 4, 5)),
+    "ood": tuple(f"ood/{s}" for s in ("edge", "silhouette", "sketch", "stylized", "rendition")),
+    "bg_same": ("bg/mixed_same",),
+    "bg_rand": ("bg/mixed_rand",),
+    "cue_conflict": ("cue_conflict",),
+    "segmentation": ("segmentation",),
+}
+
+
+def role_splits(suite, role: str) -> tuple[str, ...]:
+    """The split names that serve `role` on `suite`: its own ``roles`` mapping, else DEFAULT_ROLES."""
+    roles = getattr(suite, "roles", None) or DEFAULT_ROLES
+    if role not in roles:
+        from quba.errors import QubaError
+
+        raise QubaError(f"suite {getattr(suite, 'name', suite)!r} names no split for role {role!r}; "
+                        f"its roles: {', '.join(roles)}")
+    return tuple(roles[role])

@@ -1,0 +1,241 @@
+"""Hooks of the nine QUBA dimensions (declared in quba/dimensions/builtin.py).
+
+Each `compute` routes the cached model outputs into the pure functions of
+`quba.metrics` with ``sample_weight=ctx.weight(request)``: None for the value,
+count weights [B, N] for the B bootstrap replicates (the same formula; see the
+hook contract in quba/dimensions/__init__.py). Splits are asked of the suite by
+role (`quba.suites.base.role_splits`). docs/metrics.md#the-nine-quba-dimensions.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from quba.dimensions import SplitRequest
+from quba.errors import QubaError
+
+
+def _roles(suite, role: str) -> tuple[str, ...]:
+    from quba.suites.base import role_splits
+
+    return role_splits(suite, role)
+
+
+def _clean(suite) -> SplitRequest:
+    return SplitRequest(_roles(suite, "clean")[0])
+
+
+def _require(suite, names, dimension):
+    """QubaError naming the dimension (and, where the suite can, the expected path) if a split is missing."""
+    if hasattr(suite, "require"):
+        suite.require(list(names), dimension)
+        return
+    have = set(suite.split_names())
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise QubaError(f"dimension {dimension} needs split(s) {', '.join(missing[:3])}"
+                        f"{' ...' if len(missing) > 3 else ''}, which suite {suite.name!r} does not have")
+
+
+def _acc(ctx, req):
+    """Accuracy on a request's outputs (a number, or replicates [B] under bootstrap weights)."""
+    from quba.metrics.classification import accuracy
+
+    out = ctx.outputs(req)
+    return accuracy(out.labels, out.decisions, sample_weight=ctx.weight(req))
+
+
+def _point(ctx) -> bool:
+    return ctx.weighted is False
+
+
+# 1. accuracy
+def accuracy_needs(suite, opts):
+    _require(suite, [_clean(suite).split], "accuracy")
+    return [_clean(suite)]
+
+
+def accuracy_compute(ctx):
+    return _acc(ctx, _clean(ctx.suite))
+
+
+# 2. adversarial robustness
+#: `--protocol paper`: the authors' pipeline (quba/engine/paper_protocol.py), four outputs of one pass
+PAPER_ATTACKS = ("paper_pgd_clean", "paper_pgd", "paper_fgsm_clean", "paper_fgsm")
+
+
+def _protocol(opts) -> str:
+    from quba.engine.paper_protocol import check_protocol
+
+    return check_protocol((opts or {}).get("protocol"))
+
+
+def _adversarial_requests(suite, opts) -> list[SplitRequest]:
+    val = _clean(suite).split
+    if _protocol(opts) == "paper":
+        return [SplitRequest(val, a) for a in PAPER_ATTACKS]
+    return [SplitRequest(val), SplitRequest(val, "fgsm"), SplitRequest(val, "pgd")]
+
+
+def adversarial_robustness_needs(suite, opts):
+    _require(suite, [_clean(suite).split], "adversarial_robustness")
+    return _adversarial_requests(suite, opts)
+
+
+def adversarial_robustness_compute(ctx):
+    from quba.metrics.classification import gmean, relative_accuracy
+    from quba.metrics.robustness import adversarial_robustness
+
+    reqs = _adversarial_requests(ctx.suite, ctx.opts)
+    if _protocol(ctx.opts) == "paper":
+        pgd_clean, pgd, fgsm_clean, fgsm = (_acc(ctx, r) for r in reqs)
+        # eval.py: results["Adv. Rob."] = gmean([pgd, fgsm]), each adversarial / clean accuracy of its own loop
+        rel = [relative_accuracy(pgd, pgd_clean), relative_accuracy(fgsm, fgsm_clean)]
+        if not _point(ctx):
+            return gmean(np.stack(rel, axis=-1), axis=-1)
+        return {"value": gmean(rel), "protocol": "paper", "acc_clean_pgd_loop": pgd_clean, "acc_pgd": pgd,
+                "acc_clean_fgsm_loop": fgsm_clean, "acc_fgsm": fgsm}
+    clean, fgsm, pgd = (_acc(ctx, r) for r in reqs)
+    value = adversarial_robustness(clean, fgsm, pgd)
+    if not _point(ctx):
+        return value
+    return {"value": value, "acc_clean": clean, "acc_fgsm": fgsm, "acc_pgd": pgd}
+
+
+# 3. corruption robustness
+def _corruption_key(split: str) -> tuple[str, int]:
+    parts = split.split("/")
+    return parts[-2], int(parts[-1])
+
+
+def corruption_robustness_needs(suite, opts):
+    names = _roles(suite, "corruption")
+    _require(suite, [_clean(suite).split, *names], "corruption_robustness")
+    return [_clean(suite)] + [SplitRequest(s, outputs="decisions") for s in names]
+
+
+def corruption_robustness_compute(ctx):
+    from quba.metrics.robustness import corruption_robustness
+
+    clean = _acc(ctx, _clean(ctx.suite))
+    accs = {_corruption_key(s): _acc(ctx, SplitRequest(s, outputs="decisions"))
+            for s in _roles(ctx.suite, "corruption")}
+    value = corruption_robustness(clean, accs)
+    if not _point(ctx):
+        return value
+    per = {}
+    for (name, _), a in accs.items():
+        per.setdefault(name, []).append(a)
+    return {"value": value, "acc_clean": clean, "splits": len(accs),
+            "acc_per_corruption": {k: float(np.mean(v)) for k, v in per.items()}}
+
+
+# 4. OOD robustness
+def ood_robustness_needs(suite, opts):
+    names = _roles(suite, "ood")
+    _require(suite, [_clean(suite).split, *names], "ood_robustness")
+    return [_clean(suite)] + [SplitRequest(s) for s in names]
+
+
+def ood_robustness_compute(ctx):
+    from quba.metrics.robustness import ood_robustness
+
+    clean = _acc(ctx, _clean(ctx.suite))
+    accs = {s.split("/")[-1]: _acc(ctx, SplitRequest(s)) for s in _roles(ctx.suite, "ood")}
+    value = ood_robustness(clean, accs)
+    return {"value": value, "acc_clean": clean, "acc": accs} if _point(ctx) else value
+
+
+# 5. calibration error
+def calibration_error_needs(suite, opts):
+    _require(suite, [_clean(suite).split], "calibration_error")
+    return [_clean(suite)]
+
+
+def calibration_error_compute(ctx):
+    from quba.metrics.calibration import adaptive_calibration_error, calibration_error, expected_calibration_error
+    from quba.metrics.classification import gmean
+
+    req = _clean(ctx.suite)
+    out = ctx.outputs(req)
+    if not _point(ctx):
+        return calibration_error(out.labels, out.probs, sample_weight=ctx.weight(req))
+    ece = expected_calibration_error(out.labels, out.probs)
+    ace = adaptive_calibration_error(out.labels, out.probs)
+    return {"value": gmean([ece, ace]), "ece": ece, "ace": ace}
+
+
+# 6. class balance
+def class_balance_needs(suite, opts):
+    _require(suite, [_clean(suite).split], "class_balance")
+    return [_clean(suite)]
+
+
+def class_balance_compute(ctx):
+    from quba.metrics.balance import class_balance, class_balance_parts
+    from quba.metrics.classification import gmean
+
+    req = _clean(ctx.suite)
+    out = ctx.outputs(req)
+    if not _point(ctx):
+        return class_balance(out.labels, out.probs, out.probs.shape[1], sample_weight=ctx.weight(req))
+    parts = class_balance_parts(out.labels, out.probs, out.probs.shape[1])
+    return {"value": gmean([parts["accuracy_part"], parts["probability_part"]]), **parts}
+
+
+# 7. object focus
+def _bg(suite):
+    return [_clean(suite), SplitRequest(_roles(suite, "bg_same")[0]), SplitRequest(_roles(suite, "bg_rand")[0])]
+
+
+def object_focus_needs(suite, opts):
+    reqs = _bg(suite)
+    _require(suite, [r.split for r in reqs], "object_focus")
+    return reqs
+
+
+def object_focus_compute(ctx):
+    from quba.metrics.robustness import object_focus
+
+    clean, same, rand = (_acc(ctx, r) for r in _bg(ctx.suite))
+    value = object_focus(clean, same, rand)
+    if not _point(ctx):
+        return value
+    return {"value": value, "acc_clean": clean, "acc_mixed_same": same, "acc_mixed_rand": rand}
+
+
+# 8. shape bias
+def shape_bias_needs(suite, opts):
+    name = _roles(suite, "cue_conflict")[0]
+    _require(suite, [name], "shape_bias")
+    return [SplitRequest(name)]
+
+
+def shape_bias_compute(ctx):
+    from quba.metrics.shape import shape_bias
+
+    req = SplitRequest(_roles(ctx.suite, "cue_conflict")[0])
+    out = ctx.outputs(req)
+    for key in ("shape", "texture"):
+        if key not in out.meta:
+            raise QubaError(f"split {req.split} of suite {ctx.suite.name!r} lacks per-image {key!r} labels")
+    shape, texture, dec = out.meta["shape"], out.meta["texture"], out.decisions
+    value = shape_bias(shape, texture, dec, sample_weight=ctx.weight(req))
+    if not _point(ctx):
+        return value
+    used = shape != texture
+    return {"value": value, "images_used": int(used.sum()),
+            "shape_hits": int(((dec == shape) & used).sum()), "texture_hits": int(((dec == texture) & used).sum())}
+
+
+# 9. parameters (declared sampling=False: a count, not an estimate; its interval is the value)
+def parameters_m_needs(suite, opts):
+    return []
+
+
+def parameters_m_compute(ctx):
+    m = ctx.model
+    if m is None or m.parameters_m is None or not math.isfinite(m.parameters_m):
+        raise QubaError("the parameters dimension needs the model's parameter count (LoadedModel.parameters_m)")
+    return {"value": float(m.parameters_m), "parameters_full_m": float(m.parameters_full_m or m.parameters_m)}
