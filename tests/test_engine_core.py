@@ -129,9 +129,11 @@ def test_bootstrap_is_seeded_and_independent_of_other_dims(quba_cache, tmp_path)
 
 
 @pytest.mark.parametrize("dim", ["accuracy", "corruption_robustness", "ood_robustness", "object_focus",
-                                 "shape_bias", "class_balance"])
-def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim):
-    """A dimension's fast bootstrap must estimate the same distribution as resampling + compute."""
+                                 "shape_bias", "class_balance", "adversarial_robustness"])
+def test_weighted_bootstrap_is_compute_on_every_resample(quba_cache, tmp_path, dim):
+    """The generic bootstrap (compute under count weights [B, N]) gives, replicate by replicate,
+    what compute gives on the resampled images themselves: one formula for value and interval.
+    Draws are per split, replicate after replicate of one split, then the next split."""
     suite = FakeSuite(n_per_class=40)
     model = BrightnessNet(sharpness=60)
     dobj = D.get(dim)
@@ -141,12 +143,18 @@ def test_vectorised_bootstrap_matches_the_generic_one(quba_cache, tmp_path, dim)
     runner = Runner(E.resolve_model(model), suite, device="cpu", progress=False)
     outs = {r: runner.outputs(r) for r in reqs}
     ctx = measure.Context(dimension=dim, suite=suite, model=None, opts={"seed": 0}, device="cpu", outputs=outs)
-    fast = np.asarray(dobj.bootstrap(ctx, 1000, np.random.default_rng(0)))
-    rng = np.random.default_rng(1)
-    slow = np.array([measure.value_of(dobj.compute(ctx.resampled(rng))) for _ in range(1000)])
+    n = 50
+    fast = measure.replicates(dobj, ctx, n, seed=3)
+    rng = measure.dimension_rng(3, dim, "bootstrap")
+    splits = list(dict.fromkeys((r.split, len(o)) for r, o in outs.items()))
+    idx = {key: measure._index_matrix(rng, n, key[1]) for key in splits}  # split after split
+    slow = []
+    for b in range(n):
+        taken = {r: o.take(idx[(r.split, len(o))][b]) for r, o in outs.items()}
+        one = measure.Context(dimension=dim, suite=suite, model=None, opts={"seed": 0}, device="cpu", outputs=taken)
+        slow.append(measure.value_of(dobj.compute(one)))
     assert np.std(fast) > 0
-    assert np.mean(fast) == pytest.approx(np.mean(slow), abs=0.2 * np.std(slow) + 1e-9)
-    assert np.std(fast) == pytest.approx(np.std(slow), rel=0.15)
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
 
 
 def _synthetic(n=3000, k=10, seed=0):
@@ -157,16 +165,16 @@ def _synthetic(n=3000, k=10, seed=0):
     return y, p / p.sum(1, keepdims=True), rng
 
 
-def test_class_balance_fast_path_is_the_metric_exactly():
+def test_class_balance_with_count_weights_is_the_metric_on_the_resample():
     from quba.metrics.balance import class_balance
 
     y, p, rng = _synthetic(k=7)
-    correct = (p.argmax(1) == y).astype(float)
-    true_prob = p[np.arange(len(y)), y]
-    for _ in range(5):
-        idx = rng.integers(0, len(y), len(y) // 3)
-        assert measure.class_balance_from_stats(y[idx], correct[idx], true_prob[idx], 7) == pytest.approx(
-            class_balance(y[idx], p[idx]), abs=1e-12)
+    W = np.stack([np.bincount(rng.integers(0, len(y), len(y) // 3), minlength=len(y)) for _ in range(5)])
+    got = class_balance(y, p, sample_weight=W)
+    for w, g in zip(W, got):
+        idx = np.repeat(np.arange(len(y)), w)
+        assert g == pytest.approx(class_balance(y[idx], p[idx]), abs=1e-12)
+        assert class_balance(y, p, sample_weight=w) == pytest.approx(g, abs=1e-15)
 
 
 def _outputs(y, p, name="val"):
@@ -190,11 +198,14 @@ def test_calibration_bootstrap_is_the_metric_on_every_resample(n, k, block):
     p[:9] = np.round(p[:9], 1)  # ties (and zeros) across images
     p[:9] /= p[:9].sum(1, keepdims=True)
     W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(60)])
-    fast = measure.calibration_replicates(y, p, W, block=block)
+    from quba.metrics.calibration import _weighted_calibration_error
+
+    fast = _weighted_calibration_error(y, p, W, block=block)
+    np.testing.assert_allclose(calibration_error(y, p, sample_weight=W), fast, rtol=1e-12)  # the public form
     slow = [calibration_error(y[np.repeat(np.arange(n), w)], p[np.repeat(np.arange(n), w)]) for w in W]
     assert np.std(fast) > 0
     np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
-    once = measure.calibration_replicates(y, p, np.ones((1, n)), block=block)  # every image drawn once
+    once = _weighted_calibration_error(y, p, np.ones((1, n)), block=block)  # every image drawn once
     assert once[0] == pytest.approx(calibration_error(y, p), rel=1e-12)
 
 
@@ -208,8 +219,8 @@ def test_calibration_interval_is_unchanged_for_the_same_seed():
     dim = D.get("calibration_error")
     value = measure.value_of(dim.compute(ctx))
     rng = measure.dimension_rng(7, dim.name, "bootstrap")
-    old = np.array([measure.value_of(measure.calibration_compute(ctx.resampled(rng))) for _ in range(200)])
-    new = measure.calibration_bootstrap(ctx, 200, measure.dimension_rng(7, dim.name, "bootstrap"))
+    old = np.array([measure.value_of(dim.compute(ctx.resampled(rng))) for _ in range(200)])
+    new = measure.replicates(dim, ctx, 200, 7)
     np.testing.assert_allclose(new, old, rtol=1e-12)
     lo, hi, _ = measure.bootstrap_interval(dim, ctx, 200, 7, value)
     shift = old.mean() - value
@@ -428,13 +439,11 @@ def test_bootstrap_interval_is_corrected_for_the_resampling_bias():
     """Replicates that sit above the value (as ECE's do) give an interval around the value, not above it."""
     rng = np.random.default_rng(0)
     reps = 0.30 + 0.02 * rng.standard_normal(400)  # bias +0.1 over the value 0.2
-    dim = Dimension("test_biased", False, "b", "b", bootstrap=lambda ctx, n: reps[:n])
-    lo, hi, got = measure.bootstrap_interval(dim, None, 400, seed=0, value=0.2)
+    lo, hi = measure.interval(reps, value=0.2)
     assert lo < 0.2 < hi
     assert (lo, hi) == pytest.approx(tuple(np.percentile(reps - (reps.mean() - 0.2), [2.5, 97.5])))
-    plain = measure.bootstrap_interval(dim, None, 400, seed=0)
+    plain = measure.interval(reps)
     assert plain[0] > 0.2  # the uncorrected percentile interval misses the value
     # bounded: never outside the values the statistic took
-    ones = Dimension("test_bounded", True, "b", "b", bootstrap=lambda ctx, n: np.r_[np.ones(n - 10), np.full(10, 0.9)])
-    lo, hi, _ = measure.bootstrap_interval(ones, None, 200, seed=0, value=1.0)  # shifted up by 0.005
+    lo, hi = measure.interval(np.r_[np.ones(190), np.full(10, 0.9)], value=1.0)  # shifted up by 0.005
     assert hi == 1.0 and lo < 1.0

@@ -123,13 +123,17 @@ def test_damaged_suite_cache_is_reported_and_regenerated(quba_cache, capsys, how
     assert np.array_equal(again.images, ref.images) and np.array_equal(again.labels, ref.labels)
 
 
-def test_damaged_memo_is_reported_and_recomputed(quba_cache, capsys):
-    from quba.engine import beyond
+def test_damaged_score_cache_is_reported_and_recomputed(quba_cache, capsys):
+    from quba.dimensions import Scores
+    from quba.engine.cache import ScoreCache
 
-    beyond._memo_save("pointing", {"a": 1}, np.arange(5.0), {"n": 5})
-    damage(beyond._memo_path("pointing", {"a": 1}), "flip")
-    assert beyond._memo_load("pointing", {"a": 1}) is None
-    assert "damaged pointing memo" in one_line(capsys.readouterr().err)
+    cache = ScoreCache()
+    cache.save({"dimension": "interpretability", "a": 1}, Scores({"cells": np.arange(5.0)}, {"n": 5}))
+    back = cache.load({"dimension": "interpretability", "a": 1})
+    assert np.array_equal(back.values["cells"], np.arange(5.0)) and back.info["n"] == 5
+    damage(cache.path({"dimension": "interpretability", "a": 1}), "flip")
+    assert cache.load({"dimension": "interpretability", "a": 1}) is None
+    assert "damaged score-cache file" in one_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("how", HOW)

@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
             modules.append(mod)
     for mod in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
         mod.register(sub)
+    from quba.cli._plugins import PLUGIN_COMMANDS, add_plugin_option
+
+    for name in PLUGIN_COMMANDS:  # third-party dimensions: --plugin MODULE
+        if name in sub.choices:
+            add_plugin_option(sub.choices[name])
     return parser
 
 
@@ -49,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if getattr(args, "plugin", None):
+            from quba.cli._plugins import load
+
+            load(args)
         return int(args.func(args) or 0)
     except QubaError as exc:
         print(f"quba: error: {exc}", file=sys.stderr)

@@ -287,11 +287,11 @@ def load_plugin(module: str) -> list[str]:
             path = Path(spec)
             if not path.is_file():
                 raise QubaError(f"--plugin {spec}: no such file; give a module name or a .py file")
-            import importlib.util
+            from importlib import util as _util
 
-            name = f"quba_plugin_{path.stem}"
-            mod_spec = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(mod_spec)
+            name = path.stem  # so its hooks can name it as "module:attr"
+            mod_spec = _util.spec_from_file_location(name, path)
+            mod = _util.module_from_spec(mod_spec)
             sys.modules[name] = mod
             mod_spec.loader.exec_module(mod)
         else:

@@ -116,7 +116,9 @@ class ScoreCache:
             return None
         try:
             names = json.loads(str(z["names"]))
-            return Scores(values={k: z[f"v{i}"] for i, k in enumerate(names)}, info=json.loads(str(z["info"])))
+            info = json.loads(str(z["info"]))
+            info.pop("key", None)  # what identified it: for a reader of the file, not a detail
+            return Scores(values={k: z[f"v{i}"] for i, k in enumerate(names)}, info=info)
         except (KeyError, ValueError, TypeError) as exc:  # checksummed but not ours: recompute
             warn(f"score-cache file {path} lacks {exc}; recomputing it")
             return None

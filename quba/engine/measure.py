@@ -166,15 +166,31 @@ def replicates(dim: D.Dimension, ctx: Context, n: int, seed: int) -> np.ndarray 
     if not ctx._outputs and ctx._scores is None:
         return None
     rng = dimension_rng(seed, dim.name, "bootstrap")
+    wctx = ctx.weighted_by(n, rng)
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            reps = value_of(dim.compute(ctx.weighted_by(n, rng)))
+            reps = value_of(dim.compute(wctx))
     except (ZeroDivisionError, FloatingPointError, QubaError):
         return np.full(n, np.nan)
+    if not wctx._states:  # its compute read no weights (a plugin that computes its own way):
+        return _resampled_replicates(dim, ctx, n, dimension_rng(seed, dim.name, "bootstrap"))
     reps = np.asarray(reps, dtype=np.float64)
     if reps.shape != (n,):
         raise QubaError(f"dimension {dim.name}: compute under bootstrap weights [{n}, N] must return {n} "
                         f"replicates, got shape {reps.shape}; pass sample_weight=ctx.weight(...) to the metric")
+    return reps
+
+
+def _resampled_replicates(dim: D.Dimension, ctx: Context, n: int, rng) -> np.ndarray:
+    """Replicates of a compute that takes no weights: compute on `n` explicit resamples
+    (`Context.resampled`, the same paired draws per split). Slower; quba's own dimensions
+    never need it."""
+    reps = np.empty(n)
+    for b in range(n):
+        try:
+            reps[b] = value_of(dim.compute(ctx.resampled(rng)))
+        except (ZeroDivisionError, FloatingPointError, QubaError):
+            reps[b] = np.nan
     return reps
 
 

@@ -367,7 +367,8 @@ def run(args) -> int:
             load = {"specs": [model], "kwargs": {} if load_kw.get("arch") else load_kw}
         base = {"kind": "model", "model": model, "load": load, "suite": args.suite, "data_root": _abs(args.data_root),
                 "dims": names, "eval": eval_kw, "output": output, "cache": cache, "cwd": os.getcwd(),
-                "verify_up_to_date": verify}
+                "verify_up_to_date": verify, "plugins": [_abs(m) if m.endswith(".py") else m
+                                                         for m in getattr(args, "plugin", None) or []]}
         if not args.split_tasks:
             return [base], None
         keys = list(split_requests(suite, names, _opts(base, args.batch_size)))
