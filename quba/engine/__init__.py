@@ -1,7 +1,7 @@
 """The evaluation engine: `evaluate(model, suite, dims)` -> a result record.
 
 Flow: resolve model, suite and dimensions; collect the union of the
-dimensions' `SplitRequest`s (quba/dimensions.py hook contract); check that
+dimensions' `SplitRequest`s (quba/dimensions/__init__.py hook contract); check that
 every split exists and the output folder is writable (before any work, so bad
 input leaves nothing half-written); run each request through the model once
 (`runner.Runner`, cached on disk by `cache.PredictionCache`); compute every

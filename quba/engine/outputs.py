@@ -1,4 +1,4 @@
-"""What a dimension reads: the model's outputs on one split (see quba/dimensions.py)."""
+"""What a dimension reads: the model's outputs on one split (see quba/dimensions/__init__.py)."""
 from __future__ import annotations
 
 from functools import cached_property
