@@ -66,9 +66,8 @@ PAPER_ATTACKS = ("paper_pgd_clean", "paper_pgd", "paper_fgsm_clean", "paper_fgsm
 
 
 def _protocol(opts) -> str:
-    from quba.engine.paper_protocol import check_protocol
-
-    return check_protocol((opts or {}).get("protocol"))
+    """quba (default) or paper; `quba.evaluate` checked the name before any work."""
+    return str((opts or {}).get("protocol") or "quba").strip().lower()
 
 
 def _adversarial_requests(suite, opts) -> list[SplitRequest]:
