@@ -144,8 +144,6 @@ def _weighted_calibration_error(y, p, counts, n_bins: int = 15, block: int = 1 <
     """gmean(ECE, ACE) of every resample given as a row of draw counts `counts` [n, N] (row b: how
     often each image is drawn), equal to `calibration_error(y[idx_b], p[idx_b])` up to float
     rounding (the order of summation differs). docs/metrics.md#calibration-error; Nixon et al. 2019 (ACE).
-    Torch (imported here only) does the per-resample passes: its gather and cumsum are several
-    times numpy's.
 
     ECE: an image's bin depends on its own confidence only, so ECE_b = Σ_bins |Σ_i w_bi (1[ŷ_i = y_i]
     − conf_i)| / N. ACE: a resample repeats image i w_bi times; in class j's order (by p_ij, ties:
@@ -173,72 +171,49 @@ def _weighted_calibration_error(y, p, counts, n_bins: int = 15, block: int = 1 <
     E[np.arange(N), eb] = correct - conf
     ece = np.abs(W @ E).sum(axis=1) / N
 
-    import torch  # the per-resample passes: torch's gather and cumsum are several times numpy's
-
     ce = np.full((n, K), np.nan)
-    Wt = torch.from_numpy(W)
-    b = torch.arange(n_bins + 1, dtype=torch.float64)[None, :]
+    b = np.arange(n_bins + 1, dtype=np.float64)[None, :]
     step = max(1, block // N)
-    # resamples in parallel threads, each op single-threaded: no intra-op barriers to spin on
-    # (on a busy machine 2 intra-op threads made this ~10x slower than 1)
-    threads = torch.get_num_threads()
-    pool = None
-    if threads > 1 and n > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=min(threads, n))
-    torch.set_num_threads(1)
-    try:
-        _calibration_blocks(y, p, Wt, b, ce, n, N, K, step, n_bins, pool)
-    finally:
-        torch.set_num_threads(threads)
-        if pool is not None:
-            pool.shutdown()
+    for lo in range(0, K, step):
+        _calibration_block(y, p, W, b, ce, lo, min(K, lo + step), n_bins)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any class: nan
         ace = np.nanmean(ce, axis=1)
     return gmean(np.stack([ece, ace], axis=1), axis=-1)
 
 
-def _calibration_blocks(y, p, Wt, b, ce, n, N, K, step, n_bins, pool) -> None:
-    """Fill ce[r, j] (class j's calibration error in resample r) block of classes by block."""
-    import torch
-
-    for start in range(0, K, step):
-        stop = min(K, start + step)
-        pj = np.ascontiguousarray(p[:, start:stop].T)  # [m, N]
-        ind = y[None, :] == np.arange(start, stop)[:, None]
-        order = np.lexsort((ind, pj), axis=1)
-        ps = np.take_along_axis(pj, order, axis=1)
-        active = ps > 0  # images with p_ij = 0 are not in class j's bins
-        every = bool(active.all())
-        resid = torch.from_numpy(np.where(active, np.take_along_axis(ind, order, axis=1) - ps, 0.0))
-        active = torch.from_numpy(active)
-        flat = torch.from_numpy(order.ravel())
-        shape = (stop - start, N)
-
-        def one(r, start=start, stop=stop, resid=resid, active=active, flat=flat, every=every, shape=shape):
-            w = Wt[r].index_select(0, flat).view(shape)
-            if not every:
-                w = w * active
-            C = torch.cumsum(w, 1)  # copies among the first entries of each sorted column
-            S = torch.cumsum(w.mul_(resid), 1)  # their residual sums
-            n_j = C[:, -1:]
-            q = torch.div(n_j, n_bins, rounding_mode="floor")
-            target = b * q + torch.minimum(b, n_j - q * n_bins)  # [m, B+1] the resample's bin edges
-            g = torch.searchsorted(C, target, side="left").clamp_(max=N - 1)  # entry holding that copy
-            before = (g - 1).clamp_(min=0)
-            first = g == 0
-            c0 = C.gather(1, before).masked_fill_(first, 0.0)
-            s0 = S.gather(1, before).masked_fill_(first, 0.0)
-            at = s0 + (target - c0) * resid.gather(1, g)  # residual sum before each edge
-            at[:, 0] = 0.0
-            n_j = n_j[:, 0].numpy()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ce[r, start:stop] = np.where(n_j > 0, at.diff(dim=1).abs_().sum(1).numpy() / n_j, np.nan)
-
-        if pool is not None:
-            list(pool.map(one, range(n)))
-        else:
-            for r in range(n):
-                one(r)
+def _calibration_block(y, p, W, b, ce, start: int, stop: int, n_bins: int) -> None:
+    """Fill ce[r, j] (class j's calibration error in resample r) for the classes start..stop-1."""
+    n, N = W.shape
+    m = stop - start
+    pj = np.ascontiguousarray(p[:, start:stop].T)  # [m, N]
+    ind = y[None, :] == np.arange(start, stop)[:, None]
+    order = np.lexsort((ind, pj), axis=1)
+    ps = np.take_along_axis(pj, order, axis=1)
+    active = ps > 0  # images with p_ij = 0 are not in class j's bins
+    every = bool(active.all())
+    resid = np.where(active, np.take_along_axis(ind, order, axis=1) - ps, 0.0)
+    rows = np.arange(m)[:, None]
+    for r in range(n):
+        w = W[r][order]  # [m, N] each image's count at its place in class j's order
+        if not every:
+            w = w * active
+        C = np.cumsum(w, axis=1)  # copies among the first entries of each sorted column
+        S = np.cumsum(w * resid, axis=1)  # their residual sums
+        n_j = C[:, -1:]
+        q = np.floor(n_j / n_bins)
+        target = b * q + np.minimum(b, n_j - q * n_bins)  # [m, B+1] the resample's bin edges
+        # the entry holding each edge's copy: one search over all rows, each row shifted past the
+        # one before (counts are integers, so the shifted values are exact)
+        shift = rows * (n_j.max() + 1.0)
+        g = np.searchsorted((C + shift).ravel(), (target + shift).ravel(), side="left").reshape(m, -1)
+        g = np.minimum(g - rows * N, N - 1)
+        before = np.maximum(g - 1, 0)
+        first = g == 0
+        c0 = np.where(first, 0.0, np.take_along_axis(C, before, axis=1))
+        s0 = np.where(first, 0.0, np.take_along_axis(S, before, axis=1))
+        at = s0 + (target - c0) * np.take_along_axis(resid, g, axis=1)  # residual sum before each edge
+        at[:, 0] = 0.0
+        n_j = n_j[:, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ce[r, start:stop] = np.where(n_j > 0, np.abs(np.diff(at, axis=1)).sum(axis=1) / n_j, np.nan)
