@@ -141,3 +141,25 @@ def test_entry_point_group_registers_a_dimension(tmp_path, monkeypatch):
         assert D.get("ep_test_dim").higher_is_better is True
     finally:
         D.unregister("ep_test_dim")
+
+
+def test_sweep_workers_load_the_plugin(tmp_path, monkeypatch, capsys):
+    """`quba sweep --plugin FILE.py` with two worker processes: each worker registers the plugin's
+    dimension before it evaluates, so the records carry it."""
+    from quba.cli import main
+    import quba.dimensions as D
+
+    plugin = tmp_path / "sweep_dims.py"
+    plugin.write_text(PLUGIN.replace("{module}", "sweep_dims").replace('"top1_error"', '"sweep_error"')
+                      .replace('aliases=("error",)', 'aliases=()'))
+    monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    try:
+        rc = main(["sweep", "mini-cnn-standard", "mini-cnn-texture", "--dims", "sweep_error", "--bootstrap", "10",
+                   "--workers", "2", "--no-progress", "--output", str(out), "--plugin", str(plugin)])
+    finally:
+        D.unregister("sweep_error")
+    assert rc == 0, capsys.readouterr().err
+    for m in ("mini-cnn-standard", "mini-cnn-texture"):
+        d = json.loads((out / "mini" / "records" / f"{m}.json").read_text())["dimensions"]["sweep_error"]
+        assert 0 < d["value"] < 1 and d["lo"] <= d["value"] <= d["hi"]
