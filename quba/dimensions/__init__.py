@@ -22,7 +22,9 @@ Hook contract
     The model outputs the dimension reads. `suite` is the loaded suite, `opts`
     the evaluation options (a dict: "seed", "subset", "bootstrap", "device",
     "batch_size", "workers", "strict", "progress", plus the user's options for
-    this dimension under its name, e.g. ``opts["negative_flip_rate"]``). A
+    this dimension under its name, e.g. ``opts["negative_flip_rate"]``; a
+    dimension that declares an options dataclass reads them filled in and
+    checked as ``ctx.options``). A
     `SplitRequest` names a split of the suite (ask the suite which one serves a
     role: ``role_splits(suite, "clean")``) and optionally ``attack`` (None,
     "fgsm" or "pgd", with ``params``), ``model`` (another model's spec, e.g. a
@@ -260,18 +262,20 @@ ENTRY_POINT_GROUP = "quba.dimensions"
 _ENTRY_POINTS_LOADED = False
 
 
-def _register_from(obj, where: str) -> list[str]:
-    """Register what a plugin offers: a Dimension, a list of them, or a module that registered
-    its own (by calling `register`) or holds `DIMENSIONS`."""
+def _register_from(obj) -> list[str]:
+    """Register what a plugin offers: a Dimension, a list of them, a module that holds
+    `DIMENSIONS` (one that called `register` itself needs nothing more), or a function
+    returning one of these (an entry point may name a factory)."""
     if isinstance(obj, Dimension):
         return [register(obj).name]
     if isinstance(obj, (list, tuple)):
-        return [n for o in obj for n in _register_from(o, where)]
-    if callable(obj) and not isinstance(obj, type) and not hasattr(obj, "__path__") and \
-            not hasattr(obj, "__file__"):
-        return _register_from(obj(), where)
-    dims = getattr(obj, "DIMENSIONS", None)
-    return _register_from(dims, where) if dims is not None else []
+        return [n for o in obj for n in _register_from(o)]
+    if hasattr(obj, "__file__") or hasattr(obj, "__path__"):  # a module
+        dims = getattr(obj, "DIMENSIONS", None)
+        return _register_from(dims) if dims is not None else []
+    if callable(obj):
+        return _register_from(obj())
+    raise ValueError(f"a plugin offers Dimensions, a list of them or a module; got {type(obj).__name__}")
 
 
 def load_plugin(module: str) -> list[str]:
@@ -304,10 +308,10 @@ def load_plugin(module: str) -> list[str]:
     except ValueError as exc:
         raise QubaError(f"--plugin {spec}: {exc}") from None
     try:
-        _register_from(mod, spec)
+        named = _register_from(mod)
     except ValueError as exc:
         raise QubaError(f"--plugin {spec}: {exc}") from None
-    return sorted(set(_REGISTRY) - before) or [d for d in getattr(mod, "DIMENSIONS", []) or []]
+    return sorted(set(_REGISTRY) - before | set(named))
 
 
 def load_plugins(modules) -> list[str]:
@@ -329,7 +333,7 @@ def _entry_points() -> None:
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
-            _register_from(ep.load(), ep.value)
+            _register_from(ep.load())
         except Exception as exc:  # noqa: BLE001  a third party's bug must not break quba
             import warnings
 
