@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 PLUGIN = textwrap.dedent('''
     """A third-party dimension: top-1 error (lower is better), declared with lazy hooks."""

@@ -16,7 +16,7 @@ from quba.errors import QubaError
 
 from engine_fakes import BrightnessNet, FakeSuite
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingSuite(FakeSuite):
