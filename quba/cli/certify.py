@@ -80,20 +80,12 @@ def options(args) -> dict:
 
 
 def run(args) -> int:
-    from quba.engine import _load_suite, evaluate
-    from quba.engine.certify import DIMENSION, CertifyConfig, suite_hierarchy
-    from quba.errors import QubaError
+    from quba.api import certify
+    from quba.engine.certify import DIMENSION
 
-    suite = _load_suite(args.suite, args.data_root)
-    opts = options(args)
-    # bad input fails before the model loads or any sampling starts
-    cfg = CertifyConfig(**{k: v for k, v in opts.items() if k not in ("images", "hierarchy")})
-    cfg.validate(suite_hierarchy(suite, opts.get("hierarchy")))
-    if args.images is not None and args.images < 1:
-        raise QubaError(f"--images must be at least 1, got {args.images}")
-    rec = evaluate(args.model, suite, [DIMENSION], bootstrap=args.bootstrap, device=args.device, seed=args.seed,
-                   output=args.output if args.record else None, progress=args.progress,
-                   options={DIMENSION: opts})
+    rec = certify(args.model, args.suite, options=options(args), bootstrap=args.bootstrap, device=args.device,
+                  seed=args.seed, output=args.output if args.record else None, data_root=args.data_root,
+                  progress=args.progress)
     entry = rec["dimensions"][DIMENSION]
     if args.format == "json":
         print(json.dumps({"model": rec["model"], "suite": rec["suite"], **entry, "record": rec.get("path")},

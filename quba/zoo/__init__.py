@@ -23,7 +23,7 @@ def __getattr__(name):  # LoadedModel imports torch: only when asked for
         return LoadedModel
     raise AttributeError(f"module 'quba.zoo' has no attribute {name!r}")
 
-_CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str | None = None,
@@ -42,7 +42,7 @@ def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str
     from quba.zoo.catalog import get
 
     spec = str(spec)
-    if spec.lower().endswith(_CHECKPOINT_SUFFIXES) and checkpoint is None:
+    if spec.lower().endswith(CHECKPOINT_SUFFIXES) and checkpoint is None:
         checkpoint, spec = spec, None
     if checkpoint is not None:
         if arch:
