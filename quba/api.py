@@ -340,7 +340,7 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
     dev = resolve_device(device)
     suite_obj = _suite(suite, data_root)
     if explanations:
-        from quba.engine.attribution import check_method
+        from quba.zoo.attribution import check_method
 
         check_method(attribution)  # unknown method: fail before work
     old_m, old_out, old_passes = cached_outputs(old, suite_obj, split, device=dev, batch_size=batch_size,
@@ -361,7 +361,7 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
         "bootstrap": bootstrap, "seed": seed,
     }
     if explanations:
-        from quba.engine.attribution import resolve_method
+        from quba.zoo.attribution import resolve_method
 
         resolve_method(old_m.module, attribution)
         pos = select_images(len(new_out), max_images)
