@@ -303,7 +303,7 @@ def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=No
     import dataclasses
 
     from quba.zoo.eval_transform import eval_transform
-    from quba.zoo.loaders.common import crop_size_of
+    from quba.zoo.sources.common import crop_size_of
 
     pre, source = eval_transform(loaded.module, input_size, interpolation, crop_pct)
     crop = crop_size_of(pre)

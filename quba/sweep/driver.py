@@ -52,7 +52,7 @@ def read_models_file(path) -> list[str]:
 
 
 def _unavailable_reason(row: dict) -> str | None:
-    from quba.zoo.loaders import hub_kind, is_available
+    from quba.zoo.sources import is_available, source_of
 
     if (row.get("task") or "classification") != "classification":
         return f"not a classifier (task {row.get('task')})"
@@ -60,7 +60,7 @@ def _unavailable_reason(row: dict) -> str | None:
         return None
     if row["source"] == "unavailable":
         return "unavailable: " + (row.get("notes") or "no published weights")
-    need = hub_kind(row["identifier"]) if row["source"] == "hub" else row["source"]
+    need = source_of(row)
     return f"unavailable: its loader needs the optional package {need!r}, which is not installed"
 
 
