@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 import quba.api as A
-import quba.engine as E
 from quba.cli import main
 from quba.errors import QubaError
 from quba.store import records as R

@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from quba.suites.specs import DEFAULT_SUITE
+
 ORDER = 30
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -26,7 +29,7 @@ def register(sub) -> None:
     )
     p.add_argument("old", metavar="OLD", help="the reference (legacy) model, or the teacher with --explanations")
     p.add_argument("new", metavar="NEW", help="the updated model, or the student with --explanations")
-    p.add_argument("--suite", default="mini", metavar="imagenet|mini", help="suite (default mini)")
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini", help="suite (default mini)")
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
     p.add_argument("--split", default="val", help="split both models are compared on (default val)")
     p.add_argument("--subset", type=int, metavar="N", help="a fixed, stratified N images per class")

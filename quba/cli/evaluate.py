@@ -5,12 +5,14 @@ import argparse
 import json
 import sys
 
+from quba.suites.specs import DEFAULT_SUITE
+
 ORDER = 10
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `quba evaluate` and `quba leaderboard`."""
-    p.add_argument("--suite", default="mini", metavar="imagenet|mini",
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini",
                    help="the images: mini (QUBA-mini, generated, no data needed; default) or imagenet "
                         "(folders under --data-root)")
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")

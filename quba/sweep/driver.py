@@ -82,10 +82,13 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
     groups += [t for t in tokens if t not in by_id and (t.lower() == "paper" or t.lower() in known_groups)]
     tokens = [t for t in tokens if t not in groups]
     if not tokens and not groups:
-        if suite != "mini":
+        from quba.suites.specs import spec
+
+        defaults = spec(suite).default_groups if spec(suite) is not None else ()
+        if not defaults:
             raise QubaError(f"name the models to sweep on suite {suite!r}: MODEL ..., --group paper|GROUP "
                             "or --models-file FILE")
-        groups = ["mini"]
+        groups = list(defaults)
     by_lower = {k.lower(): r for k, r in by_id.items()}
     chosen: list[dict | str] = []
     unknown = []
