@@ -71,10 +71,15 @@ def _clean(x):
     return x if math.isfinite(x) else None
 
 
-def _entry(entry: dict) -> dict:
+def _entry(entry) -> dict:
+    """Numbers as floats, non-finite ones as null (anything else is left for `validate` to refuse)."""
+    if not isinstance(entry, dict):
+        return entry
     out = dict(entry)
     for k in ("value", "lo", "hi"):
-        out[k] = _clean(out.get(k))
+        v = out.get(k)
+        if v is None or _is_num(v) or hasattr(v, "dtype"):
+            out[k] = _clean(v)
     return out
 
 
