@@ -1,9 +1,8 @@
-"""The evaluation engine: `evaluate(model, suite, dims)` -> a result record.
+"""The evaluation engine: `measure_model(model, suite, dims)` -> a record's parts.
 
 Flow: resolve model, suite and dimensions; collect the union of the
 dimensions' `SplitRequest`s (quba/dimensions.py hook contract); check that
-every split exists and the output folder is writable (before any work, so bad
-input leaves nothing half-written); run each request through the model once
+every split exists (before any work); run each request through the model once
 (`runner.Runner`, cached on disk by `cache.PredictionCache`); compute every
 dimension and its bootstrap interval from the cached outputs (`measure`);
 return the record's parts. Writing them (`quba.store`) and placing the model
@@ -115,10 +114,10 @@ def collect_requests(dim_objs, suite, opts):
 
 
 def measure_model(model, suite, dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
-             batch_size=256, workers=0, seed=0, strict=False, progress=True,
-             options: dict | None = None, cache_root=None, precision="auto", threads=None,
-             protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
-             replicates: dict | None = None) -> dict:
+                  batch_size=256, workers=0, seed=0, strict=False, progress=True,
+                  options: dict | None = None, cache_root=None, precision="auto", threads=None,
+                  protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
+                  replicates: dict | None = None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
