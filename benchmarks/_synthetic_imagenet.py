@@ -1,7 +1,6 @@
 """A synthetic ImageNet-layout tree of JPEGs for the throughput benchmarks (no data, no download).
 
-`make_tree(root, ...)` writes the folders `quba evaluate --suite imagenet` reads (README, "The
-ImageNet suite on disk"): `val/<wnid>/*.JPEG` and, with `all_splits=True`, the 75 ImageNet-C
+`make_tree(root, ...)` writes the folders `quba evaluate --suite imagenet` reads (docs/imagenet-layout.md#layout): `val/<wnid>/*.JPEG` and, with `all_splits=True`, the 75 ImageNet-C
 folders (hard links to the val files: same bytes, same decoding cost, no disk), ImageNet-R,
 the four model-vs-human splits, cue-conflict and both Backgrounds Challenge splits. Images are
 smooth random colour fields (JPEG-compressed like photographs, so decoding costs what it costs

@@ -56,7 +56,7 @@ def in9_index(in9_class: int) -> int:
 def fake_imagenet_tree(root, wnids=("n01440764", "n02085620", "n15075141"), n_per_class: int = 2,
                        splits=("val",), corruptions=(("fog", 1),), r_wnids=None,
                        categories=("bear", "bird", "truck"), bg_classes=(0, 1, 8), size: int = 8) -> Path:
-    """Write a tiny tree under `root` (README, 'The ImageNet suite on disk').
+    """Write a tiny tree under `root` (docs/imagenet-layout.md#layout).
 
     splits: any of "val", "imagenet-c", "imagenet-r", "edge", "silhouette",
     "sketch", "stylized", "cue-conflict", "bg_challenge". Images encode the

@@ -3,7 +3,7 @@
     python tools/gen_cli_doc.py           # rewrite docs/cli.md
     python tools/gen_cli_doc.py --check   # exit 1 (and say why) if docs/cli.md differs from the parsers
 
-Run it after adding or changing a command or an option; tests/test_docs.py fails when a
+Run it after adding or changing a command or an option; tests/unit/test_docs.py fails when a
 command or option of `quba <command> --help` is missing from docs/cli.md (or when the doc
 lists an option that no longer exists). The text comes from `quba.cli.build_parser()`:
 each command's description, usage, arguments with their help, defaults and choices, and

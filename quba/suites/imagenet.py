@@ -1,6 +1,6 @@
 """The ImageNet suite: the ImageNet-family datasets as folders under one data root.
 
-Layout under ``--data-root DIR`` (README, "The ImageNet suite on disk")::
+Layout under ``--data-root DIR`` (docs/imagenet-layout.md#layout)::
 
     DIR/val/<wnid>/*                                   ImageNet-1k val          -> split "val"
     DIR/imagenet-c/<corruption>/<severity>/<wnid>/*    ImageNet-C               -> "corruption/<corruption>/<severity>"
@@ -58,7 +58,7 @@ CORRUPTION_MODES = ("folders", "generate")
 BG_CLASS_FOLDERS = ("00_dog", "01_bird", "02_wheeled vehicle", "03_reptile", "04_carnivore", "05_insect",
                     "06_musical instrument", "07_primate", "08_fish")
 
-#: Where each dataset comes from (used in missing-folder errors and the README).
+#: Where each dataset comes from (used in missing-folder errors and docs/imagenet-layout.md).
 SOURCES = {
     "val": "ImageNet-1k validation set (ILSVRC2012_img_val.tar from https://image-net.org), "
            "sorted into one folder per WNID",
@@ -188,11 +188,11 @@ class ImageNetSuite:
     def __init__(self, data_root, corruptions: str = "folders", seed: int = 0):
         if data_root is None:
             raise QubaError("the imagenet suite reads datasets from folders: pass --data-root DIR "
-                            "(layout: README, 'The ImageNet suite on disk')")
+                            "(layout: docs/imagenet-layout.md#layout)")
         root = Path(data_root).expanduser()
         if not root.is_dir():
             raise QubaError(f"--data-root {str(root)!r} is not a folder; point it at the folder holding val/, "
-                            "imagenet-c/, imagenet-r/, ... (README, 'The ImageNet suite on disk')")
+                            "imagenet-c/, imagenet-r/, ... (layout: docs/imagenet-layout.md#layout)")
         if corruptions not in CORRUPTION_MODES:
             raise QubaError(f"corruptions must be one of {', '.join(CORRUPTION_MODES)}, got {corruptions!r}")
         self.root = root.resolve()
@@ -256,7 +256,7 @@ class ImageNetSuite:
             hint = "; or generate them from val with ImageNetSuite(root, corruptions='generate')"
         what = f"dimension {dim} needs split {split!r}" if dim else f"split {split!r} (clean val images)"
         return (f"{what}: folder {path} is missing; it comes from "
-                f"{self.source(need)}{hint} (layout: README, 'The ImageNet suite on disk')")
+                f"{self.source(need)}{hint} (layout: docs/imagenet-layout.md#layout)")
 
     def require(self, splits, dimension: str | None = None) -> None:
         """QubaError (one line: dimension, expected path, dataset source) if any split is missing."""
@@ -333,7 +333,7 @@ class ImageNetSuite:
             detail = (f"it holds {len(loose)} images directly; sort them into one folder per {what}"
                       if loose else f"it has no {what} folders")
             raise QubaError(f"split {name!r} expects {folder}/<{what}>/<images>, but "
-                            f"{detail} (README, 'The ImageNet suite on disk')")
+                            f"{detail} (layout: docs/imagenet-layout.md#layout)")
         out = []
         for d in subs:
             if d not in known:

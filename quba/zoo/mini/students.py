@@ -20,7 +20,7 @@ the teacher stays in eval mode):
          To keep training near a minute on 2 cores the explanation term uses the
          first ``EXPLAIN_BATCH`` = 32 images of each batch of 64 (the KD term all 64).
 
-Known answer (tests/test_agreement_mini.py): the e²KD student's explanations are
+Known answer (tests/engine/test_agreement.py): the e²KD student's explanations are
 more similar to the teacher's than the plain-KD student's.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ from quba.paths import data_file
 # the module, not quba.zoo.catalog() the function that quba.zoo exports under the same name
 cat = importlib.import_module("quba.zoo.catalog")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def paper():

@@ -1,4 +1,4 @@
-"""Issue 10.11: the ACE binning choice, against the authors' implementation (documented in README).
+"""Issue 10.11: the ACE binning choice, against the authors' implementation (documented in docs/evaluating.md#choices).
 
 `authors_ace` re-implements the QUBA authors' ACE (visinf/beyond-accuracy helper/uncertainty.py,
 Robustness Metrics' _GeneralCalibrationErrorMetric with binning_scheme='adaptive',
@@ -56,6 +56,6 @@ def test_ties_land_in_the_upper_bin_there_and_split_by_position_here():
     assert abs(ours - theirs) / theirs < 0.05  # a small difference, documented
 
 
-def test_readme_documents_the_ace_binning_choice():
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_docs_document_the_ace_binning_choice():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "evaluating.md").read_text()
     assert "*ACE binning*" in text and "upper bin" in text

@@ -137,6 +137,7 @@ def authors_pipeline(model_id, images, labels):
 
 
 # ---------------------------------------------------------------- the tests
+@pytest.mark.slow
 def test_paper_protocol_equals_the_authors_pipeline_image_for_image(tmp_path):
     model_id = "mini-cnn-standard"
     cache = tmp_path / "pred"

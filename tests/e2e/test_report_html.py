@@ -23,7 +23,7 @@ from quba.ranking import correlate, rank, recommend
 from quba.ranking import render
 from quba.report.html import build_report_html, write_report_html
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MINI = str(ROOT / "results" / "mini" / "leaderboard.csv")
 CHROMIUM = os.environ.get("QUBA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 PAPER_NINE = ["accuracy", "adversarial_robustness", "corruption_robustness", "ood_robustness", "calibration_error",
@@ -387,6 +387,7 @@ def test_csv_download_equals_quba_rank_csv(ref_page, files):
     assert saved.read_text() == render.ranking_csv(rank(**kw))
 
 
+@pytest.mark.slow
 def test_real_controls_hash_round_trip_keyboard_and_screenshots(browser, files):
     shots = files["shots"]
     page = Page(browser, files["mixed"][0])

@@ -23,7 +23,7 @@ from quba.store.leaderboard import write_leaderboard
 
 from engine_fakes import K, BrightnessNet, FakeSuite
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(capsys, *args):

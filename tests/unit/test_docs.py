@@ -4,7 +4,11 @@
   and no option that no longer exists (regenerate it: python tools/gen_cli_doc.py);
 - no tracked text file refers to anything outside the repository;
 - every `docs/<file>.md#<anchor>` reference (in code, tests, README, docs) names an
-  existing doc and one of its headings, by GitHub's anchor rules;
+  existing doc and one of its headings, by GitHub's anchor rules; every `docs/<file>.md`
+  and `tests/<path>.py` named in a text file exists;
+- every link inside README.md leads to an existing file and heading, and every
+  `README.md#<anchor>` or `README, '<section>'` reference names one of its headings;
+- README.md stays short (the details live in docs/);
 - docs/metrics.md lists every registered dimension with its direction.
 """
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pytest
 
 from quba.cli import build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # tests/unit/test_docs.py
 DOCS = ROOT / "docs"
 CLI_DOC = DOCS / "cli.md"
 THIS = Path(__file__).resolve()
@@ -222,8 +226,64 @@ def test_links_inside_docs_resolve(doc):
     _check_links(path)
 
 
-def test_links_in_readme_to_docs_resolve():
-    _check_links(ROOT / "README.md", only_docs=True)
+def test_links_in_readme_resolve():
+    """Every relative link of the README: to docs/, to other files, and to its own headings."""
+    _check_links(ROOT / "README.md")
+
+
+README_REF = re.compile(r"README\.md#([\w-]+)")
+README_SECTION = re.compile(r"README(?:\.md)?,\s*[\'\"“]([^\'\"”]+)[\'\"”]")
+DOC_FILE = re.compile(r"(?<![\w/.-])docs/([\w.-]+\.md)\b")
+TEST_FILE = re.compile(r"(?<![\w/.-])(tests/[\w/.-]+\.py)\b")
+
+
+def readme_reference_problems(text: str, readme_anchors: set[str]) -> list[str]:
+    """References in `text` to README sections that do not exist (by anchor or by title)."""
+    bad = [f"README.md#{a}" for a in README_REF.findall(text) if a not in readme_anchors]
+    bad += [f"README, {t!r}" for t in README_SECTION.findall(text) if github_anchor(t) not in readme_anchors]
+    return bad
+
+
+def test_readme_references_resolve():
+    """Code, tests and docs that point into the README name one of its headings; since the long
+    sections moved to docs/, a stale "README, 'The ImageNet suite on disk'" is caught here."""
+    readme = anchors((ROOT / "README.md").read_text(encoding="utf-8"))
+    bad = []
+    for p in tracked_text_files():
+        if p.resolve() == THIS:
+            continue  # the examples below
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            bad += [f"{p.relative_to(ROOT)}:{n}: {b}" for b in readme_reference_problems(line, readme)]
+    assert not bad, "no such README heading:\n" + "\n".join(bad)
+
+
+def test_readme_reference_checker_is_not_vacuous():
+    readme = anchors((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert "the-main-job" in readme
+    assert readme_reference_problems("see README.md#the-main-job and README, 'The main job'", readme) == []
+    assert readme_reference_problems("(layout: README, 'The ImageNet suite on disk')", readme) == [
+        "README, 'The ImageNet suite on disk'"]
+    assert readme_reference_problems("README.md#throughput", readme) == ["README.md#throughput"]
+
+
+def test_named_docs_and_test_files_exist():
+    """A `docs/<file>.md` or `tests/<path>.py` named in code, docs or tests exists (test files
+    moved into tests/unit, tests/engine, tests/e2e)."""
+    bad = []
+    for p in tracked_text_files():
+        if p.resolve() == THIS:
+            continue
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            bad += [f"{p.relative_to(ROOT)}:{n}: docs/{d}" for d in DOC_FILE.findall(line)
+                    if not (DOCS / d).is_file()]
+            bad += [f"{p.relative_to(ROOT)}:{n}: {t}" for t in TEST_FILE.findall(line) if not (ROOT / t).is_file()]
+    assert not bad, "no such file:\n" + "\n".join(bad)
+
+
+def test_readme_is_short():
+    """What quba is, install, the main job, testing and a tour; everything else is in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= 250, f"README.md has {lines} lines; move the details into docs/"
 
 
 def _check_links(path: Path, only_docs: bool = False) -> None:

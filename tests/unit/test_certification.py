@@ -179,6 +179,7 @@ def test_constant_model_certifies_every_pixel_at_fine_level():
         assert r.summary["per_level"]["fine"]["certified"] == labels.size
 
 
+@pytest.mark.slow
 def test_abstention_rises_with_sigma_and_adaptive_abstains_less():
     h = hierarchy()
     images, labels = code_images()

@@ -58,6 +58,7 @@ def test_uniform_attribution_scores_exactly_chance(val):
         assert res["mean"] == pytest.approx(1 / n**2, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_mini_cnn_scores_above_chance_and_far_above_with_grad_cam(val):
     m = _module("mini-cnn-standard")
     ixg = run_pointing_game(m, val.images, val.labels, n_grids=GRIDS, progress=False)
@@ -68,6 +69,7 @@ def test_mini_cnn_scores_above_chance_and_far_above_with_grad_cam(val):
     assert cam["mean"] > 3 / 9, cam  # measured ~0.5
 
 
+@pytest.mark.slow
 def test_bcos_localises_at_least_as_well_as_its_twin(val):
     b = run_pointing_game(_module("mini-bcos-cnn"), val.images, val.labels, n_grids=GRIDS, progress=False)
     t = run_pointing_game(_module("mini-bcos-twin"), val.images, val.labels, n_grids=GRIDS, progress=False)

@@ -112,6 +112,7 @@ def seg_model():
     return mini.load("mini-seg-fcn")
 
 
+@pytest.mark.slow
 def test_mini_model_segments_and_certifies(seg_model, suite):
     images, seg = segmentation_data(suite, images=4)
     with torch.no_grad():

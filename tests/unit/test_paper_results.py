@@ -5,7 +5,7 @@ from pathlib import Path
 
 from quba.paths import data_file
 
-PAGE = Path(__file__).with_name("data") / "quba_project_page.csv"
+PAGE = Path(__file__).resolve().parents[1] / "data" / "quba_project_page.csv"
 VALUES = ["accuracy", "adversarial_robustness", "corruption_robustness", "ood_robustness", "calibration_error",
           "class_balance", "object_focus", "shape_bias", "parameters_m"]
 #: the page swaps these two display names (ViT-b/32 has 88 M parameters, ViT-l/16 304 M)
@@ -60,6 +60,6 @@ def test_304_complete_rows_and_the_vit_21k_names():
 
 
 def test_results_reference_copy_is_the_shipped_csv():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert (root / "results" / "reference" / "quba_paper_results.csv").read_bytes() == \
         data_file("quba_paper_results.csv").read_bytes()

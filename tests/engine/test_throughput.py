@@ -17,7 +17,7 @@ from quba.errors import QubaError
 
 from engine_fakes import BrightnessNet, FakeSuite
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingSuite(FakeSuite):

@@ -219,7 +219,7 @@ def test_offline_open_clip_failure_is_one_line(tmp_path):
     from pathlib import Path
 
     env = {**os.environ, "QUBA_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     p = subprocess.run([sys.executable, "-m", "quba", "evaluate", "CLIP-B16-Laion2B", "--dims", "accuracy",
                         "--output", str(tmp_path / "res")], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2

@@ -51,6 +51,7 @@ def _evaluate(model, dims, **kw):
     return evaluate(model, "mini", dims, output=None, progress=False, options={"teacher": TEACHER}, **kw)
 
 
+@pytest.mark.slow
 def test_e2kd_student_explains_more_like_its_teacher_than_the_kd_student(quba_cache):
     dims = ["teacher_agreement", "explanation_similarity"]
     kd = _evaluate("mini-student-kd", dims, bootstrap=100)["dimensions"]
@@ -66,12 +67,14 @@ def test_e2kd_student_explains_more_like_its_teacher_than_the_kd_student(quba_ca
         assert d["teacher_agreement"]["lo"] <= d["teacher_agreement"]["value"] <= d["teacher_agreement"]["hi"]
 
 
+@pytest.mark.slow
 def test_teacher_dimensions_of_the_teacher_itself(quba_cache):
     d = _evaluate(TEACHER, ["teacher_agreement", "explanation_similarity"], bootstrap=0)["dimensions"]
     assert d["teacher_agreement"]["value"] == 1.0
     assert d["explanation_similarity"]["value"] == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_compare_explanations_matches_the_dimension(quba_cache, capsys):
     import json
 
@@ -96,6 +99,7 @@ def test_teacher_dimensions_need_a_declared_teacher(quba_cache):
                  options={"teacher": TEACHER, "explanation_similarity": {"method": "magic"}})
 
 
+@pytest.mark.slow
 def test_student_recipes_smoke():
     import torch
 

@@ -21,7 +21,7 @@ import pytest
 from quba.cli import main
 from quba.store.records import record_path, run_log_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FOUR = ["mini-cnn-standard", "mini-cnn-shape", "mini-cnn-texture", "mini-vit-standard"]
 CHEAP = ["--dims", "accuracy", "calibration_error", "--bootstrap", "20", "--no-progress"]
 
@@ -401,7 +401,7 @@ def test_imagenet_sweep_with_a_relative_data_root(fresh_cache, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     fake_imagenet_tree(tmp_path / "imagenet", splits=("val", "cue-conflict"))
     (tmp_path / "colour.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
         "from imagenet_fixture import ColourCodeModel\n\ndef build():\n    return ColourCodeModel()\n")
     rc, stdout, err = cli(capsys, "sweep", "colour.py:build", "--suite", "imagenet", "--data-root", "imagenet",
                           "--dims", "accuracy", "shape_bias", "--split-tasks", "--bootstrap", "10", "--no-progress",

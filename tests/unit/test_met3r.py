@@ -150,6 +150,7 @@ def test_mini_consistent_near_zero_inconsistent_higher_and_monotone(mini):
     assert all(a < b for a, b in zip(means, means[1:])), means
 
 
+@pytest.mark.slow
 def test_mini_wrong_pose_scores_higher_than_the_true_pose_of_the_same_pair(mini):
     ids, v1, v2, geos, meta = mini
     idx = np.flatnonzero(meta["kind"] == "pose")
