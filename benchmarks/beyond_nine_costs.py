@@ -28,7 +28,7 @@ def _steps_per_second(fn, steps: int = 15) -> float:
 def main() -> None:
     torch.set_num_threads(2)
     os.environ["QUBA_CACHE"] = tempfile.mkdtemp(prefix="quba-bench-")
-    from quba.cli.compare import compare
+    from quba.api import compare
     from quba.engine.pointing_game import run_pointing_game
     from quba.suites.mini import MiniSuite
     from quba.zoo.mini import build, load

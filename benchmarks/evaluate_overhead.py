@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from quba.engine import evaluate
+    from quba.api import evaluate
     from quba.suites.imagenet import ImageNetSuite
 
     small = args.small

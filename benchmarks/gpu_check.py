@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     import torch
 
     from quba.engine import attacks as A
-    from quba.engine import evaluate
+    from quba.api import evaluate
     from quba.engine.runner import resolve_device
     from quba.suites.imagenet import ImageNetSuite
 

@@ -12,11 +12,12 @@ __all__ = ["QubaError", "__version__"]
 
 # The Python API behind every command, imported lazily so `import quba` stays light.
 _API = {
+    **{name: "quba.api" for name in ("evaluate", "evaluate_many", "leaderboard", "compare", "certify",
+                                     "consistency", "place")},
     "rank": "quba.ranking",
     "recommend": "quba.ranking",
     "correlate": "quba.ranking",
     "load_leaderboard": "quba.ranking",
-    "evaluate": "quba.engine",
     "load_model": "quba.zoo",
     "load_suite": "quba.suites",
     "write_report_html": "quba.report",

@@ -1,8 +1,9 @@
 """One error type for bad input: the CLI prints its message as one line and exits 2."""
 
 
-class QubaError(Exception):
-    """Bad input or an unmet precondition the user can fix.
+class QubaError(ValueError):
+    """Bad input or an unmet precondition the user can fix (a ValueError, so callers that catch
+    ValueError for bad arguments catch it too).
 
     The message is a single line saying what was wrong and what to do.
     """

@@ -399,7 +399,7 @@ def build_rows() -> list[dict]:
 def verify(rows: list[dict]) -> list[str]:
     """Every identifier against the installed libraries' own listings."""
     sys.path.insert(0, str(ROOT))
-    from quba.zoo.loaders import identifier_problem
+    from quba.zoo.sources import identifier_problem
 
     return [f"{r['id']}: {msg}" for r in rows if (msg := identifier_problem(r))]
 
@@ -408,7 +408,7 @@ def check_params(rows: list[dict]) -> list[str]:
     """Build every entry on the meta device; counts within 2 % (or 0.05 M) of the paper."""
     sys.path.insert(0, str(ROOT))
     from quba.zoo.catalog import _parse
-    from quba.zoo.loaders import load_row
+    from quba.zoo.sources import load_row
 
     problems = []
     for r in rows:

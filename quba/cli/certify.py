@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from quba.suites.specs import DEFAULT_SUITE
+
 ORDER = 60
 
 
@@ -32,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a segmentation model: a mini zoo id (e.g. mini-seg-fcn) or FILE.py:FUNCTION returning an "
                         "nn.Module that maps [0,1] images [N,3,H,W] to logits [N,1+classes,H,W] (0 = background)")
-    p.add_argument("--suite", default="mini", metavar="NAME", help="suite with a 'segmentation' split (default mini)")
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="NAME",
+                   help="suite with a 'segmentation' split (default mini)")
     p.add_argument("--data-root", metavar="DIR", help="data root for suites read from disk")
     p.add_argument("--sigma", type=float, default=0.25, help="noise std in [0,1] pixel space (default 0.25)")
     p.add_argument("--n0", type=int, default=10, help="samples that choose the mode and the level (default 10)")
@@ -80,20 +83,12 @@ def options(args) -> dict:
 
 
 def run(args) -> int:
-    from quba.engine import _load_suite, evaluate
-    from quba.engine.certify import DIMENSION, CertifyConfig, suite_hierarchy
-    from quba.errors import QubaError
+    from quba.api import certify
+    from quba.engine.certify import DIMENSION
 
-    suite = _load_suite(args.suite, args.data_root)
-    opts = options(args)
-    # bad input fails before the model loads or any sampling starts
-    cfg = CertifyConfig(**{k: v for k, v in opts.items() if k not in ("images", "hierarchy")})
-    cfg.validate(suite_hierarchy(suite, opts.get("hierarchy")))
-    if args.images is not None and args.images < 1:
-        raise QubaError(f"--images must be at least 1, got {args.images}")
-    rec = evaluate(args.model, suite, [DIMENSION], bootstrap=args.bootstrap, device=args.device, seed=args.seed,
-                   output=args.output if args.record else None, progress=args.progress,
-                   options={DIMENSION: opts})
+    rec = certify(args.model, args.suite, options=options(args), bootstrap=args.bootstrap, device=args.device,
+                  seed=args.seed, output=args.output if args.record else None, data_root=args.data_root,
+                  progress=args.progress)
     entry = rec["dimensions"][DIMENSION]
     if args.format == "json":
         print(json.dumps({"model": rec["model"], "suite": rec["suite"], **entry, "record": rec.get("path")},

@@ -4,15 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-ORDER = 30
+from quba.suites.specs import DEFAULT_SUITE
 
-ROWS = [  # key, label, direction
-    ("nfr", "negative flip rate (NFR)", "↓"),
-    ("nfi", "negative flip impact (NFI)", "↓"),
-    ("pfr", "positive flip rate (PFR)", "↑"),
-    ("relative_nfr", "relative NFR", "↓"),
-    ("agreement", "top-1 agreement", "↑"),
-]
+ORDER = 30
 
 
 def register(sub) -> None:
@@ -35,7 +29,7 @@ def register(sub) -> None:
     )
     p.add_argument("old", metavar="OLD", help="the reference (legacy) model, or the teacher with --explanations")
     p.add_argument("new", metavar="NEW", help="the updated model, or the student with --explanations")
-    p.add_argument("--suite", default="mini", metavar="imagenet|mini", help="suite (default mini)")
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini", help="suite (default mini)")
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
     p.add_argument("--split", default="val", help="split both models are compared on (default val)")
     p.add_argument("--subset", type=int, metavar="N", help="a fixed, stratified N images per class")
@@ -56,54 +50,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def compare(old, new, suite="mini", split="val", *, data_root=None, subset=None, bootstrap=200, seed=0,
-            explanations=False, attribution="input_x_gradient", max_images=1000, device="auto", batch_size=256,
-            progress=True) -> dict:
-    """The comparison as a dict (what `--format json` prints)."""
-    import numpy as np
-
-    from quba.engine import _check_int, _load_suite
-    from quba.engine.beyond import cached_outputs, explanation_cosines_for, paired, select_images
-    from quba.engine.runner import resolve_device
-    from quba.metrics.agreement import bootstrap_mean
-    from quba.metrics.flips import bootstrap_flips, flip_summary
-
-    bootstrap = _check_int(bootstrap, "--bootstrap", 0)
-    subset = _check_int(subset, "--subset", 1, allow_none=True)
-    max_images = _check_int(max_images, "--max-images", 1)
-    dev = resolve_device(device)
-    suite_obj = _load_suite(suite, data_root)
-    old_m, old_out, old_passes = cached_outputs(old, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_m, new_out, new_passes = cached_outputs(new, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_out, old_out = paired(new_out, old_out, "quba compare")
-    y = new_out.labels
-    summary = flip_summary(y, old_out.decisions, new_out.decisions)
-    ci = bootstrap_flips(y, old_out.decisions, new_out.decisions, n_boot=bootstrap, seed=seed)
-    result = {
-        "old": old_m.id, "new": new_m.id, "suite": suite_obj.name, "split": split, "subset": subset,
-        "images": int(len(y)), "forward_passes": {"old": old_passes, "new": new_passes},
-        "metrics": {k: {"value": summary[k], "lo": ci.get(k, (None, None))[0], "hi": ci.get(k, (None, None))[1]}
-                    for k, _, _ in ROWS},
-        "err_old": summary["err_old"], "err_new": summary["err_new"],
-        "negative_flips": summary["n_negative_flips"], "positive_flips": summary["n_positive_flips"],
-        "bootstrap": bootstrap, "seed": seed,
-    }
-    if explanations:
-        from quba.engine.attribution import resolve_method
-
-        resolve_method(old_m.module, attribution)  # unknown method: fail before work
-        pos = select_images(len(new_out), max_images)
-        cos = explanation_cosines_for(new_m, old_m, suite_obj.split(split), new_out.index[pos],
-                                      old_out.preds[pos], method=attribution, device=dev, progress=progress)
-        lo_hi = bootstrap_mean(cos, n_boot=bootstrap, seed=seed) or (None, None)
-        result["metrics"]["explanation_similarity"] = {"value": float(np.mean(cos)), "lo": lo_hi[0],
-                                                       "hi": lo_hi[1]}
-        result["explanations"] = {"method": attribution, "images": int(len(cos)), "teacher": old_m.id}
-    return result
-
-
 def _fmt(x) -> str:
     return "—" if x is None else f"{x:.4f}"
 
@@ -115,7 +61,9 @@ def render(res: dict) -> str:
             + f"); forward passes: old {fp['old']}, new {fp['new']}"
             + (" (all from cache)" if fp["old"] == 0 and fp["new"] == 0 else ""))
     rows = [("metric", "value", "95% CI")]
-    labels = ROWS + ([("explanation_similarity", "explanation similarity", "↑")]
+    from quba.api import COMPARE_ROWS
+
+    labels = list(COMPARE_ROWS) + ([("explanation_similarity", "explanation similarity", "↑")]
                      if "explanation_similarity" in res["metrics"] else [])
     for key, label, arrow in labels:
         m = res["metrics"][key]
@@ -136,9 +84,8 @@ def render(res: dict) -> str:
 
 
 def run(args) -> int:
-    from quba.engine import check_bootstrap
+    from quba.api import compare
 
-    check_bootstrap(args.bootstrap)
     res = compare(args.old, args.new, args.suite, args.split, data_root=args.data_root, subset=args.subset,
                   bootstrap=args.bootstrap, seed=args.seed, explanations=args.explanations,
                   attribution=args.attribution, max_images=args.max_images, device=args.device,

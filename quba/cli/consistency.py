@@ -64,124 +64,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
+    from quba.api import consistency
 
-    from quba.engine import check_bootstrap
-    from quba.engine import met3r as E
-    from quba.errors import QubaError
-
-    check_bootstrap(args.bootstrap)
-    if args.limit is not None and args.limit < 1:
-        raise QubaError(f"--limit must be at least 1, got {args.limit}")
-    if args.record is not None and not args.record.strip():
-        raise QubaError("--record needs a non-empty name")
-    known = args.geometry == "known"
-    reconstructor = None if known else E.load_reconstructor(args.geometry)
-    meta = None
-    if args.pairs == "mini":
-        ids, v1, v2, geos, meta = E.mini_pairs(args.seed)
-        suite_name = "mini"
-    else:
-        ids, v1, v2, geos = E.load_pair_folder(args.pairs, need_geometry=known)
-        suite_name = "pairs"
-    if args.limit is not None:
-        ids, v1, v2 = ids[:args.limit], v1[:args.limit], v2[:args.limit]
-        geos = geos[:args.limit] if geos is not None else None
-    if args.record is not None:
-        from quba.store.records import check_writable
-
-        check_writable(args.output, suite_name)
-    kw = {"dino_weights": args.dino_weights, "seed": args.seed}
-    if args.dino_model:
-        kw["dino_model"] = args.dino_model
-    features = E.make_features(args.features, **kw)
-    res = E.evaluate_pairs(v1, v2, reconstructor if reconstructor is not None else geos, features,
-                           progress=args.progress)
-    pairs = res.pop("pairs_detail")
-    res["pairs_count"] = res.pop("pairs")
-    for p in pairs:
-        p["pair"] = ids[p.pop("index")]
-    if meta is not None:
-        for i, p in enumerate(pairs):
-            p["kind"] = str(meta["kind"][i])
-            p["change"] = float(meta["change"][i])
-    lo, hi = E.bootstrap_pairs([p["mean"] for p in pairs], args.bootstrap, args.seed)
-    out = {"source": args.pairs, "geometry": args.geometry, **res, "lo": _clean(lo), "hi": _clean(hi),
-           "groups": _groups(pairs) if meta is not None else None, "pairs": pairs}
-    if args.record is not None:
-        out["record"] = str(_write_record(args, suite_name, out))
+    out = consistency(args.pairs, geometry=args.geometry, features=args.features, dino_model=args.dino_model,
+                      dino_weights=args.dino_weights, seed=args.seed, limit=args.limit, bootstrap=args.bootstrap,
+                      record=args.record, output=args.output, progress=args.progress)
     if args.out:
         from pathlib import Path
 
         from quba.paths import atomic_write_text
 
-        atomic_write_text(Path(args.out), json.dumps(_jsonable(out), indent=1) + "\n")
+        atomic_write_text(Path(args.out), json.dumps(out, indent=1) + "\n")
     if args.format == "json":
-        print(json.dumps(_jsonable(out), indent=1))
+        print(json.dumps(out, indent=1))
     else:
         print(render(out, summary_only=args.summary), end="")
     return 0
-
-
-def _groups(pairs: list[dict]) -> list[dict]:
-    """Mean per (kind, change level) for QUBA-mini (content change rounded to its target level)."""
-    import numpy as np
-
-    from quba.suites.mini import CONTENT_LEVELS
-
-    groups: dict[tuple, list] = {}
-    for p in pairs:
-        if p["kind"] == "content":
-            level = min(CONTENT_LEVELS, key=lambda t: abs(t - p["change"]))
-        else:
-            level = p["change"]
-        groups.setdefault((p["kind"], level), []).append(p["mean"])
-    order = {"consistent": 0, "content": 1, "pose": 2}
-    return [{"kind": k, "change": c, "pairs": len(v), "met3r": float(np.nanmean(v))}
-            for (k, c), v in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
-
-
-def _write_record(args, suite_name: str, out: dict):
-    import datetime as dt
-    import hashlib
-
-    import quba
-    from quba.store.leaderboard import write_leaderboard
-    from quba.store.records import write_record
-
-    fp = hashlib.sha256(json.dumps([p["pair"] for p in out["pairs"]]).encode()).hexdigest()[:16]
-    record = {
-        "format": 1, "model": args.record, "suite": suite_name,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "dimensions": {"met3r": {"value": _clean(out["met3r"]), "lo": out["lo"], "hi": out["hi"],
-                                 "details": _jsonable({k: out[k] for k in ("forward", "backward", "pairs_count",
-                                                                           "pairs_without_overlap", "features")})}},
-        "forward_passes": {}, "attack_passes": {}, "splits": {},
-        "metadata": {"architecture": None, "paradigm": None, "pretraining_data": None, "source": "pairs"},
-        "provenance": {"quba": quba.__version__, "suite": suite_name, "suite_fingerprint": f"pairs:{fp}",
-                       "model_fingerprint": None, "subset": args.limit, "seed": args.seed,
-                       "bootstrap": args.bootstrap, "pairs_source": str(args.pairs), "geometry": args.geometry,
-                       "features": out["features"]},
-    }
-    path = write_record(args.output, record)
-    write_leaderboard(args.output, suite_name)
-    return path
-
-
-def _clean(x):
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return _clean(obj)
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return _jsonable(obj.item())
-    return obj
 
 
 def _f(x, nd=4):

@@ -5,12 +5,14 @@ import argparse
 import json
 import sys
 
+from quba.suites.specs import DEFAULT_SUITE
+
 ORDER = 10
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `quba evaluate` and `quba leaderboard`."""
-    p.add_argument("--suite", default="mini", metavar="imagenet|mini",
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini",
                    help="the images: mini (QUBA-mini, generated, no data needed; default) or imagenet "
                         "(folders under --data-root)")
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
@@ -91,40 +93,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_models(specs: list[str], checkpoint=None, arch=None):
-    """Load every model before any evaluation starts (a bad spec fails before work).
-
-    checkpoint/arch (--checkpoint PATH --arch NAME): with --arch, the checkpoint is one more model
-    (in that architecture); without, it replaces the weights of the single catalog model named."""
-    from quba.engine import resolve_model
-    from quba.errors import QubaError
-
-    specs = list(specs)
-    if arch and not checkpoint:
-        from quba.zoo import _CHECKPOINT_SUFFIXES
-
-        files = [s for s in specs if str(s).lower().endswith(_CHECKPOINT_SUFFIXES)]
-        if len(files) != 1:
-            raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
-        checkpoint = files[0]  # 'quba evaluate PATH.safetensors --arch NAME' means the same
-        specs = [s for s in specs if s != checkpoint]
-    if checkpoint is None:
-        return [resolve_model(s) for s in specs]
-    from pathlib import Path
-
-    from quba.zoo import load_model
-
-    if not Path(checkpoint).is_file():
-        raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
-                        "or tensor-only torch file")
-    if arch:
-        return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch)]
-    if len(specs) != 1:
-        raise QubaError("--checkpoint without --arch loads your weights into one catalog model: name exactly "
-                        "one (e.g. 'quba evaluate ResNet18 --checkpoint PATH'), or give --arch NAME")
-    return [load_model(specs[0], checkpoint=str(checkpoint))]
-
-
 def evaluate_kwargs(args) -> dict:
     """`quba.evaluate` keyword arguments from the options of `add_run_options` (every command that
     reuses them gets the same behaviour)."""
@@ -138,42 +106,19 @@ def evaluate_kwargs(args) -> dict:
 
 
 def run(args) -> int:
-    from quba.engine import evaluate, resolve_dims
-    from quba.engine.reference import place
-    from quba.errors import QubaError
+    from quba.api import evaluate_many
 
-    specs = list(args.models) + list(args.extra_models)
-    if args.arch and not args.checkpoint and not specs:
-        raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
-    if not specs and not (args.checkpoint and args.arch):
-        raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "
-                        "or --checkpoint PATH --arch NAME")
-    resolve_dims(args.dims)  # unknown dimension: fail before loading anything
-    from quba.cli._further_options import further_options
-
-    further_options(args)  # bad further-dimension options: fail before loading anything
-    from quba.engine import _load_suite
-
-    suite = _load_suite(args.suite, args.data_root)
-    from quba.store.records import check_writable
-
-    check_writable(args.output, suite.name)
-    from quba.zoo.eval_transform import check_overrides
-
-    check_overrides(args.input_size, args.interpolation, args.crop_pct)
-    models = load_models(specs, args.checkpoint, args.arch)
-    outs = []
-    for model in models:
-        rec = evaluate(model, suite, args.dims, **evaluate_kwargs(args))
-        placed = place(rec)
-        outs.append((rec, placed))
-        for w in placed.get("warnings", []):
+    def show(rec):
+        for w in rec["reference"].get("warnings", []):
             print(f"warning: {w}", file=sys.stderr)
         if args.format == "table":
-            print(render_table(rec, placed))
+            print(render_table(rec, rec["reference"]))
             sys.stdout.flush()
+
+    recs = evaluate_many(list(args.models) + list(args.extra_models), args.suite, args.dims,
+                         checkpoint=args.checkpoint, arch=args.arch, each=show, **evaluate_kwargs(args))
     if args.format == "json":
-        print(json.dumps([{**rec, "reference": placed} for rec, placed in outs], indent=1))
+        print(json.dumps(recs, indent=1))
     return 0
 
 

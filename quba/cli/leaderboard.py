@@ -35,72 +35,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def expand_models(tokens, suite: str) -> list[str]:
-    """Model ids from groups and ids (classification models only: a segmentation model has no logits)."""
-    from quba.errors import QubaError, closest
-    from quba.zoo.catalog import all_groups, catalog, select
-
-    if not tokens:
-        if suite != "mini":
-            raise QubaError(f"name the models to evaluate on suite {suite!r} with --models GROUP|ID ...")
-        tokens = ["mini"]
-    rows = catalog()
-    by_id = {r["id"]: r for r in rows}
-    groups = {g.lower(): g for g in all_groups(rows)}
-    out: list[str] = []
-    for tok in tokens:
-        for part in str(tok).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if part in by_id:
-                out.append(part)
-            elif part.lower() in groups:
-                out.extend(r["id"] for r in select(rows, group=part)
-                           if (r.get("task") or "classification") == "classification")
-            elif ".py:" in part or part.lower().endswith(_checkpoint_suffixes()):
-                out.append(part)  # a custom file, or a checkpoint for --arch
-            else:
-                raise QubaError(f"unknown model or group {part!r}{closest(part, list(by_id) + list(groups.values()))}; "
-                                "see 'quba zoo list'")
-    return list(dict.fromkeys(out))
-
-
-def _checkpoint_suffixes() -> tuple[str, ...]:
-    from quba.zoo import _CHECKPOINT_SUFFIXES
-
-    return _CHECKPOINT_SUFFIXES
-
-
 def run(args) -> int:
-    from pathlib import Path
+    from quba.api import leaderboard
+    from quba.cli.evaluate import evaluate_kwargs
 
-    from quba.engine import _load_suite, evaluate, resolve_dims
-    from quba.errors import QubaError
-    from quba.report import write_report
-    from quba.store.leaderboard import write_leaderboard
-    from quba.store.records import check_writable
-
-    if args.records_only:
-        path = write_leaderboard(args.output, args.suite)
-        if path is None:
-            raise QubaError(f"no records under {Path(args.output) / args.suite / 'records'}; evaluate models first")
-    else:
-        resolve_dims(args.dims)
-        ids = expand_models(args.models, args.suite) if (args.models or not (args.checkpoint and args.arch)) else []
-        if not ids and not args.checkpoint:
-            raise QubaError("no models to evaluate (the groups given are empty)")
-        suite = _load_suite(args.suite, args.data_root)
-        check_writable(args.output, suite.name)
-        from quba.cli.evaluate import evaluate_kwargs, load_models
-
-        models = load_models(ids, args.checkpoint, args.arch)
-        for i, model in enumerate(models, 1):
-            print(f"[{i}/{len(models)}] {model.id}", file=sys.stderr)
-            evaluate(model, suite, args.dims, **evaluate_kwargs(args))
-        path = Path(args.output) / suite.name / "leaderboard.csv"
-    rep = write_report(path, path.parent)
-    print(f"leaderboard: {path}")
+    kw = evaluate_kwargs(args)
+    output, data_root = kw.pop("output"), kw.pop("data_root")
+    rep = leaderboard(args.models, args.suite, args.dims, records_only=args.records_only, html=args.report,
+                      output=output, data_root=data_root, checkpoint=args.checkpoint, arch=args.arch,
+                      log=lambda line: print(line, file=sys.stderr), **kw)
+    print(f"leaderboard: {rep['leaderboard']}")
     if rep["correlations"]:
         print(f"correlations: {rep['correlations']}")
         print(f"heatmap: {rep['heatmap']}")
@@ -108,10 +52,6 @@ def run(args) -> int:
         print(f"radar plots: {len(rep['radar'])} under {rep['radar'][0].parent}")
     for note in rep["notes"]:
         print(f"note: {note}")
-    if args.report:
-        from quba.report.html import write_report_html
-
-        suite_name = path.parent.name
-        sources = (["reference"] if suite_name == "imagenet" else []) + [str(path)]
-        print(f"interactive report: {write_report_html(path.parent / 'report.html', sources, suite=suite_name)}")
+    if rep["html"]:
+        print(f"interactive report: {rep['html']}")
     return 0

@@ -100,6 +100,11 @@ def run(args) -> int:
                             f"... --output {args.output} --suite {args.suite}")
         print(render_status(st))
         return 0
+    import argparse
+
+    from quba.cli.evaluate import evaluate_kwargs
     from quba.sweep.driver import run as run_sweep
 
-    return run_sweep(args)
+    # the keywords `quba evaluate` would pass, with the sweep's DataLoader --loader-workers
+    eval_kw = evaluate_kwargs(argparse.Namespace(**{**vars(args), "workers": args.loader_workers}))
+    return run_sweep(args, eval_kw)

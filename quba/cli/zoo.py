@@ -67,12 +67,12 @@ def register(sub) -> None:
 def _rows(args):
     from quba.zoo.catalog import select
 
-    rows = select(group=args.group, source=args.source, available=args.available)
-    from quba.zoo.loaders import is_available
+    from quba.zoo.sources import is_available
 
+    rows = select(group=args.group, source=args.source)
     for r in rows:
         r["available"] = is_available(r)
-    return rows
+    return [r for r in rows if r["available"]] if args.available else rows
 
 
 def _fmt_params(v) -> str:
@@ -112,7 +112,7 @@ def run_list(args) -> int:
 
 def run_show(args) -> int:
     from quba.zoo.catalog import get
-    from quba.zoo.loaders import is_available
+    from quba.zoo.sources import is_available
 
     row = get(args.id)
     info = dict(row)
@@ -123,7 +123,7 @@ def run_show(args) -> int:
     info["parameters_m"] = None if vil else paper
     info["parameters_full_m"] = paper
     if args.build:
-        from quba.zoo.loaders import load_row
+        from quba.zoo.sources import load_row
 
         built = load_row(row, pretrained=False, device="meta")
         info["parameters_m"] = round(built.parameters_m, 4)

@@ -1,23 +1,22 @@
-"""The evaluation engine: `evaluate(model, suite, dims)` -> a result record.
+"""The evaluation engine: `measure_model(model, suite, dims)` -> a record's parts.
 
 Flow: resolve model, suite and dimensions; collect the union of the
 dimensions' `SplitRequest`s (quba/dimensions/__init__.py hook contract); check that
-every split exists and the output folder is writable (before any work, so bad
-input leaves nothing half-written); run each request through the model once
+every split exists (before any work); run each request through the model once
 (`runner.Runner`, cached on disk by `cache.PredictionCache`); compute every
 dimension and its bootstrap interval from the cached outputs (`measure`);
-write the record and regenerate the suite's leaderboard (`quba.store`).
+return the record's parts. Writing them (`quba.store`) and placing the model
+among a reference (`quba.ranking`) is the API's job (quba/api.py): the engine
+imports neither. Input is validated once, by the API; the engine trusts it.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import platform
-import sys
 
 from quba.errors import QubaError
 
-__all__ = ["evaluate", "resolve_model", "resolve_dims"]
+__all__ = ["measure_model", "resolve_model", "resolve_dims", "dimension_setup"]
 
 
 def resolve_model(model):
@@ -65,42 +64,13 @@ def resolve_dims(dims) -> list[str]:
     return names
 
 
-def _load_suite(suite, data_root):
+def load_suite(suite, data_root=None):
+    """A suite object from a suite object or a name (`quba.suites.load_suite`)."""
     if not isinstance(suite, str):
         return suite
-    from quba.suites import load_suite
+    from quba.suites import load_suite as by_name
 
-    return load_suite(suite, data_root=data_root) if data_root is not None else load_suite(suite)
-
-
-#: At most this many bootstrap resamples: 95 % intervals are stable at a few thousand, and the
-#: vectorised bootstraps hold resamples x images indices in memory at once.
-MAX_BOOTSTRAP = 10_000
-
-
-def check_bootstrap(n) -> int:
-    """`--bootstrap` as a whole number in [0, MAX_BOOTSTRAP] (one QubaError line otherwise)."""
-    return _check_int(n, "--bootstrap", 0, maximum=MAX_BOOTSTRAP,
-                      why=" (95% intervals are stable at a few thousand resamples)")
-
-
-def _check_int(value, what: str, minimum: int, allow_none: bool = False, maximum: int | None = None,
-               why: str = ""):
-    if value is None and allow_none:
-        return None
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        v = int(value.strip() if isinstance(value, str) else value)
-        if isinstance(value, float) and v != value:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
-    if v < minimum:
-        raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
-    if maximum is not None and v > maximum:
-        raise QubaError(f"{what} must be at most {maximum}, got {v}{why}")
-    return v
+    return by_name(suite, data_root=data_root) if data_root is not None else by_name(suite)
 
 
 def _versions() -> dict:
@@ -121,7 +91,7 @@ def _versions() -> dict:
     return out
 
 
-def _collect_requests(dim_objs, suite, opts):
+def collect_requests(dim_objs, suite, opts):
     """Union of the requests; 'logits' wins over 'decisions' for the same outputs."""
     from quba.dimensions import SplitRequest
 
@@ -143,16 +113,16 @@ def _collect_requests(dim_objs, suite, opts):
     return merged, per_dim
 
 
-def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
-             batch_size=256, workers=0, seed=0, output="results", strict=False, progress=True,
-             options: dict | None = None, cache_root=None, precision="auto", threads=None,
-             protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
-             replicates: dict | None = None) -> dict:
+def measure_model(model, suite, dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
+                  batch_size=256, workers=0, seed=0, strict=False, progress=True,
+                  options: dict | None = None, cache_root=None, precision="auto", threads=None,
+                  protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
+                  replicates: dict | None = None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
       (taking [0, 1] images, returning logits) or a `quba.zoo.base.LoadedModel`.
-    suite: "mini" | "imagenet" (with `data_root`) or a loaded suite object.
+    suite: a suite name (with `data_root` for suites read from disk) or a loaded suite object.
     dims: names or aliases (list or comma-separated); only their splits run.
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
     device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
@@ -166,45 +136,29 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
       defaults, these override).
     replicates: a dict to fill with each dimension's `bootstrap` bootstrap
       replicates (paired across models: same seed, same draws; rank stability).
-    output: results folder (None: write nothing). options: per-dimension
-      options, passed to hooks as opts[<dimension>]. cache_root: folder of the
-      prediction cache (default $QUBA_CACHE/predictions).
-    Returns the record (see quba/store/records.py); also writes it under
-    `<output>/<suite>/records/` and regenerates `<output>/<suite>/leaderboard.csv`.
+    options: per-dimension options, passed to hooks as opts[<dimension>].
+      cache_root: folder of the prediction cache (default $QUBA_CACHE/predictions).
+    Returns the keyword arguments of `quba.store.schema.make_record` (model, suite,
+    dimensions, splits, metadata, provenance, pass counts); `quba.api.evaluate` validates
+    the input before and makes, writes and places the record after. Nothing is written.
     """
     from quba import dimensions as D
     from quba.engine import measure
     from quba.engine.cache import PredictionCache, ScoreCache
     from quba.engine.runner import Runner, resolve_device, resolve_precision
-    from quba.store import records as store_records
-    from quba.store.leaderboard import write_leaderboard
 
-    # 1. Everything the user can get wrong, before any work.
-    subset = _check_int(subset, "--subset", 1, allow_none=True)
-    bootstrap = check_bootstrap(bootstrap)
-    batch_size = _check_int(batch_size, "--batch-size", 1)
-    workers = _check_int(workers, "--workers", 0)
-    seed = _check_int(seed, "--seed", 0)
-    threads = _check_int(threads, "--threads", 1, allow_none=True)
+    # 1. Resolve (the API validated the input before).
     names = resolve_dims(dims)
-    from quba.engine.paper_protocol import check_protocol
-
-    protocol = check_protocol(protocol)
     dev = resolve_device(device)
     precision = resolve_precision(precision, dev)
-    from quba.zoo.eval_transform import check_overrides
-
-    check_overrides(input_size, interpolation, crop_pct)
-    suite_obj = _load_suite(suite, data_root)
+    suite_obj = load_suite(suite, data_root)
     loaded = resolve_model(model)
     transform_source = "model" if loaded.preprocess is not None else None
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
             "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
             "precision": precision, **(options or {})}
-    if output is not None:
-        store_records.check_writable(output, suite_obj.name)
     dim_objs = [D.get(n) for n in names]
-    requests, per_dim = _collect_requests(dim_objs, suite_obj, opts)
+    requests, per_dim = collect_requests(dim_objs, suite_obj, opts)
     known_splits = set(suite_obj.split_names())
     pending = set()
     if hasattr(suite_obj, "prepare"):  # a generated suite: its missing splits are made in parallel, in
@@ -275,7 +229,7 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             entry["setup"] = setup
         results[dim.name] = entry
 
-    # 4. The record.
+    # 4. The record's parts (quba.store.schema.make_record).
     main = runners[None]
     forward, attack, split_info = {}, {}, {}
     for run in runners.values():
@@ -292,16 +246,13 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
         else:
             forward.setdefault(r.key, 0)
     meta = _metadata(loaded)
-    record = {
-        "format": store_records.FORMAT,
+    return {
         "model": loaded.id,
         "suite": suite_obj.name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "dimensions": results,
         "forward_passes": forward,
         "attack_passes": attack,
         "splits": split_info,
-        "skipped_images": int(sum(v["skipped"] for v in split_info.values())),
         "metadata": meta,
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
@@ -315,13 +266,6 @@ def evaluate(model, suite="mini", dims=None, *, data_root=None, subset=None, boo
             "parameters_full_m": loaded.parameters_full_m,
         },
     }
-    if output is not None:
-        for note in setup_changes(output, record):
-            print(f"note: {note}", file=sys.stderr)
-        path = store_records.write_record(output, record)
-        write_leaderboard(output, suite_obj.name)
-        record["path"] = str(path)
-    return record
 
 
 def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
@@ -344,33 +288,6 @@ def _finish(suite) -> None:
         suite.finish()
 
 
-def setup_changes(output, record: dict) -> list[str]:
-    """One line per dimension of the record on disk that `record` replaces under another setup
-    (another attribution method, another protocol), so a value is never swapped silently."""
-    from quba.store import records as store_records
-
-    path = store_records.record_path(output, record["suite"], record["model"])
-    if not path.exists():
-        return []
-    try:
-        old = store_records.read_record(path)
-    except QubaError:
-        return []
-    notes = []
-    for name, entry in record["dimensions"].items():
-        before = (old.get("dimensions") or {}).get(name)
-        if not before:
-            continue
-        was = before.get("setup") or {}
-        now = entry.get("setup") or {}
-        changed = {k: (was.get(k), now.get(k)) for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)}
-        if changed and was:
-            what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
-            notes.append(f"{name} of {record['model']} in {path} was measured with another setup ({what}); "
-                         f"its value {before.get('value')} is replaced by {entry.get('value')}")
-    return notes
-
-
 def _needs_transform(splits) -> bool:
     """Splits of image files (imagenet) need a resize/crop; in-memory tensors (mini) are fed as they are."""
     return any(getattr(sp, "images", None) is None for sp in splits)
@@ -381,7 +298,7 @@ def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=No
     import dataclasses
 
     from quba.zoo.eval_transform import eval_transform
-    from quba.zoo.loaders.common import crop_size_of
+    from quba.zoo.sources.common import crop_size_of
 
     pre, source = eval_transform(loaded.module, input_size, interpolation, crop_pct)
     crop = crop_size_of(pre)

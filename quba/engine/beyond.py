@@ -79,7 +79,7 @@ def pointing_options(suite, opts) -> dict:
     for k in base:
         if user.get(k) is not None:
             base[k] = user[k]
-    from quba.engine.attribution import check_method
+    from quba.zoo.attribution import check_method
 
     base["method"] = check_method(base["method"])
     return base
@@ -206,7 +206,7 @@ def explanation_options(opts) -> dict:
     for k in o:
         if user.get(k) is not None:
             o[k] = user[k]
-    from quba.engine.attribution import check_method
+    from quba.zoo.attribution import check_method
 
     o["method"] = check_method(o["method"])
     return o
@@ -220,7 +220,7 @@ def explanation_cosines_for(student, teacher, split, positions: np.ndarray, targ
     import torch
     from tqdm import tqdm
 
-    from quba.engine.attribution import attribute
+    from quba.zoo.attribution import attribute
     from quba.metrics.agreement import explanation_cosines
 
     imgs_s = SplitImages(split, student.preprocess)

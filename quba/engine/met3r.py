@@ -545,17 +545,27 @@ def load_pair_folder(root, need_geometry: bool = True):
     return ids, v1s, v2s, (geos if need_geometry else None)
 
 
-def mini_pairs(seed: int = 0):
-    """QUBA-mini's multiview split as (ids, view1 uint8 [P,3,H,W], view2, geometries, meta)."""
+def suite_pairs(suite: str, seed: int = 0):
+    """A suite's multiview split as (ids, view1 uint8 [P,3,H,W], view2, geometries, meta)."""
     from quba.suites import load_suite
 
-    sp = load_suite("mini", seed=seed).split("multiview")
+    suite_obj = load_suite(suite, seed=seed)
+    if "multiview" not in suite_obj.split_names():
+        raise QubaError(f"suite {suite!r} has no multiview split; give a folder of pairs")
+    sp = suite_obj.split("multiview")
     m = sp.meta
     v1, v2 = np.asarray(sp.view1), np.asarray(sp.view2)
     geos = [known_geometry(m["depth1"][i], m["depth2"][i], m["K"][i], m["K"][i], m["T_21"][i])
             for i in range(len(v1))]
-    ids = [f"mini-{i:03d}" for i in range(len(v1))]
+    ids = [f"{suite}-{i:03d}" for i in range(len(v1))]
     return ids, v1, v2, geos, m
+
+
+def content_levels(suite: str) -> tuple:
+    """The target content-change levels of a suite's multiview pairs (empty if it declares none)."""
+    from quba.suites import load_suite
+
+    return tuple(getattr(load_suite(suite), "content_levels", ()) or ())
 
 
 def bootstrap_pairs(means: np.ndarray, n: int, seed: int = 0) -> tuple[float, float]:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from quba.engine.attribution import attribute, resolve_method
+from quba.zoo.attribution import attribute, resolve_method
 from quba.errors import QubaError
 from quba.metrics.pointing import compose_grid, pointing_scores, pointing_summary, sample_grids, select_candidates
 

@@ -20,12 +20,14 @@ import pandas as pd
 from quba import dimensions
 from quba.errors import QubaError
 from quba.paths import data_file
+from quba.suites.specs import DEFAULT_LEADERBOARD_SUITE
 
 #: The shipped 326-model leaderboard of the QUBA paper (ImageNet suite).
 REFERENCE_CSV = data_file("quba_paper_results.csv")
 #: Names that stand for the shipped leaderboard wherever a path is accepted.
 REFERENCE_NAMES = ("reference", "paper")
-DEFAULT_SUITE = "imagenet"
+#: The suite of rows without a `suite` column (the paper's CSV has none): quba/suites/specs.py.
+DEFAULT_SUITE = DEFAULT_LEADERBOARD_SUITE
 
 
 def dimension_columns(frame: pd.DataFrame) -> list[str]:

@@ -29,7 +29,7 @@ import pandas as pd
 from quba import dimensions
 from quba.errors import QubaError, closest
 from quba.ranking import weights as weights_mod
-from quba.ranking.leaderboard import DEFAULT_SUITE, as_leaderboard, dimension_columns
+from quba.ranking.leaderboard import as_leaderboard, dimension_columns
 
 METADATA_FILTERS = ("architecture", "paradigm", "pretraining_data")
 
@@ -66,13 +66,17 @@ def population_stats(frame: pd.DataFrame, dim: str) -> tuple[float, float, int]:
 
 def resolve_reference(reference, population: pd.DataFrame, dims: list[str], suite: str) -> Reference:
     """μ/σ for `dims`. `population` is the loaded leaderboard (all rows of `suite`)."""
+    from quba.suites.specs import paper_normalised_suites, spec
+
     if reference is None:
-        reference = "paper" if suite == DEFAULT_SUITE else "leaderboard"
+        s = spec(suite)
+        reference = s.normalisation if s is not None else "leaderboard"
     mean, std, source = {}, {}, {}
     if isinstance(reference, str) and reference.strip().lower() == "paper":
-        if suite != DEFAULT_SUITE:
+        paper_suites = paper_normalised_suites()
+        if suite not in [p.name for p in paper_suites]:
             raise QubaError(
-                f"the paper's constants normalise the ImageNet suite, not {suite!r}; "
+                f"the paper's constants normalise the {', '.join(p.title for p in paper_suites)} suite, not {suite!r}; "
                 "use --reference leaderboard (or a CSV of that suite)"
             )
         consts = weights_mod.paper_constants()

@@ -46,7 +46,7 @@ def records_for(leaderboard) -> dict[str, dict]:
 def replicate_values(records: dict[str, dict], models: list[str], dims: list[str], samples: int, seed: int, *,
                      data_root=None, device="auto", progress=False) -> dict[str, dict[str, np.ndarray]]:
     """model -> dim -> [samples] bootstrap replicates, paired across models."""
-    from quba.engine import _load_suite, evaluate
+    from quba.engine import load_suite, measure_model
 
     out = {}
     suites: dict[str, object] = {}
@@ -63,13 +63,13 @@ def replicate_values(records: dict[str, dict], models: list[str], dims: list[str
         prov = rec.get("provenance") or {}
         suite = rec["suite"]
         if suite not in suites:
-            suites[suite] = _load_suite(suite, data_root)
+            suites[suite] = load_suite(suite, data_root)
         adv = (rec.get("dimensions") or {}).get("adversarial_robustness") or {}
         protocol = (adv.get("setup") or {}).get("protocol") or prov.get("protocol") or "quba"
         reps: dict = {}
-        evaluate(m, suites[suite], dims, subset=prov.get("subset"), bootstrap=samples, seed=seed,
-                 batch_size=prov.get("batch_size") or 256, device=device, output=None, progress=progress,
-                 protocol=protocol, precision=prov.get("precision") or "auto", replicates=reps)
+        measure_model(m, suites[suite], dims, subset=prov.get("subset"), bootstrap=samples, seed=seed,
+                      batch_size=prov.get("batch_size") or 256, device=device, progress=progress,
+                      protocol=protocol, precision=prov.get("precision") or "auto", replicates=reps)
         out[m] = reps
     return out
 

@@ -1,19 +1,4 @@
-"""One JSON record per (model, suite): values, intervals, counts, provenance.
-
-A record (format 2) is a dict::
-
-    model, suite, format
-    dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval
-                                                    (null with --bootstrap 0; lo = hi = value
-                                                    for parameters, a count); setup: {protocol}
-                                                    or {method} where that decides the value
-    splits: {request: {images, skipped, device, precision}}
-    skipped_images
-    metadata: {architecture, paradigm, pretraining_data, source}
-    provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
-                 suite, suite_version, suite_fingerprint, model_fingerprint,
-                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source}
-    checksum: "sha256:<hex>" of the canonical JSON of everything else
+"""One JSON record per (model, suite) on disk (the schema: quba/store/schema.py).
 
 The record holds values only, so re-evaluating a model with the same values
 leaves its file byte-identical (not even rewritten: the mtime stays). How each
@@ -48,10 +33,8 @@ from pathlib import Path
 
 from quba.errors import QubaError
 from quba.paths import atomic_write_text
-
-FORMAT = 2
-#: What a run says about itself, kept out of the record (in the run log beside it).
-RUN_KEYS = ("created", "forward_passes", "attack_passes", "history", "path")
+from quba.store.schema import FORMAT, RUN_KEYS, checksum, validate  # noqa: F401  (re-exported)
+from quba.store.schema import json_default as _json_default
 SPLIT_RUN_KEYS = ("cached", "seconds", "outputs")
 _SAFE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,119}")
 
@@ -82,57 +65,6 @@ def record_path(output, suite: str, model: str) -> Path:
 def run_log_path(path) -> Path:
     path = Path(path)
     return path.with_name(path.stem + ".runs.jsonl")
-
-
-def _canonical(rec: dict) -> bytes:
-    body = {k: v for k, v in rec.items() if k != "checksum"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=_json_default,
-                      allow_nan=True).encode()
-
-
-def checksum(rec: dict) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(rec)).hexdigest()
-
-
-def _is_num(x) -> bool:
-    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-
-
-def validate(rec, where) -> dict:
-    """`rec` if it is a well-formed quba record, else QubaError naming `where`."""
-    def bad(problem):
-        return QubaError(f"record {where} is not a valid quba record ({problem}); delete or move it, "
-                         "then evaluate the model again")
-
-    if not isinstance(rec, dict):
-        raise bad(f"a JSON {type(rec).__name__}, not an object")
-    for key in ("model", "suite"):
-        if not isinstance(rec.get(key), str) or not rec[key].strip():
-            raise bad(f"no {key!r} name")
-    fmt = rec.get("format", 1)
-    if fmt not in (1, 2):
-        raise bad(f"unknown format {fmt!r}")
-    dims = rec.get("dimensions")
-    if not isinstance(dims, dict):
-        raise bad("'dimensions' is not an object")
-    for name, entry in dims.items():
-        if not isinstance(entry, dict) or "value" not in entry:
-            raise bad(f"dimension {name!r} has no 'value'")
-        for k in ("value", "lo", "hi"):
-            if not _is_num(entry.get(k)):
-                raise bad(f"dimension {name!r}: {k} is {entry.get(k)!r}, not a number")
-        if "details" in entry and not isinstance(entry["details"], dict):
-            raise bad(f"dimension {name!r}: 'details' is not an object")
-    for key in ("provenance", "metadata", "splits"):
-        if key in rec and not isinstance(rec[key], dict):
-            raise bad(f"{key!r} is not an object")
-    if fmt == 2:
-        if not isinstance(rec.get("checksum"), str):
-            raise bad("no checksum")
-        if rec["checksum"] != checksum(rec):
-            raise QubaError(f"record {where} is damaged or was edited by hand (its checksum does not match); "
-                            "delete it and evaluate the model again")
-    return rec
 
 
 def read_record(path) -> dict:
@@ -258,18 +190,6 @@ def write_record(output, record: dict, merge_existing: bool = True) -> Path:
                         "free space or fix permissions, or choose another --output (the model's outputs "
                         "are cached: running again costs no forward passes)") from None
     return path
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
 def check_writable(output, suite: str) -> Path:

@@ -182,6 +182,7 @@ class MiniSuite:
     version = VERSION
     image_size = IMAGE_SIZE
     multiview_size = MULTIVIEW_SIZE
+    content_levels = tuple(CONTENT_LEVELS)  # target content changes of the multiview pairs
     class_names = list(R.SHAPE_NAMES)
     texture_names = list(R.TEXTURE_NAMES)
     background_names = list(R.BACKGROUND_NAMES)

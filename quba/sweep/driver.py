@@ -52,7 +52,7 @@ def read_models_file(path) -> list[str]:
 
 
 def _unavailable_reason(row: dict) -> str | None:
-    from quba.zoo.loaders import hub_kind, is_available
+    from quba.zoo.sources import is_available, source_of
 
     if (row.get("task") or "classification") != "classification":
         return f"not a classifier (task {row.get('task')})"
@@ -60,7 +60,7 @@ def _unavailable_reason(row: dict) -> str | None:
         return None
     if row["source"] == "unavailable":
         return "unavailable: " + (row.get("notes") or "no published weights")
-    need = hub_kind(row["identifier"]) if row["source"] == "hub" else row["source"]
+    need = source_of(row)
     return f"unavailable: its loader needs the optional package {need!r}, which is not installed"
 
 
@@ -82,10 +82,13 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
     groups += [t for t in tokens if t not in by_id and (t.lower() == "paper" or t.lower() in known_groups)]
     tokens = [t for t in tokens if t not in groups]
     if not tokens and not groups:
-        if suite != "mini":
+        from quba.suites.specs import spec
+
+        defaults = spec(suite).default_groups if spec(suite) is not None else ()
+        if not defaults:
             raise QubaError(f"name the models to sweep on suite {suite!r}: MODEL ..., --group paper|GROUP "
                             "or --models-file FILE")
-        groups = ["mini"]
+        groups = list(defaults)
     by_lower = {k.lower(): r for k, r in by_id.items()}
     chosen: list[dict | str] = []
     unknown = []
@@ -272,7 +275,7 @@ def _parse_gpus(spec: str | None) -> list[int] | None:
 
 def validate(args) -> None:
     """Every check that needs no work: one line and exit 2 on the first problem."""
-    from quba.engine import _check_int
+    from quba.api import check_bootstrap, check_int
 
     if args.workers is not None and args.workers < 1:
         raise QubaError(f"--workers must be >= 1 (worker processes of the local executor), got {args.workers}")
@@ -283,11 +286,11 @@ def validate(args) -> None:
     for flag in ("timeout_min", "array_parallelism"):
         if getattr(args, flag) < 1:
             raise QubaError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    _check_int(args.subset, "--subset", 1, allow_none=True)
-    _check_int(args.bootstrap, "--bootstrap", 0)
-    _check_int(args.batch_size, "--batch-size", 1)
-    _check_int(args.loader_workers, "--loader-workers", 0)
-    _check_int(args.seed, "--seed", 0)
+    check_int(args.subset, "--subset", 1, allow_none=True)
+    check_bootstrap(args.bootstrap)
+    check_int(args.batch_size, "--batch-size", 1)
+    check_int(args.loader_workers, "--loader-workers", 0)
+    check_int(args.seed, "--seed", 0)
     from quba.sweep.executors import check_ray_address, require
 
     if args.executor == "ray":
@@ -304,15 +307,16 @@ def validate(args) -> None:
         resolve_device("cuda" if args.gpus and args.device == "auto" else args.device)
 
 
-def run(args) -> int:
-    from quba.cli._further_options import further_options
-    from quba.engine import _load_suite, resolve_dims
+def run(args, eval_kw: dict) -> int:
+    """The sweep of `quba sweep` (args: its parsed options). eval_kw: the keywords `quba evaluate`
+    would pass to `quba.api.evaluate` for the same options (the CLI builds them), less output,
+    progress and data_root, which the sweep sets per task."""
+    from quba.engine import load_suite, resolve_dims
     from quba.paths import cache_dir
     from quba.store.records import check_writable
 
     validate(args)
     names = resolve_dims(args.dims)
-    options = further_options(args)
     models, skipped = select_models(args.models + list(args.extra_models), args.group, args.models_file, args.suite)
     if args.retry_failed:
         failed = S.failed_models(args.output, args.suite)
@@ -321,10 +325,10 @@ def run(args) -> int:
         if not models:
             print(f"sweep: no failed models to retry under {S.failures_dir(args.output, args.suite)}")
             return 0
-    suite = _load_suite(args.suite, args.data_root)
+    suite = load_suite(args.suite, args.data_root)
     check_writable(args.output, suite.name)
     output = os.path.abspath(args.output)
-    eval_kw = evaluate_kwargs(args, options)
+    eval_kw = {k: v for k, v in eval_kw.items() if k not in ("output", "progress", "data_root")}
     load_kw = {k: v for k in ("checkpoint", "arch") if (v := getattr(args, k, None))}  # evaluate's, if it has them
     if load_kw.get("arch"):
         models.append(str(load_kw["checkpoint"]))  # as in evaluate: the checkpoint is one more model
@@ -387,25 +391,6 @@ def run(args) -> int:
 
     lb = write_leaderboard(output, suite.name)
     return report(plan, results, lb, output, suite.name, time.perf_counter() - t_start, args.format)
-
-
-def evaluate_kwargs(args, options: dict) -> dict:
-    """The keywords `quba evaluate` passes to the engine, from the same options (its own helper when it
-    has one, so options added to evaluate reach the tasks), with the sweep's DataLoader --loader-workers."""
-    import argparse
-
-    from quba.cli import evaluate as ev
-
-    ns = argparse.Namespace(**{**vars(args), "workers": args.loader_workers})
-    if hasattr(ev, "evaluate_kwargs"):
-        kw = dict(ev.evaluate_kwargs(ns))
-    else:
-        kw = {"subset": args.subset, "bootstrap": args.bootstrap, "device": args.device,
-              "batch_size": args.batch_size, "workers": args.loader_workers, "seed": args.seed,
-              "strict": args.strict, "options": options}
-    for k in ("output", "progress", "data_root"):  # the sweep sets these per task
-        kw.pop(k, None)
-    return kw
 
 
 def _abs(path):

@@ -88,7 +88,7 @@ def _enter(task: dict) -> None:
 
 
 def _opts(task: dict, batch_size: int) -> dict:
-    """The per-run options dict `quba.engine.evaluate` hands to the dimensions' hooks."""
+    """The per-run options dict `quba.engine.measure_model` hands to the dimensions' hooks."""
     kw = task["eval"]
     return {"seed": kw["seed"], "subset": kw["subset"], "bootstrap": kw["bootstrap"], "device": kw["device"],
             "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"],
@@ -98,9 +98,9 @@ def _opts(task: dict, batch_size: int) -> dict:
 def split_requests(suite, dims, opts: dict) -> dict:
     """{request key: SplitRequest}: every split request the dimensions need (as evaluate merges them)."""
     from quba import dimensions as D
-    from quba.engine import _collect_requests, resolve_dims
+    from quba.engine import collect_requests, resolve_dims
 
-    merged, _ = _collect_requests([D.get(n) for n in resolve_dims(dims)], suite, opts)
+    merged, _ = collect_requests([D.get(n) for n in resolve_dims(dims)], suite, opts)
     return {r.key: r for r in merged.values()}
 
 
@@ -131,7 +131,7 @@ def _shard(loaded, suite, task: dict, batch_size: int) -> dict:
 
 
 def _evaluate(loaded, suite, task: dict, batch_size: int) -> dict:
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     # every keyword `quba evaluate` would pass (task["eval"]); the sweep decides where and how quietly
     kw = {**task["eval"], "batch_size": batch_size, "output": None, "progress": False,
@@ -195,11 +195,11 @@ def _run_task(task: dict) -> dict:
 
             load_plugins(task["plugins"])
         stage = "suite"
-        from quba.engine import _load_suite
+        from quba.engine import load_suite
 
-        suite = _load_suite(task["suite"], task.get("data_root"))
+        suite = load_suite(task["suite"], task.get("data_root"))
         stage = "load"
-        from quba.cli.evaluate import load_models
+        from quba.api import load_models
 
         how = task.get("load") or {"specs": [task["model"]], "kwargs": {}}
         loaded = load_models(how["specs"], **how["kwargs"])[0]  # evaluate's own loading (--checkpoint, ...)

@@ -1,4 +1,4 @@
-"""Where models come from: the catalog (data) and loaders per source.
+"""Where models come from: the catalog (data, catalog.py) and one module per source (sources/).
 
     load_model("ResNet50")                          # catalog id (the QUBA paper's 326 + the mini zoo)
     load_model("ResNet50", pretrained=False)        # the architecture only, offline
@@ -9,11 +9,12 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from quba.zoo.catalog import catalog
 
 __all__ = ["LoadedModel", "catalog", "load_model"]
+
+#: File endings `load_model` reads as checkpoints (quba/zoo/sources/checkpoint.py).
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def __getattr__(name):  # LoadedModel imports torch: only when asked for
@@ -23,7 +24,6 @@ def __getattr__(name):  # LoadedModel imports torch: only when asked for
         return LoadedModel
     raise AttributeError(f"module 'quba.zoo' has no attribute {name!r}")
 
-_CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str | None = None,
@@ -38,21 +38,22 @@ def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str
     device: where the module ends up; "meta" builds without allocating memory (for counting).
     """
     from quba.errors import QubaError
-    from quba.zoo import loaders
+    from quba.zoo import sources
     from quba.zoo.catalog import get
 
+    checkpoint_source, custom_source = sources.get("checkpoint"), sources.get("custom")
+
     spec = str(spec)
-    if spec.lower().endswith(_CHECKPOINT_SUFFIXES) and checkpoint is None:
+    if checkpoint_source.available(spec) and checkpoint is None:
         checkpoint, spec = spec, None
     if checkpoint is not None:
         if arch:
-            return loaders.load_checkpoint(checkpoint, arch, model_id=spec, device=device)
+            return checkpoint_source.load(checkpoint, arch, model_id=spec, device=device)
         if spec is None:
             raise QubaError(f"checkpoint {str(checkpoint)!r} needs --arch NAME (a timm or torchvision:NAME architecture)")
-        return loaders.load_into_row(get(spec), checkpoint, device=device)
+        return checkpoint_source.load_into_row(get(spec), checkpoint, device=device)
     if arch:
         raise QubaError("--arch goes with --checkpoint PATH")
-    if ".py:" in spec or (":" in spec and Path(spec.rpartition(":")[0]).suffix == ".py"):
-        return loaders.load_custom(spec, device=device)
-    row = get(spec)
-    return loaders.load_row(row, pretrained=pretrained, device=device)
+    if custom_source.available(spec):
+        return custom_source.load(spec, device=device)
+    return sources.load_row(get(spec), pretrained=pretrained, device=device)

@@ -17,6 +17,7 @@ from quba.paths import data_file
 CATALOG_FILE = "zoo_catalog.csv"
 COLUMNS = ("id", "display_name", "source", "identifier", "pretrained_tag", "architecture", "paradigm",
            "pretraining_data", "groups", "paper_title", "parameters_m", "preprocess", "notes")
+#: The sources catalog rows name (each a module of quba/zoo/sources).
 SOURCES = ("timm", "torchvision", "open_clip", "bcos", "hub", "unavailable", "mini")
 PAPER_GROUPS = ("CNN", "TRA", "SL", "SELF_SL", "SEMISL", "AT", "A1", "A2", "A3", "IN1k", "IN21k", "BD", "ViL",
                 "Bcos", "ALL")
@@ -87,8 +88,9 @@ def all_groups(rows=None) -> list[str]:
     return list(seen)
 
 
-def select(rows=None, *, group: str | None = None, source: str | None = None, available: bool = False) -> list[dict]:
-    """Rows filtered by paper group, source, and whether this installation can load them."""
+def select(rows=None, *, group: str | None = None, source: str | None = None) -> list[dict]:
+    """Rows filtered by paper group and source (whether this installation can load a row:
+    `quba.zoo.sources.is_available`)."""
     rows = catalog() if rows is None else rows
     if group:
         known = {g.lower(): g for g in all_groups(rows)}
@@ -101,8 +103,4 @@ def select(rows=None, *, group: str | None = None, source: str | None = None, av
         if source not in SOURCES:
             raise QubaError(f"unknown source {source!r}{closest(source, SOURCES)}; sources: {', '.join(SOURCES)}")
         rows = [r for r in rows if r["source"] == source]
-    if available:
-        from quba.zoo.loaders import is_available
-
-        rows = [r for r in rows if is_available(r)]
     return rows

@@ -59,7 +59,7 @@ def eval_transform(module, input_size=None, interpolation=None, crop_pct=None):
     with ' + overrides' when the user gave any."""
     from timm.data import create_transform, resolve_data_config
 
-    from quba.zoo.loaders.common import split_normalize
+    from quba.zoo.sources.common import split_normalize
 
     overrides = check_overrides(input_size, interpolation, crop_pct)
     owner = _timm_cfg_owner(module)

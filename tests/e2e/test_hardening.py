@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import quba.engine as E
+import quba.api as A
 from quba.cli import main
 from quba.errors import QubaError
 from quba.store import records as R
@@ -74,7 +74,7 @@ def _fake_eval(tmp_path, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("output", tmp_path / "res")
     kw.setdefault("bootstrap", 0)
-    return E.evaluate(_net(), FakeSuite(), ["accuracy", "calibration"], **kw)
+    return A.evaluate(_net(), FakeSuite(), ["accuracy", "calibration"], **kw)
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -156,7 +156,7 @@ def test_damaged_leaderboard_is_regenerated_or_refused(quba_cache, tmp_path, cap
     _fake_eval(tmp_path)
     other = _net(sharpness=20.0, width=3)
     other.quba_id = "blurry-net"
-    E.evaluate(other, FakeSuite(), ["accuracy", "calibration"], progress=False, output=tmp_path / "res",
+    A.evaluate(other, FakeSuite(), ["accuracy", "calibration"], progress=False, output=tmp_path / "res",
                bootstrap=0)
     lb = tmp_path / "res" / "fake" / "leaderboard.csv"
     rc, want, _ = cli(capsys, "rank", "-l", lb, "--weights", "ece=1", "-f", "csv")
@@ -321,7 +321,7 @@ class Wrong(BrightnessNet):
 def test_bad_model_outputs_are_refused_and_nothing_recorded(quba_cache, tmp_path, mode, words):
     # main: a 12-class output on a 4-class suite was scored; NaN logits gave robustness 1.0; raise -> traceback
     with pytest.raises(QubaError) as exc:
-        E.evaluate(Wrong(mode), FakeSuite(), ["accuracy", "corruption"], progress=False, bootstrap=0,
+        A.evaluate(Wrong(mode), FakeSuite(), ["accuracy", "corruption"], progress=False, bootstrap=0,
                    output=tmp_path / "res", batch_size=30)
     msg = str(exc.value)
     assert words in msg and "'Wrong'" in msg and "split 'val', batch" in msg and "\n" not in msg
@@ -331,7 +331,7 @@ def test_bad_model_outputs_are_refused_and_nothing_recorded(quba_cache, tmp_path
 
 def test_bad_outputs_under_an_attack_are_refused(quba_cache, tmp_path):
     with pytest.raises(QubaError, match="non-finite"):
-        E.evaluate(Wrong("inf"), FakeSuite(), ["adversarial"], progress=False, bootstrap=0, output=None)
+        A.evaluate(Wrong("inf"), FakeSuite(), ["adversarial"], progress=False, bootstrap=0, output=None)
 
 
 def test_zero_shot_head_size_is_checked(quba_cache):
@@ -339,7 +339,7 @@ def test_zero_shot_head_size_is_checked(quba_cache):
 
     loaded = LoadedModel(id="zs", module=BrightnessNet(), num_classes=K + 1)
     with pytest.raises(QubaError, match="classification head has 5"):
-        E.evaluate(loaded, FakeSuite(), ["accuracy"], progress=False, bootstrap=0, output=None)
+        A.evaluate(loaded, FakeSuite(), ["accuracy"], progress=False, bootstrap=0, output=None)
 
 
 # --------------------------------------------------------------------------- the CLI: one line each

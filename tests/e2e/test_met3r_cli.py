@@ -34,7 +34,7 @@ def test_mini_json_reports_both_directions(capsys):
 
 def write_pairs(root, n_same=1, n_changed=1):
     """Pair folders from QUBA-mini's first consistent pair: unchanged, and with view 2 inverted."""
-    ids, v1, v2, geos, meta = E.mini_pairs(0)
+    ids, v1, v2, geos, meta = E.suite_pairs("mini", 0)
     i = int(np.flatnonzero(meta["kind"] == "consistent")[0])
     m = meta
     for k in range(n_same + n_changed):

@@ -105,7 +105,7 @@ def _use_fresh_cache(root: Path, suites: Path) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, suites_dir):
     """{model: dimensions} of the four models evaluated in this process, one after the other, on a fresh cache."""
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     old = os.environ.get("QUBA_CACHE")
     try:
@@ -291,7 +291,7 @@ def test_failing_models_are_isolated_recorded_and_retried(fresh_cache, tmp_path,
 
 @pytest.mark.slow
 def test_split_tasks_equal_one_task_per_model(fresh_cache, tmp_path, capsys):
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     dims = ["accuracy", "object_focus"]
     fresh_cache("a")

@@ -46,7 +46,7 @@ TEACHER = "mini-cnn-standard"
 
 
 def _evaluate(model, dims, **kw):
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     return evaluate(model, "mini", dims, output=None, progress=False, options={"teacher": TEACHER}, **kw)
 
@@ -89,7 +89,7 @@ def test_compare_explanations_matches_the_dimension(quba_cache, capsys):
 
 
 def test_teacher_dimensions_need_a_declared_teacher(quba_cache):
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     for dim in ("teacher_agreement", "explanation_similarity"):
         with pytest.raises(QubaError, match="--teacher"):

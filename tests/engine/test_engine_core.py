@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import quba.api as A
 import quba.engine as E
 from quba import dimensions as D
 from quba.dimensions import Dimension, SplitRequest
@@ -23,7 +24,7 @@ NON_ATTACK = ["accuracy", "corruption_robustness", "ood_robustness", "calibratio
 def run(model, suite, tmp_path, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("output", tmp_path / "results")
-    return E.evaluate(model, suite, **kw)
+    return A.evaluate(model, suite, **kw)
 
 
 def test_every_split_runs_once_and_is_cached(quba_cache, tmp_path):
@@ -407,7 +408,7 @@ def test_placement_among_a_reference_leaderboard(tmp_path, monkeypatch):
     """z-scores against the reference's mean/std, contributions summing to QUBA, rank among the reference."""
     import pandas as pd
 
-    from quba.engine import reference
+    from quba.ranking import placement as reference
 
     rng = np.random.default_rng(0)
     ref = pd.DataFrame({"model": [f"m{i}" for i in range(6)], "suite": "mini"})

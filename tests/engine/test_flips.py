@@ -140,7 +140,7 @@ def test_compare_cli_bad_input_exits_2(quba_cache, capsys):
 
 
 def test_negative_flip_rate_dimension(quba_cache):
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     opts = {"negative_flip_rate": {"reference_model": "mini-cnn-standard"}}
     rec = evaluate("mini-cnn-shape", "mini", ["nfr"], bootstrap=50, output=None, progress=False, options=opts)

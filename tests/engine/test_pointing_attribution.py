@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from quba.engine.attribution import METHODS, attribute, check_method
+from quba.zoo.attribution import METHODS, attribute, check_method
 from quba.errors import QubaError
 
 torch.set_num_threads(1)

@@ -85,7 +85,7 @@ def test_fixed_size_model_gets_a_resized_grid(val):
 
 
 def test_interpretability_dimension_through_the_engine(quba_cache):
-    from quba.engine import evaluate
+    from quba.api import evaluate
 
     opts = {"interpretability": {"n_grids": 6}}
     rec = evaluate("mini-bcos-cnn", "mini", ["interpretability"], bootstrap=30, output=None, progress=False,
@@ -101,7 +101,7 @@ def test_interpretability_dimension_through_the_engine(quba_cache):
 
 
 def test_bad_pointing_options_fail_before_work(quba_cache):
-    from quba.engine import evaluate
+    from quba.api import evaluate
     from quba.errors import QubaError
 
     with pytest.raises(QubaError, match="unknown attribution method"):

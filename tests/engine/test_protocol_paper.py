@@ -185,7 +185,7 @@ def test_paper_protocol_restores_weights_and_eval_mode(tmp_path):
 
 
 def test_placement_warns_once_per_dimension_under_another_protocol():
-    from quba.engine.reference import place
+    from quba.api import place
 
     def record(protocol):
         return {"model": "x", "suite": "imagenet", "provenance": {"protocol": protocol},

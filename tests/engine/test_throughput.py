@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import quba.api as A
 import quba.engine as E
 from quba.dimensions import SplitRequest
 from quba.engine import runner as R
@@ -196,7 +197,7 @@ def test_thread_control_in_the_main_process(quba_cache):
             run.close()
         assert torch.get_num_threads() == before
     with pytest.raises(QubaError, match="--threads must be a whole number >= 1"):
-        E.evaluate(BrightnessNet(), FakeSuite(), ["accuracy"], threads=0, output=None, progress=False)
+        A.evaluate(BrightnessNet(), FakeSuite(), ["accuracy"], threads=0, output=None, progress=False)
 
 
 def test_precision_option():
@@ -229,7 +230,7 @@ def test_shipped_mini_records_are_reproduced(quba_cache):
     shipped = json.loads((ROOT / "results" / "mini" / "records" / f"{model}.json").read_text())["dimensions"]
     dims = ["accuracy", "calibration_error", "class_balance", "ood_robustness", "object_focus", "shape_bias",
             "parameters_m"]
-    rec = E.evaluate(model, "mini", dims, bootstrap=200, seed=0, batch_size=256, device="cpu", output=None,
+    rec = A.evaluate(model, "mini", dims, bootstrap=200, seed=0, batch_size=256, device="cpu", output=None,
                      progress=False)
     _check_shipped(rec, shipped, dims)
     from quba.suites import load_suite
@@ -248,7 +249,7 @@ def test_shipped_mini_corruption_robustness_is_reproduced(quba_cache):
     resampled on its own draws): another model's shipped record, bit for bit."""
     model = "mini-cnn-shape"
     shipped = json.loads((ROOT / "results" / "mini" / "records" / f"{model}.json").read_text())["dimensions"]
-    rec = E.evaluate(model, "mini", ["corruption_robustness", "accuracy"], bootstrap=200, seed=0, batch_size=256,
+    rec = A.evaluate(model, "mini", ["corruption_robustness", "accuracy"], bootstrap=200, seed=0, batch_size=256,
                      device="cpu", output=None, progress=False)
     _check_shipped(rec, shipped, ["corruption_robustness", "accuracy"])
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from quba.engine.attribution import attribute, explanation_mode, is_bcos, resolve_method
+from quba.zoo.attribution import attribute, explanation_mode, is_bcos, resolve_method
 from quba.errors import QubaError
 from quba.zoo.mini.bcos import BcosCNN, BcosConv2d, TwinCNN
 

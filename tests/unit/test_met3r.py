@@ -128,7 +128,7 @@ def test_reconstructor_plugin(tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- known answers on QUBA-mini
 @pytest.fixture(scope="module")
 def mini():
-    return E.mini_pairs(0)
+    return E.suite_pairs("mini", 0)
 
 
 def _score(v1, v2, geos):

@@ -12,7 +12,7 @@ from PIL import Image
 from quba.errors import QubaError
 from quba.zoo import load_model
 from quba.zoo.catalog import get
-from quba.zoo.loaders import common, load_row
+from quba.zoo.sources import common, load_row
 
 torch.set_num_threads(2)
 
@@ -143,7 +143,7 @@ def test_robustbench_entry_needs_its_package(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "robustbench" else real(n, *a))
-    from quba.zoo.loaders import is_available
+    from quba.zoo.sources import is_available
 
     assert not is_available(get("Salman2020Do-RN50"))
     with pytest.raises(QubaError, match="pip install robustbench"):
@@ -223,7 +223,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path, how):
 def test_bad_checkpoint_paths():
     with pytest.raises(QubaError, match="does not exist"):
         load_model("nowhere.safetensors", arch="resnet18")
-    from quba.zoo.loaders import build_arch
+    from quba.zoo.sources.checkpoint import build_arch
 
     with pytest.raises(QubaError, match="timm has no architecture"):
         build_arch("resnet18x")
@@ -273,7 +273,7 @@ def test_mini_ids_go_to_the_mini_zoo(monkeypatch):
 def test_bagnet_outputs_see_only_local_patches():
     """BagNet-q features at a location depend only on a q x q input patch: changing
     pixels far from it leaves them unchanged (Brendel & Bethge 2019)."""
-    from quba.zoo.loaders.recipes import BagNet
+    from quba.zoo.sources.builders import BagNet
 
     torch.manual_seed(0)
     net = BagNet((1, 1, 0, 0)).eval()  # BagNet-9
@@ -293,7 +293,7 @@ def test_bagnet_outputs_see_only_local_patches():
 
 
 def test_dinov2_position_resampling_matches_the_official_rule():
-    from quba.zoo.loaders.recipes import dinov2_interpolate_pos
+    from quba.zoo.sources.builders import dinov2_interpolate_pos
 
     pos = torch.randn(1, 37 * 37, 8)
     assert dinov2_interpolate_pos(pos, 37, 37) is pos
@@ -310,7 +310,7 @@ def test_dino_linear_concatenates_like_the_official_code():
     """ViT-B/16 DINO linear: features = [cls_0, mean_0, cls_1, mean_1, ...] (interleaved)."""
     import timm
 
-    from quba.zoo.loaders.recipes import DinoLinear, _vit_last_blocks
+    from quba.zoo.sources.builders import DinoLinear, _vit_last_blocks
 
     cfg = load_row(get("ViT-b-16-DINO-LP"), pretrained=False, device="meta").module.model
     assert isinstance(cfg, DinoLinear) and cfg.head.in_features == 1536 and (cfg.n, cfg.avgpool) == (1, True)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from quba.zoo.catalog import catalog
-from quba.zoo.loaders import load_row
+from quba.zoo.sources import load_row
 
 
 def _arch_key(r):

@@ -76,7 +76,7 @@ def distil(student: nn.Module, teacher: nn.Module, images, labels, *, steps: int
            explanation_weight: float = 0.0, progress: bool = True, desc: str = "kd") -> nn.Module:
     """Train ``student`` to match ``teacher`` (KD; plus e²KD's explanation term when
     ``explanation_weight`` > 0). Labels only fix the data order; the loss does not use them."""
-    from quba.engine.attribution import input_x_gradient
+    from quba.zoo.attribution import input_x_gradient
 
     torch.manual_seed(seed)
     teacher.eval()

@@ -1,5 +1,9 @@
 """Attribution maps for a classifier and a target class per image.
 
+Model-side torch operations (no engine state): the engine's dimensions (pointing game,
+interpretability, explanation similarity) and the mini zoo's e²KD training both use them, so
+they live with the models, upstream of the engine.
+
 Methods (``METHODS``):
 - ``input_x_gradient`` (default for standard models): ``x ⊙ ∂f_t/∂x``
   (Shrikumar et al., "Not Just a Black Box", 2016);

@@ -1,4 +1,5 @@
-"""open_clip models as zero-shot ImageNet classifiers (and Apple's MobileCLIP-S0)."""
+"""Source `open_clip`: identifier = open_clip model name, pretrained_tag = its pretrained tag; the
+model becomes a zero-shot ImageNet classifier (quba.zoo.zeroshot)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,7 @@ import torch
 from quba.errors import QubaError
 from quba.zoo import zeroshot
 from quba.zoo.base import count_parameters_m
-from quba.zoo.loaders.common import fetching, split_normalize, weights_dir
+from quba.zoo.sources.common import Built, fetching, split_normalize, weights_dir
 
 
 @contextlib.contextmanager
@@ -23,7 +24,7 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-def _random_head(num_classes: int, dim: int) -> torch.Tensor:
+def random_head(num_classes: int, dim: int) -> torch.Tensor:
     """Architecture-only builds: a seeded unit-norm head of the right shape."""
     g = torch.Generator(device="cpu").manual_seed(0)
     head = torch.randn(num_classes, dim, generator=g)
@@ -61,7 +62,7 @@ def load_open_clip(row: dict, pretrained: bool, template_set: str = "openai", de
                 image_mean=pcfg.get("mean"), image_std=pcfg.get("std"),
                 image_interpolation=pcfg.get("interpolation"), image_resize_mode=pcfg.get("resize_mode"))
         dim = open_clip.get_model_config(name)["embed_dim"]
-        head = _random_head(len(classnames), dim)
+        head = random_head(len(classnames), dim)
     full = count_parameters_m(model)
     scale = model.logit_scale.exp().item() if not model.logit_scale.is_meta else 100.0
     bias = getattr(model, "logit_bias", None)
@@ -71,40 +72,17 @@ def load_open_clip(row: dict, pretrained: bool, template_set: str = "openai", de
     return clf, pre, mean, std, full
 
 
-def load_mobileclip(row: dict, pretrained: bool, template_set: str = "openai"):
-    """Apple's MobileCLIP package (github apple/ml-mobileclip), as the QUBA code used it."""
-    try:
-        import mobileclip  # type: ignore
-    except ImportError:
-        raise QubaError(
-            f"{row['id']!r} needs Apple's `mobileclip` package (open_clip 3.3 lacks MobileCLIP-S0): "
-            "pip install git+https://github.com/apple/ml-mobileclip"
-        ) from None
-    name = row["identifier"].split(":", 1)[1]
-    url = row["pretrained_tag"]
-    path = None
-    if pretrained:
-        from quba.zoo.loaders.common import torch_hub_dir
+def load(row: dict, pretrained: bool, device="cpu") -> Built:
+    model, pre, mean, std, full = load_open_clip(row, pretrained, device=device)
+    return Built(model, pre, mean, std, parameters_full_m=full)
 
-        with fetching(row["id"], url), torch_hub_dir():
-            import os
 
-            path = os.path.join(torch.hub.get_dir(), "checkpoints", url.rsplit("/", 1)[-1])
-            if not os.path.exists(path):
-                torch.hub.download_url_to_file(url, path)
-    model, _, pre = mobileclip.create_model_and_transforms(name, pretrained=path)
-    model.eval()
-    tokenizer = mobileclip.get_tokenizer(name)
-    classnames = zeroshot.imagenet_classnames()
-    if pretrained:
-        head = zeroshot.cached_head(name, "apple", lambda: zeroshot.build_head(
-            model.encode_text, tokenizer, classnames, zeroshot.templates(template_set)), classnames, template_set)
-    else:
-        with torch.no_grad():
-            dim = model.encode_text(tokenizer(["a photo"])).shape[-1]
-        head = _random_head(len(classnames), dim)
-    full = count_parameters_m(model)
-    scale = model.logit_scale.exp().item() if hasattr(model, "logit_scale") else 100.0
-    clf = zeroshot.ZeroShotClassifier(model.image_encoder, head, scale, None)
-    pre, mean, std = split_normalize(pre)
-    return clf, pre, mean, std, full
+def check(row: dict) -> str | None:
+    import open_clip
+
+    ident, tag = row["identifier"], row["pretrained_tag"]
+    return None if (ident, tag) in open_clip.list_pretrained() else f"open_clip has no ({ident}, {tag})"
+
+
+def available(row: dict) -> bool:
+    return True

@@ -7,13 +7,31 @@ import contextlib
 import logging
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from quba.errors import QubaError
+
+
+@dataclass
+class Built:
+    """What a catalog source builds, before the common wrapping (quba.zoo.sources.load_row):
+    the library's model (normalised images -> logits), its preprocess without normalisation,
+    the normalisation mean/std (None: the model normalises inside), the whole model's parameter
+    count when it differs from the classifier's (CLIP), and whether the B-cos [x, 1 - x]
+    encoding is added in front."""
+
+    model: nn.Module
+    preprocess: Callable | None = None
+    mean: tuple | None = None
+    std: tuple | None = None
+    parameters_full_m: float | None = None
+    add_inverse: bool = False
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

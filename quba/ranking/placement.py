@@ -1,9 +1,9 @@
 """Place a fresh record among a reference leaderboard: z-scores, contributions, QUBA, rank.
 
-The reference population is the paper's 326-model leaderboard (with the
-paper's fixed μ/σ) for the `imagenet` suite, and the mini zoo's leaderboard
-shipped as `quba/data/mini_reference.csv` (μ/σ: its mean and sample std) for
-`mini`. The model's fresh row replaces a reference row of the same name, so
+Each suite declares its reference population (quba/suites/specs.py): the
+paper's 326-model leaderboard with the paper's fixed μ/σ for `imagenet`, the
+mini zoo's leaderboard shipped as `quba/data/mini_reference.csv` (μ/σ: its mean
+and sample std) for `mini`. The model's fresh row replaces a reference row of the same name, so
 re-evaluating a reference model ranks it by its new numbers. Scoring itself is
 `quba.ranking.rank` (default paper weights).
 
@@ -17,23 +17,22 @@ import math
 
 from quba.errors import QubaError
 from quba.paths import data_file
-
-MINI_REFERENCE = "mini_reference.csv"
+from quba.suites.specs import spec
 
 
 def reference_path(suite: str):
     """The shipped reference leaderboard of a suite, or None."""
-    if suite == "imagenet":
-        return data_file("quba_paper_results.csv")
-    if suite == "mini":
-        p = data_file(MINI_REFERENCE)
-        return p if p.exists() else None
-    return None
+    s = spec(suite)
+    if s is None or s.reference is None:
+        return None
+    p = data_file(s.reference)
+    return p if p.exists() else None
 
 
 def reference_protocol(suite: str) -> str:
     """The protocol the shipped reference rows of a suite were measured under."""
-    return "paper" if suite == "imagenet" else "quba"
+    s = spec(suite)
+    return s.reference_protocol if s is not None else "quba"
 
 
 def protocol_warnings(record: dict) -> list[str]:
@@ -80,9 +79,10 @@ def place(record: dict, weights=None) -> dict:
     ref = ref[ref["suite"] == suite]
     row = leaderboard_frame([record])
     combined = pd.concat([ref[ref["model"] != model], row], ignore_index=True, sort=False)
-    out["reference"] = "paper" if suite == "imagenet" else str(path.name)
+    s = spec(suite)
+    out["reference"] = s.reference_label or str(path.name)
     try:
-        r = rank(combined, weights=weights, reference="paper" if suite == "imagenet" else ref, suite=suite)
+        r = rank(combined, weights=weights, reference="paper" if s.normalisation == "paper" else ref, suite=suite)
     except QubaError as exc:
         out["note"] = str(exc)
         return out

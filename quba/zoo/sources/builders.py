@@ -1,9 +1,10 @@
-"""quba recipes: public weights assembled into the classifiers the QUBA paper
+"""Builders of the `hub` source: public weights assembled into the classifiers the QUBA paper
 evaluated, without running any downloaded code.
 
-Each recipe is `recipe(arg, urls, pretrained, model_id) -> nn.Module` taking
-normalised images; the catalog names it as `quba:<recipe>(<arg>)` with the
-weight URLs (';'-separated) in `pretrained_tag`.
+Each builder is `builder(arg, urls, pretrained, model_id) -> nn.Module` taking normalised
+images; the catalog names it as `quba:<builder>(<arg>)` with the weight URLs (';'-separated)
+in `pretrained_tag`. (The mini zoo's *training recipes*, quba.zoo.mini.RECIPES, are another
+thing: how a mini model is trained.)
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from quba.errors import QubaError
-from quba.zoo.loaders.common import load_into, url_state_dict
+from quba.zoo.sources.common import load_into, url_state_dict
 
-RECIPES: dict[str, Callable] = {}
+BUILDERS: dict[str, Callable] = {}
 
 
-def recipe(name: str):
+def builder(name: str):
     def deco(fn):
-        RECIPES[name] = fn
+        BUILDERS[name] = fn
         return fn
 
     return deco
@@ -92,7 +93,7 @@ class BagNet(nn.Module):
 _BAGNET_KERNEL3 = {9: (1, 1, 0, 0), 17: (1, 1, 1, 0), 33: (1, 1, 1, 1)}
 
 
-@recipe("bagnet")
+@builder("bagnet")
 def bagnet(arg: str, urls: list[str], pretrained: bool, model_id: str) -> nn.Module:
     q = int(arg)
     if q not in _BAGNET_KERNEL3:
@@ -123,7 +124,7 @@ def _vit_last_blocks(vit: nn.Module, x: torch.Tensor, n: int) -> list[torch.Tens
 
 
 def _timm(name: str, pretrained: bool, model_id: str, **kwargs) -> nn.Module:
-    from quba.zoo.loaders.sources import timm_create
+    from quba.zoo.sources.timm import timm_create
 
     return timm_create(name, pretrained=pretrained, model_id=model_id, **kwargs)
 
@@ -159,7 +160,7 @@ class DinoLinear(nn.Module):
         return self.head(feats)
 
 
-@recipe("dino_linear")
+@builder("dino_linear")
 def dino_linear(arg: str, urls: list[str], pretrained: bool, model_id: str) -> nn.Module:
     vit = _timm(arg, pretrained, model_id, num_classes=0)
     dim = vit.embed_dim
@@ -172,7 +173,7 @@ def dino_linear(arg: str, urls: list[str], pretrained: bool, model_id: str) -> n
     return DinoLinear(vit, head, n, avgpool)
 
 
-@recipe("dino_resnet50_linear")
+@builder("dino_resnet50_linear")
 def dino_resnet50_linear(arg: str, urls: list[str], pretrained: bool, model_id: str) -> nn.Module:
     import torchvision.models as tvm
 
@@ -189,7 +190,7 @@ def dino_resnet50_linear(arg: str, urls: list[str], pretrained: bool, model_id: 
 # ------------------------------------------------------------------ MAE (He et al. 2022)
 
 
-@recipe("mae_finetuned")
+@builder("mae_finetuned")
 def mae_finetuned(arg: str, urls: list[str], pretrained: bool, model_id: str) -> nn.Module:
     """The official fine-tuned MAE ViT: global average pool + fc_norm + head."""
     arch = arg.split(".")[0]
@@ -263,7 +264,7 @@ class Dinov2Linear4(nn.Module):
         return self.head(torch.cat(cls + [patch_mean], dim=1))
 
 
-@recipe("dinov2_linear4")
+@builder("dinov2_linear4")
 def dinov2_linear4(arg: str, urls: list[str], pretrained: bool, model_id: str) -> nn.Module:
     vit = _timm(arg if pretrained else arg.split(".")[0], pretrained, model_id, num_classes=0)
     if pretrained:

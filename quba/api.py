@@ -1,0 +1,504 @@
+"""The Python API behind every command: one function per job, re-exported by `quba`.
+
+    evaluate     measure a model on a suite's dimensions; write its record and the leaderboard
+    evaluate_many  the same for several models (everything checked before the first one starts)
+    leaderboard  evaluate many models (or none) and write the leaderboard, correlations and plots
+    compare      negative flips and agreement of a model update OLD -> NEW
+    certify      certified information gain of a segmentation model (randomized smoothing)
+    consistency  MEt3R multi-view consistency of image pairs
+    place        a record among its suite's reference leaderboard (z-scores, QUBA score, rank)
+
+The flow is one way: zoo (models) -> suites (images) -> engine (outputs, dimensions) ->
+metrics (formulas) -> store (records, leaderboards) -> ranking (scores) -> report. The engine
+returns a record's parts; this layer validates the input once (before any work, so bad input
+leaves nothing half-written), makes the record (`quba.store.schema.make_record`), writes it
+and places it. The CLI parses, calls one function here and renders.
+"""
+from __future__ import annotations
+
+import sys
+
+from quba.errors import QubaError
+from quba.suites.specs import DEFAULT_SUITE, spec
+
+__all__ = ["evaluate", "evaluate_many", "leaderboard", "compare", "certify", "consistency", "place",
+           "load_models", "check_int", "check_bootstrap", "MAX_BOOTSTRAP"]
+
+#: At most this many bootstrap resamples: 95 % intervals are stable at a few thousand, and the
+#: vectorised bootstraps hold resamples x images indices in memory at once.
+MAX_BOOTSTRAP = 10_000
+
+
+# --- validation (once, here) -------------------------------------------------------------------
+
+def check_int(value, what: str, minimum: int, allow_none: bool = False, maximum: int | None = None,
+              why: str = ""):
+    """`value` as a whole number >= minimum (<= maximum), or one QubaError line naming `what`."""
+    if value is None and allow_none:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        v = int(value.strip() if isinstance(value, str) else value)
+        if isinstance(value, float) and v != value:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
+    if v < minimum:
+        raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise QubaError(f"{what} must be at most {maximum}, got {v}{why}")
+    return v
+
+
+def check_bootstrap(n) -> int:
+    """`--bootstrap` as a whole number in [0, MAX_BOOTSTRAP] (one QubaError line otherwise)."""
+    return check_int(n, "--bootstrap", 0, maximum=MAX_BOOTSTRAP,
+                     why=" (95% intervals are stable at a few thousand resamples)")
+
+
+def _checked(kw: dict) -> dict:
+    """The engine keywords of `evaluate`, validated (one QubaError line for the first problem)."""
+    from quba.engine.paper_protocol import check_protocol
+    from quba.zoo.eval_transform import check_overrides
+
+    kw = dict(kw)
+    kw["subset"] = check_int(kw.get("subset"), "--subset", 1, allow_none=True)
+    kw["bootstrap"] = check_bootstrap(kw.get("bootstrap", 200))
+    kw["batch_size"] = check_int(kw.get("batch_size", 256), "--batch-size", 1)
+    kw["workers"] = check_int(kw.get("workers", 0), "--workers", 0)
+    kw["seed"] = check_int(kw.get("seed", 0), "--seed", 0)
+    kw["threads"] = check_int(kw.get("threads"), "--threads", 1, allow_none=True)
+    kw["protocol"] = check_protocol(kw.get("protocol", "quba"))
+    check_overrides(kw.get("input_size"), kw.get("interpolation"), kw.get("crop_pct"))
+    return kw
+
+
+def _suite(suite, data_root=None):
+    from quba.engine import load_suite
+
+    return load_suite(suite, data_root)
+
+
+# --- evaluate ------------------------------------------------------------------------------------
+
+def evaluate(model, suite=DEFAULT_SUITE, dims=None, *, output="results", place: bool = False,
+             data_root=None, **kw) -> dict:
+    """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
+
+    model: a model id (see `quba zoo list`), "FILE.py:FUNCTION", an nn.Module (taking [0, 1]
+      images, returning logits) or a `quba.zoo.base.LoadedModel`.
+    output: results folder; the record goes to `<output>/<suite>/records/` and the suite's
+      leaderboard `<output>/<suite>/leaderboard.csv` is regenerated (None: write nothing).
+    place: also place the model among its suite's reference leaderboard (`place`), under
+      the record's "reference" key.
+    Other keywords: those of `quba.engine.measure_model` (subset, bootstrap, device,
+    batch_size, workers, seed, strict, progress, options, cache_root, precision, threads,
+    protocol, input_size, interpolation, crop_pct, replicates).
+    Returns the record (quba/store/schema.py), with "path" when written.
+    """
+    from quba.engine import resolve_dims, resolve_model
+
+    kw = _checked(kw)
+    resolve_dims(dims)
+    suite_obj = _suite(suite, data_root)
+    _check_writable(output, suite_obj)
+    return _evaluate_one(resolve_model(model), suite_obj, dims, output=output, place_it=place, **kw)
+
+
+def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, arch=None, output="results",
+                  place: bool = True, data_root=None, each=None, **kw) -> list[dict]:
+    """`evaluate` for several models; every model is loaded and every option checked before the
+    first evaluation starts. checkpoint/arch: see `load_models`. each(record): called after each
+    model (the CLI prints as it goes). Returns the records, placed when `place`."""
+    from quba.engine import resolve_dims
+
+    models = list(models)
+    if arch and not checkpoint and not models:
+        raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+    if not models and not (checkpoint and arch):
+        raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "
+                        "or --checkpoint PATH --arch NAME")
+    kw = _checked(kw)
+    resolve_dims(dims)  # unknown dimension: fail before loading anything
+    suite_obj = _suite(suite, data_root)
+    _check_writable(output, suite_obj)
+    loaded = load_models(models, checkpoint, arch)
+    out = []
+    for m in loaded:
+        rec = _evaluate_one(m, suite_obj, dims, output=output, place_it=place, **kw)
+        if each is not None:
+            each(rec)
+        out.append(rec)
+    return out
+
+
+def _check_writable(output, suite_obj) -> None:
+    if output is not None:
+        from quba.store.records import check_writable
+
+        check_writable(output, suite_obj.name)
+
+
+def _evaluate_one(loaded, suite_obj, dims, *, output, place_it: bool, **kw) -> dict:
+    from quba.engine import measure_model
+    from quba.store.schema import make_record
+
+    record = make_record(**measure_model(loaded, suite_obj, dims, **kw))
+    if output is not None:
+        from quba.store.leaderboard import write_leaderboard
+        from quba.store.records import write_record
+
+        for note in setup_changes(output, record):
+            print(f"note: {note}", file=sys.stderr)
+        path = write_record(output, record)
+        write_leaderboard(output, suite_obj.name)
+        record["path"] = str(path)
+    if place_it:
+        record["reference"] = place(record)
+    return record
+
+
+def setup_changes(output, record: dict) -> list[str]:
+    """One line per dimension of the record on disk that `record` replaces under another setup
+    (another attribution method, another protocol), so a value is never swapped silently."""
+    from quba.store import records as store_records
+
+    path = store_records.record_path(output, record["suite"], record["model"])
+    if not path.exists():
+        return []
+    try:
+        old = store_records.read_record(path)
+    except QubaError:
+        return []
+    notes = []
+    for name, entry in record["dimensions"].items():
+        before = (old.get("dimensions") or {}).get(name)
+        if not before:
+            continue
+        was = before.get("setup") or {}
+        now = entry.get("setup") or {}
+        changed = {k: (was.get(k), now.get(k)) for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)}
+        if changed and was:
+            what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+            notes.append(f"{name} of {record['model']} in {path} was measured with another setup ({what}); "
+                         f"its value {before.get('value')} is replaced by {entry.get('value')}")
+    return notes
+
+
+def load_models(specs, checkpoint=None, arch=None):
+    """Load every model before any evaluation starts (a bad spec fails before work).
+
+    checkpoint/arch (--checkpoint PATH --arch NAME): with --arch, the checkpoint is one more model
+    (in that architecture); without, it replaces the weights of the single catalog model named."""
+    from pathlib import Path
+
+    from quba.engine import resolve_model
+    from quba.zoo import CHECKPOINT_SUFFIXES, load_model
+
+    specs = list(specs)
+    if arch and not checkpoint:
+        files = [s for s in specs if str(s).lower().endswith(CHECKPOINT_SUFFIXES)]
+        if len(files) != 1:
+            raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
+        checkpoint = files[0]  # 'quba evaluate PATH.safetensors --arch NAME' means the same
+        specs = [s for s in specs if s != checkpoint]
+    if checkpoint is None:
+        return [resolve_model(s) for s in specs]
+    if not Path(checkpoint).is_file():
+        raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
+                        "or tensor-only torch file")
+    if arch:
+        return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch)]
+    if len(specs) != 1:
+        raise QubaError("--checkpoint without --arch loads your weights into one catalog model: name exactly "
+                        "one (e.g. 'quba evaluate ResNet18 --checkpoint PATH'), or give --arch NAME")
+    return [load_model(specs[0], checkpoint=str(checkpoint))]
+
+
+def place(record: dict, weights=None) -> dict:
+    """{reference, quba, rank, n, z, contribution, note, warnings}: `record` among its suite's
+    reference leaderboard (quba/ranking/placement.py)."""
+    from quba.ranking.placement import place as _place
+
+    return _place(record, weights=weights)
+
+
+# --- leaderboard ---------------------------------------------------------------------------------
+
+def expand_models(tokens, suite: str) -> list[str]:
+    """Model ids from zoo groups and ids (classification models only: a segmentation model has no
+    logits); none named: the suite's default groups (quba/suites/specs.py)."""
+    from quba.errors import closest
+    from quba.zoo import CHECKPOINT_SUFFIXES
+    from quba.zoo.catalog import all_groups, catalog, select
+
+    if not tokens:
+        s = spec(suite)
+        if s is None or not s.default_groups:
+            raise QubaError(f"name the models to evaluate on suite {suite!r} with --models GROUP|ID ...")
+        tokens = list(s.default_groups)
+    rows = catalog()
+    by_id = {r["id"]: r for r in rows}
+    groups = {g.lower(): g for g in all_groups(rows)}
+    out: list[str] = []
+    for tok in tokens:
+        for part in str(tok).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part in by_id:
+                out.append(part)
+            elif part.lower() in groups:
+                out.extend(r["id"] for r in select(rows, group=part)
+                           if (r.get("task") or "classification") == "classification")
+            elif ".py:" in part or part.lower().endswith(CHECKPOINT_SUFFIXES):
+                out.append(part)  # a custom file, or a checkpoint for --arch
+            else:
+                raise QubaError(f"unknown model or group {part!r}{closest(part, list(by_id) + list(groups.values()))}; "
+                                "see 'quba zoo list'")
+    return list(dict.fromkeys(out))
+
+
+def leaderboard(models=None, suite=DEFAULT_SUITE, dims=None, *, records_only: bool = False, html: bool = False,
+                output="results", checkpoint=None, arch=None, data_root=None, log=None, **kw) -> dict:
+    """Evaluate the models (groups or ids; none: the suite's default groups), then regenerate
+    `<output>/<suite>/leaderboard.csv` and write correlations, radar plots and a heatmap beside it
+    (`quba.report.write_report`); html: also the interactive `report.html`. records_only: evaluate
+    nothing, regenerate from the records. log(line): progress lines.
+    Returns {leaderboard, correlations, heatmap, radar, notes, html}."""
+    from pathlib import Path
+
+    from quba.report import write_report
+    from quba.store.leaderboard import write_leaderboard
+
+    if records_only:
+        path = write_leaderboard(output, suite)
+        if path is None:
+            raise QubaError(f"no records under {Path(output) / suite / 'records'}; evaluate models first")
+    else:
+        from quba.engine import resolve_dims
+
+        resolve_dims(dims)
+        ids = expand_models(models, suite) if (models or not (checkpoint and arch)) else []
+        if not ids and not checkpoint:
+            raise QubaError("no models to evaluate (the groups given are empty)")
+        total = len(ids) + (1 if checkpoint and arch else 0)
+        counter = iter(range(1, total + 1))
+
+        def each(rec):
+            if log is not None:
+                log(f"[{next(counter)}/{total}] {rec['model']}")
+
+        recs = evaluate_many(ids, suite, dims, checkpoint=checkpoint, arch=arch, output=output, place=False,
+                             data_root=data_root, each=each, **kw)
+        path = Path(output) / (recs[0]["suite"] if recs else suite) / "leaderboard.csv"
+    rep = dict(write_report(path, path.parent))
+    rep["leaderboard"] = path
+    rep["html"] = None
+    if html:
+        from quba.report.html import write_report_html
+
+        suite_name = path.parent.name
+        s = spec(suite_name)
+        sources = (["reference"] if s is not None and s.report_with_reference else []) + [str(path)]
+        rep["html"] = write_report_html(path.parent / "report.html", sources, suite=suite_name)
+    return rep
+
+
+# --- compare -------------------------------------------------------------------------------------
+
+#: The metrics of `compare`: key, label, direction.
+COMPARE_ROWS = (
+    ("nfr", "negative flip rate (NFR)", "↓"),
+    ("nfi", "negative flip impact (NFI)", "↓"),
+    ("pfr", "positive flip rate (PFR)", "↑"),
+    ("relative_nfr", "relative NFR", "↓"),
+    ("agreement", "top-1 agreement", "↑"),
+)
+
+
+def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subset=None, bootstrap=200, seed=0,
+            explanations=False, attribution="input_x_gradient", max_images=1000, device="auto", batch_size=256,
+            progress=True) -> dict:
+    """Negative flips (NFR, NFI, PFR, relative NFR) and top-1 agreement of OLD -> NEW on one split,
+    each with a bootstrap 95 % interval (docs/metrics.md#negative-flips); with `explanations`, also
+    the explanation similarity of NEW (student) to OLD (teacher). Predictions come from the engine's
+    cache. Returns what `quba compare --format json` prints."""
+    import numpy as np
+
+    from quba.engine.beyond import cached_outputs, explanation_cosines_for, paired, select_images
+    from quba.engine.runner import resolve_device
+    from quba.metrics.agreement import bootstrap_mean
+    from quba.metrics.flips import bootstrap_flips, flip_summary
+
+    bootstrap = check_bootstrap(bootstrap)
+    subset = check_int(subset, "--subset", 1, allow_none=True)
+    max_images = check_int(max_images, "--max-images", 1)
+    batch_size = check_int(batch_size, "--batch-size", 1)
+    seed = check_int(seed, "--seed", 0)
+    dev = resolve_device(device)
+    suite_obj = _suite(suite, data_root)
+    if explanations:
+        from quba.zoo.attribution import check_method
+
+        check_method(attribution)  # unknown method: fail before work
+    old_m, old_out, old_passes = cached_outputs(old, suite_obj, split, device=dev, batch_size=batch_size,
+                                                subset=subset, progress=progress)
+    new_m, new_out, new_passes = cached_outputs(new, suite_obj, split, device=dev, batch_size=batch_size,
+                                                subset=subset, progress=progress)
+    new_out, old_out = paired(new_out, old_out, "quba compare")
+    y = new_out.labels
+    summary = flip_summary(y, old_out.decisions, new_out.decisions)
+    ci = bootstrap_flips(y, old_out.decisions, new_out.decisions, n_boot=bootstrap, seed=seed)
+    result = {
+        "old": old_m.id, "new": new_m.id, "suite": suite_obj.name, "split": split, "subset": subset,
+        "images": int(len(y)), "forward_passes": {"old": old_passes, "new": new_passes},
+        "metrics": {k: {"value": summary[k], "lo": ci.get(k, (None, None))[0], "hi": ci.get(k, (None, None))[1]}
+                    for k, _, _ in COMPARE_ROWS},
+        "err_old": summary["err_old"], "err_new": summary["err_new"],
+        "negative_flips": summary["n_negative_flips"], "positive_flips": summary["n_positive_flips"],
+        "bootstrap": bootstrap, "seed": seed,
+    }
+    if explanations:
+        from quba.zoo.attribution import resolve_method
+
+        resolve_method(old_m.module, attribution)
+        pos = select_images(len(new_out), max_images)
+        cos = explanation_cosines_for(new_m, old_m, suite_obj.split(split), new_out.index[pos],
+                                      old_out.preds[pos], method=attribution, device=dev, progress=progress)
+        lo_hi = bootstrap_mean(cos, n_boot=bootstrap, seed=seed) or (None, None)
+        result["metrics"]["explanation_similarity"] = {"value": float(np.mean(cos)), "lo": lo_hi[0],
+                                                       "hi": lo_hi[1]}
+        result["explanations"] = {"method": attribution, "images": int(len(cos)), "teacher": old_m.id}
+    return result
+
+
+# --- certify -------------------------------------------------------------------------------------
+
+def certify(model, suite=DEFAULT_SUITE, *, options: dict | None = None, bootstrap=200, device="auto", seed=0,
+            output="results", data_root=None, progress=True) -> dict:
+    """Certify a segmentation model on the suite's 'segmentation' split by randomized smoothing
+    (dimension certified_information_gain). options: sigma, n0, n, tau, alpha, correction, adaptive,
+    thresholds, batch_size, seed, hierarchy (a JSON file), images (see `quba certify --help`).
+    Every option is checked before the model loads. output None: write no record.
+    Returns the record (with "path" when written)."""
+    from quba.engine.certify import DIMENSION, CertifyConfig, suite_hierarchy
+
+    opts = dict(options or {})
+    suite_obj = _suite(suite, data_root)
+    cfg = CertifyConfig(**{k: v for k, v in opts.items() if k not in ("images", "hierarchy")})
+    cfg.validate(suite_hierarchy(suite_obj, opts.get("hierarchy")))
+    if opts.get("images") is not None and opts["images"] < 1:
+        raise QubaError(f"--images must be at least 1, got {opts['images']}")
+    return evaluate(model, suite_obj, [DIMENSION], bootstrap=bootstrap, device=device, seed=seed, output=output,
+                    progress=progress, options={DIMENSION: opts})
+
+
+# --- consistency ---------------------------------------------------------------------------------
+
+def consistency(pairs, *, geometry="known", features="auto", dino_model=None, dino_weights=None, seed=0,
+                limit=None, bootstrap=200, record=None, output="results", progress=True) -> dict:
+    """MEt3R multi-view consistency of image pairs (docs/metrics.md): `pairs` is a folder of pair
+    subfolders or the name of a suite with a 'multiview' split (QUBA-mini's). record NAME: also write
+    a record for NAME with dimension met3r under `<output>/<suite>/` (suite: that suite, or 'pairs'
+    for a folder) and regenerate its leaderboard. Returns what `quba consistency --format json`
+    prints (with "record": its path)."""
+    import hashlib
+    import json
+
+    import quba
+    from quba.engine import met3r as E
+    from quba.suites import SUITE_NAMES
+
+    bootstrap = check_bootstrap(bootstrap)
+    limit = check_int(limit, "--limit", 1, allow_none=True)
+    seed = check_int(seed, "--seed", 0)
+    if record is not None and not str(record).strip():
+        raise QubaError("--record needs a non-empty name")
+    known = geometry == "known"
+    reconstructor = None if known else E.load_reconstructor(geometry)
+    meta = None
+    if pairs in SUITE_NAMES:
+        ids, v1, v2, geos, meta = E.suite_pairs(pairs, seed)
+        suite_name = pairs
+    else:
+        ids, v1, v2, geos = E.load_pair_folder(pairs, need_geometry=known)
+        suite_name = "pairs"
+    if limit is not None:
+        ids, v1, v2 = ids[:limit], v1[:limit], v2[:limit]
+        geos = geos[:limit] if geos is not None else None
+    if record is not None:
+        from quba.store.records import check_writable
+
+        check_writable(output, suite_name)
+    kw = {"dino_weights": dino_weights, "seed": seed}
+    if dino_model:
+        kw["dino_model"] = dino_model
+    feats = E.make_features(features, **kw)
+    res = E.evaluate_pairs(v1, v2, reconstructor if reconstructor is not None else geos, feats, progress=progress)
+    detail = res.pop("pairs_detail")
+    res["pairs_count"] = res.pop("pairs")
+    for p in detail:
+        p["pair"] = ids[p.pop("index")]
+    if meta is not None:
+        for i, p in enumerate(detail):
+            p["kind"] = str(meta["kind"][i])
+            p["change"] = float(meta["change"][i])
+    lo, hi = E.bootstrap_pairs([p["mean"] for p in detail], bootstrap, seed)
+    out = {"source": pairs, "geometry": geometry, **res, "lo": _clean(lo), "hi": _clean(hi),
+           "groups": _pair_groups(detail, suite_name) if meta is not None else None, "pairs": detail}
+    out = _jsonable(out)
+    if record is not None:
+        from quba.store.leaderboard import write_leaderboard
+        from quba.store.records import write_record
+        from quba.store.schema import make_record
+
+        fp = hashlib.sha256(json.dumps([p["pair"] for p in out["pairs"]]).encode()).hexdigest()[:16]
+        rec = make_record(
+            model=record, suite=suite_name,
+            dimensions={"met3r": {"value": out["met3r"], "lo": out["lo"], "hi": out["hi"],
+                                  "details": {k: out[k] for k in ("forward", "backward", "pairs_count",
+                                                                  "pairs_without_overlap", "features")}}},
+            metadata={"source": "pairs"},
+            provenance={"quba": quba.__version__, "suite": suite_name, "suite_fingerprint": f"pairs:{fp}",
+                        "model_fingerprint": None, "subset": limit, "seed": seed, "bootstrap": bootstrap,
+                        "pairs_source": str(pairs), "geometry": geometry, "features": out["features"]})
+        out["record"] = str(write_record(output, rec))
+        write_leaderboard(output, suite_name)
+    return out
+
+
+def _pair_groups(pairs: list[dict], suite_name: str) -> list[dict]:
+    """Mean per (kind, change level) of a suite's multiview pairs (content change rounded to the
+    suite's target level)."""
+    import numpy as np
+
+    from quba.engine.met3r import content_levels
+
+    levels = content_levels(suite_name)
+    groups: dict[tuple, list] = {}
+    for p in pairs:
+        level = min(levels, key=lambda t: abs(t - p["change"])) if p["kind"] == "content" and levels else p["change"]
+        groups.setdefault((p["kind"], level), []).append(p["mean"])
+    order = {"consistent": 0, "content": 1, "pose": 2}
+    return [{"kind": k, "change": c, "pairs": len(v), "met3r": float(np.nanmean(v))}
+            for (k, c), v in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
+
+
+def _clean(x):
+    import math
+
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float):
+        return _clean(obj)
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return _jsonable(obj.item())
+    return obj

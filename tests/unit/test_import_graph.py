@@ -1,0 +1,137 @@
+"""The package's import graph (issue 11): the flow is one way, zoo -> suites -> engine -> metrics ->
+store -> ranking -> report, with the API and the CLI on top.
+
+Every `import` statement is read from the source (top-level and inside functions alike: a lazy
+import is still a dependency), so this checks the design, not what one run happened to import."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import quba
+
+ROOT = Path(quba.__file__).parent
+
+
+def _unit(module: str) -> str:
+    """The top-level part of quba a module belongs to: 'engine', 'api', 'errors', ..."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "quba"
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules of quba imported anywhere in the file (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name == "quba" or a.name.startswith("quba.")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod == "quba":  # from quba import dimensions, errors, ...
+                out |= {f"quba.{a.name}" for a in node.names}
+            elif mod.startswith("quba."):
+                out.add(mod)
+    return out
+
+
+def _is_part(unit: str) -> bool:
+    """A subpackage or module of quba (not a name such as `__version__`)."""
+    return (ROOT / unit).is_dir() or (ROOT / f"{unit}.py").is_file()
+
+
+def graph() -> dict[str, set[str]]:
+    """unit -> units it imports (itself left out)."""
+    g: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        me = _unit(_module_name(path))
+        deps = {u for u in (_unit(m) for m in _imports(path)) if _is_part(u)} - {me, "quba"}
+        g.setdefault(me, set()).update(deps)
+    return g
+
+
+def _cycle(g: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(g.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(g):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def test_the_graph_is_read_from_the_source():
+    g = graph()
+    assert {"engine", "store", "ranking", "cli", "api", "zoo", "suites", "metrics"} <= set(g)
+    assert "engine" in g["api"] and "store" in g["api"] and "ranking" in g["api"]
+    assert "api" in g["cli"]
+
+
+def test_no_import_circle_between_the_parts_of_quba():
+    cycle = _cycle(graph())
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_engine_neither_writes_nor_ranks():
+    assert not graph()["engine"] & {"store", "ranking", "cli", "api", "report", "sweep"}
+
+
+def test_store_ranking_and_report_never_reach_back_into_the_api_or_cli():
+    g = graph()
+    for unit in ("store", "ranking", "report", "metrics", "suites", "zoo", "dimensions"):
+        assert not g.get(unit, set()) & {"api", "cli"}, unit
+
+
+def test_metrics_import_no_torch():
+    """Metrics are pure functions over arrays (numpy/scipy): no torch anywhere under quba/metrics."""
+    for path in (ROOT / "metrics").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "torch" or n.startswith("torch.") for n in names), path
+
+
+def test_cli_modules_import_no_private_engine_names():
+    for path in (ROOT / "cli").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("quba.engine"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
