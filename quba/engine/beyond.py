@@ -72,9 +72,10 @@ class SplitImages:
 # ---------------------------------------------------------------------------- interpretability
 
 def pointing_options(suite, opts) -> dict:
-    from quba.engine.pointing_game import DEFAULTS, MINI_DEFAULTS
+    from quba.engine.pointing_game import DEFAULTS
 
-    base = dict(MINI_DEFAULTS if getattr(suite, "name", "") == "mini" else DEFAULTS)
+    # the suite may override defaults (QUBA-mini: fewer grids); no branching on suite names here
+    base = {**DEFAULTS, **(getattr(suite, "option_defaults", None) or {}).get("interpretability", {})}
     user = opts.get("interpretability") or {}
     for k in base:
         if user.get(k) is not None:

@@ -9,7 +9,7 @@ one image; for every cell, attribute the cell's class and score the share of
 positive attribution energy that falls inside that cell (`pointing_score`).
 
 Defaults: ImageNet 3×3 grids, 500 grids, seed 42 (the papers' setting). QUBA-mini
-(see `MINI_DEFAULTS`): 3×3 grids — its 12 classes allow 9 distinct ones — and 100
+(its `option_defaults`, quba/suites/mini.py): 3×3 grids — its 12 classes allow 9 distinct ones — and 100
 grids, which keeps a run to seconds on 2 CPU cores; chance level is 1/9 either way.
 Images are taken at the model's resolution and tiled, so the model sees an
 n-times larger image (fine for convolutional models with global pooling). A model
@@ -27,7 +27,6 @@ from quba.errors import QubaError
 from quba.metrics.pointing import compose_grid, pointing_scores, pointing_summary, sample_grids, select_candidates
 
 DEFAULTS = {"grid_size": 3, "n_grids": 500, "seed": 42, "per_class": None, "smooth": 0, "method": "auto"}
-MINI_DEFAULTS = {**DEFAULTS, "n_grids": 100}
 PIXEL_BUDGET = 64 * 96 * 96
 
 

@@ -135,3 +135,24 @@ def test_cli_modules_import_no_private_engine_names():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("quba.engine"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def _suite_name_comparisons(tree: ast.AST) -> list[int]:
+    """Line numbers of (in)equality tests against a suite's name literal ("mini", "imagenet")."""
+    names = {"mini", "imagenet"}
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and all(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Constant) and o.value in names for o in operands):
+                hits.append(node.lineno)
+    return hits
+
+
+def test_no_branching_on_suite_names_outside_the_suites():
+    # issue 11: suites own their specs (reference, normalisation, roles, option defaults)
+    found = {str(p.relative_to(ROOT)): lines for p in sorted(ROOT.rglob("*.py"))
+             if "suites" not in p.relative_to(ROOT).parts
+             and (lines := _suite_name_comparisons(ast.parse(p.read_text())))}
+    assert found == {}
+    assert _suite_name_comparisons(ast.parse('if suite.name == "mini":\n    pass\n')) == [1]  # the check can fail
