@@ -29,8 +29,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="DataLoader worker processes for image folders, started once for all splits "
                         "(default 0: decode in this process)")
     p.add_argument("--threads", type=int, metavar="T",
-                   help="torch threads of this process (default: all cores; on CPU with --workers, "
-                        "the cores the workers leave free)")
+                   help="torch threads of this process (default: torch's, all cores)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="auto (default: bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16 (part of the cache "
                         "key: outputs of one precision are never served to another; recorded per split)")

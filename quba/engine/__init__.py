@@ -127,7 +127,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
     device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
       fp32 | bf16; part of the cache key and recorded per split. threads: torch threads of
-      this process (default: all cores, or those the workers leave free on CPU).
+      this process (default: torch's, all cores).
     protocol: quba (default) | paper: adversarial robustness as the QUBA
       authors' code measured it (quba/engine/paper_protocol.py).
     input_size, interpolation, crop_pct: the ImageNet evaluation transform a

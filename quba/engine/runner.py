@@ -185,15 +185,13 @@ class _Pipeline:
 
     # -- threads -----------------------------------------------------------------------
     def set_threads(self) -> None:
-        """torch threads of the main process: `threads`, or (CPU, with workers) the cores the
-        workers leave free, so decoding and the forward pass do not fight for cores."""
-        import os
-
+        """torch threads of the main process during the run: `threads` (--threads), else torch's own
+        default. Measured (docs/evaluating.md#throughput): giving the main process only the cores
+        the DataLoader workers leave free made `--workers 2` 1.77x slower than 0 on 2 cores (the
+        forward pass dominates; decoding is light), keeping all cores made it 0.99x."""
         import torch
 
         want = self.runner.threads
-        if want is None and self.runner.workers > 0 and self.runner.device.type == "cpu":
-            want = max(1, (os.cpu_count() or 1) - self.runner.workers)
         if want is None or int(want) == torch.get_num_threads():
             return
         if self._threads_before is None:
