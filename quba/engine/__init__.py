@@ -11,10 +11,10 @@ imports neither. Input is validated once, by the API; the engine trusts it.
 """
 from __future__ import annotations
 
-import math
 import platform
 
 from quba.errors import QubaError
+from quba.numbers import finite_or_none
 
 __all__ = ["measure_model", "resolve_model", "resolve_dims", "dimension_setup"]
 
@@ -219,7 +219,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
             import numpy as np
 
             replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
-        entry = {"value": _clean(value), "lo": _clean(lo), "hi": _clean(hi)}
+        entry = {k: finite_or_none(v, lenient=False) for k, v in (("value", value), ("lo", lo), ("hi", hi))}
         if isinstance(res, dict):
             extra = {k: v for k, v in res.items() if k != "value"}
             if extra:
@@ -335,12 +335,6 @@ def _device_name(dev) -> str:
     return platform.processor() or platform.machine()
 
 
-def _clean(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
 
 def _jsonable(obj):
     import numpy as np
@@ -352,7 +346,7 @@ def _jsonable(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        return _clean(obj)
+        return finite_or_none(obj, lenient=False)
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     return obj

@@ -13,9 +13,9 @@ quba/engine/paper_protocol.py) is still placed, with one warning line each.
 """
 from __future__ import annotations
 
-import math
 
 from quba.errors import QubaError
+from quba.numbers import finite_or_none
 from quba.paths import data_file
 from quba.suites.specs import spec
 
@@ -96,20 +96,13 @@ def place(record: dict, weights=None) -> dict:
         from quba.ranking.score import oriented_z
 
         z = oriented_z(row, dims, r.reference)
-        out["z"] = {d: _f(z[d].iloc[0]) for d in dims}
+        out["z"] = {d: finite_or_none(z[d].iloc[0]) for d in dims}
         out["n"] = int(len(r.ranked))
         return out
     h = hit.iloc[0]
-    out.update(quba=_f(h["quba"]), rank=int(h["rank"]), n=int(len(r.ranked)),
-               z={d: _f(h.get(f"{d}_z")) for d in dims},
-               contribution={d: _f(h.get(f"{d}_contribution")) for d in dims if d in r.weights},
+    out.update(quba=finite_or_none(h["quba"]), rank=int(h["rank"]), n=int(len(r.ranked)),
+               z={d: finite_or_none(h.get(f"{d}_z")) for d in dims},
+               contribution={d: finite_or_none(h.get(f"{d}_contribution")) for d in dims if d in r.weights},
                weights=r.weights_label)
     return out
 
-
-def _f(x):
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None

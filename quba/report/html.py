@@ -25,6 +25,7 @@ from pathlib import Path
 
 from quba import __version__, dimensions
 from quba.errors import QubaError
+from quba.numbers import finite_or_none
 from quba.paths import atomic_write_text
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -32,13 +33,6 @@ METADATA = ("architecture", "paradigm", "pretraining_data")
 #: Extra per-model text shown in the model detail, when a leaderboard has it.
 DETAIL_COLUMNS = ("display_name", "paper_title", "source")
 
-
-def _num(v):
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _text(v):
@@ -66,10 +60,10 @@ def suite_payload(lb, suite: str, reference=None) -> dict:
     meta = [c for c in METADATA if c in sub.columns]
     for c in meta + [c for c in DETAIL_COLUMNS if c in sub.columns]:
         rows[c] = [_text(v) for v in sub[c]]
-    values = {d: [_num(v) for v in sub[d]] for d in dims}
+    values = {d: [finite_or_none(v) for v in sub[d]] for d in dims}
     if "parameters_m" in sub.columns and "parameters_m" not in values:
-        values["parameters_m"] = [_num(v) for v in sub["parameters_m"]]
-    bounds = {d: {"lo": [_num(v) for v in sub[f"{d}_lo"]], "hi": [_num(v) for v in sub[f"{d}_hi"]]}
+        values["parameters_m"] = [finite_or_none(v) for v in sub["parameters_m"]]
+    bounds = {d: {side: [finite_or_none(v) for v in sub[f"{d}_{side}"]] for side in ("lo", "hi")}
               for d in dims if f"{d}_lo" in sub.columns and f"{d}_hi" in sub.columns
               and (sub[f"{d}_lo"].notna() | sub[f"{d}_hi"].notna()).any()}
     return {
@@ -79,8 +73,8 @@ def suite_payload(lb, suite: str, reference=None) -> dict:
         "has_params_column": "parameters_m" in sub.columns,
         "reference": {
             "name": ref.name,
-            "mean": {d: _num(ref.mean[d]) for d in dims},
-            "std": {d: _num(ref.std[d]) for d in dims},
+            "mean": {d: finite_or_none(ref.mean[d]) for d in dims},
+            "std": {d: finite_or_none(ref.std[d]) for d in dims},
             "source": {d: ref.source[d] for d in dims},
             "describe": ref.describe(),
         },

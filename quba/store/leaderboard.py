@@ -16,24 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 from pathlib import Path
 
 from quba import dimensions
+from quba.numbers import finite_or_none
 from quba.paths import atomic_write_text
 from quba.store.records import load_records
 
 METADATA = ("architecture", "paradigm", "pretraining_data", "source", "subset", "quba_version")
 
-
-def _num(x):
-    if x is None:
-        return None
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 def leaderboard_frame(records: list[dict]):
@@ -46,10 +37,10 @@ def leaderboard_frame(records: list[dict]):
         row = {"model": r["model"], "suite": r["suite"]}
         vals = r.get("dimensions", {})
         for d in dims:
-            row[d] = _num(vals.get(d, {}).get("value"))
+            row[d] = finite_or_none(vals.get(d, {}).get("value"))
         for d in dims:
-            row[f"{d}_lo"] = _num(vals.get(d, {}).get("lo"))
-            row[f"{d}_hi"] = _num(vals.get(d, {}).get("hi"))
+            row[f"{d}_lo"] = finite_or_none(vals.get(d, {}).get("lo"))
+            row[f"{d}_hi"] = finite_or_none(vals.get(d, {}).get("hi"))
         meta, prov = r.get("metadata", {}), r.get("provenance", {})
         for k in ("architecture", "paradigm", "pretraining_data", "source"):
             row[k] = meta.get(k)

@@ -25,9 +25,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 
 from quba.errors import QubaError
+from quba.numbers import finite_or_none
 
 #: The record format written now; `validate` accepts these.
 FORMAT = 2
@@ -64,12 +64,6 @@ def make_record(*, model: str, suite: str, dimensions: dict, provenance: dict, m
     return record
 
 
-def _clean(x):
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
 
 def _entry(entry) -> dict:
     """Numbers as floats, non-finite ones as null (anything else is left for `validate` to refuse)."""
@@ -79,7 +73,7 @@ def _entry(entry) -> dict:
     for k in ("value", "lo", "hi"):
         v = out.get(k)
         if v is None or _is_num(v) or hasattr(v, "dtype"):
-            out[k] = _clean(v)
+            out[k] = finite_or_none(v, lenient=False)
     return out
 
 
