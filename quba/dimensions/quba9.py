@@ -159,7 +159,9 @@ def calibration_error_compute(ctx):
     req = _clean(ctx.suite)
     out = ctx.outputs(req)
     if not _point(ctx):
-        return calibration_error(out.labels, out.probs, sample_weight=ctx.weight(req))
+        from quba.kernels.calibration import binner
+
+        return calibration_error(out.labels, out.probs, sample_weight=ctx.weight(req), binner=binner(ctx.device))
     ece = expected_calibration_error(out.labels, out.probs)
     ace = adaptive_calibration_error(out.labels, out.probs)
     return {"value": gmean([ece, ace]), "ece": ece, "ace": ace}

@@ -121,12 +121,13 @@ def adaptive_calibration_error(y_true, probs, n_bins: int = 15) -> float:
     return float(errs.mean())
 
 
-def calibration_error(y_true, probs, n_bins: int = 15, sample_weight=None):
+def calibration_error(y_true, probs, n_bins: int = 15, sample_weight=None, *, binner=None):
     """QUBA calibration error ``gmean(ECE, ACE)`` (docs/metrics.md#calibration-error). Lower is better.
 
     ``sample_weight``: count weights [N] or [B, N] (row b: how often each image is drawn in
     resample b); the value of every row is that of the resampled images, computed without
-    re-sorting them (`_weighted_calibration_error`)."""
+    re-sorting them (`_weighted_calibration_error`; ``binner``: where its per-resample passes run,
+    default numpy here)."""
     n_bins = _check_bins(n_bins)
     y = labels_1d(y_true)
     w = sample_weights(sample_weight, y.size)
@@ -134,27 +135,36 @@ def calibration_error(y_true, probs, n_bins: int = 15, sample_weight=None):
         if w.size and np.any(w != np.round(w)):
             raise QubaError("calibration_error takes integer count weights (how often each image is drawn)")
         p = probabilities(probs, y)
-        out = _weighted_calibration_error(y, p, np.atleast_2d(w), n_bins)
+        out = _weighted_calibration_error(y, p, np.atleast_2d(w), n_bins, binner=binner)
         return float(out[0]) if w.ndim == 1 else out
     return gmean([expected_calibration_error(y_true, probs, n_bins),
                   adaptive_calibration_error(y_true, probs, n_bins)])
 
 
-def _weighted_calibration_error(y, p, counts, n_bins: int = 15, block: int = 1 << 19) -> np.ndarray:
+def _weighted_calibration_error(y, p, counts, n_bins: int = 15, block: int = 1 << 19,
+                                binner=None) -> np.ndarray:
     """gmean(ECE, ACE) of every resample given as a row of draw counts `counts` [n, N] (row b: how
     often each image is drawn), equal to `calibration_error(y[idx_b], p[idx_b])` up to float
     rounding (the order of summation differs). docs/metrics.md#calibration-error; Nixon et al. 2019 (ACE).
 
     ECE: an image's bin depends on its own confidence only, so ECE_b = Σ_bins |Σ_i w_bi (1[ŷ_i = y_i]
-    − conf_i)| / N. ACE: a resample repeats image i w_bi times; in class j's order (by p_ij, ties:
-    negatives first, as `adaptive_calibration_error`) the copies of an image are adjacent, so the
-    resample's sorted column is the full sample's sorted column with every entry repeated. Its
-    equal-mass bin edges t_k (positions among the n_j = Σ_i w_bi [p_ij > 0] copies) and the residual
-    sums Σ (1[y = j] − p_j) up to them follow from two cumulative sums over the full sample's order
-    (counts and count-weighted residuals), an edge inside a run of copies taking part of the run.
-    The columns are sorted once; each resample then costs a few passes over [N, K] instead of a
-    sort. `block`: entries (images x classes) handled at once: it bounds the memory, and blocks
-    that fit in the CPU caches run ~2x faster than 16 MB ones.
+    − conf_i)| / N. ACE, class by class:
+    - a class without an image of its own (no i with y_i = j and p_ij > 0) has only negative
+      residuals −p_ij, so every bin's |Σ| is its probability sum and CE_j = Σ_i w_bi p_ij /
+      Σ_i w_bi [p_ij > 0]: one matrix product for all such classes, no binning. (Most classes of a
+      1000-way model evaluated on a few classes' images.)
+    - any other class: a resample repeats image i w_bi times; in class j's order (by p_ij, ties:
+      negatives first, as `adaptive_calibration_error`) the copies of an image are adjacent, so the
+      resample's sorted column is the full sample's sorted column with every entry repeated. Its
+      equal-mass bin edges t_k (positions among the n_j = Σ_i w_bi [p_ij > 0] copies) and the residual
+      sums Σ (1[y = j] − p_j) up to them follow from two cumulative sums over the full sample's order
+      (counts and count-weighted residuals), an edge inside a run of copies taking part of the run
+      (`_binned_classes`). The columns are sorted once; each resample then costs a few passes over
+      its column instead of a sort.
+    `block`: entries (resamples x classes x images) handled at once; it bounds the memory (8 bytes
+    each, a few arrays of that size) and keeps the passes in the CPU caches. `binner`: a function with
+    the signature and result of `_binned_classes` that runs those passes elsewhere (the engine's:
+    torch on all cores or the run's GPU, quba/kernels/calibration.py); default `_binned_classes`.
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
@@ -172,48 +182,74 @@ def _weighted_calibration_error(y, p, counts, n_bins: int = 15, block: int = 1 <
     ece = np.abs(W @ E).sum(axis=1) / N
 
     ce = np.full((n, K), np.nan)
-    b = np.arange(n_bins + 1, dtype=np.float64)[None, :]
+    own = np.zeros(K, dtype=bool)  # classes with an image of their own in their bins
+    own[y[p[np.arange(N), y] > 0]] = True
+    negatives_only = np.flatnonzero(~own)
     step = max(1, block // N)
-    for lo in range(0, K, step):
-        _calibration_block(y, p, W, b, ce, lo, min(K, lo + step), n_bins)
+    for lo in range(0, negatives_only.size, step):
+        cols = negatives_only[lo:lo + step]
+        pc = p[:, cols]
+        mass, copies = W @ pc, W @ (pc > 0).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ce[:, cols] = np.where(copies > 0, mass / np.where(copies > 0, copies, 1.0), np.nan)
+    binned = np.flatnonzero(own)
+    if binned.size:
+        ce[:, binned] = (binner or _binned_classes)(y, p, W, binned, n_bins, block)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a resample without any class: nan
         ace = np.nanmean(ce, axis=1)
     return gmean(np.stack([ece, ace], axis=1), axis=-1)
 
 
-def _calibration_block(y, p, W, b, ce, start: int, stop: int, n_bins: int) -> None:
-    """Fill ce[r, j] (class j's calibration error in resample r) for the classes start..stop-1."""
+def _binned_classes(y, p, W, classes, n_bins: int, block: int) -> np.ndarray:
+    """[n, len(classes)]: class j's calibration error in resample r, by the cumulative sums of
+    `_weighted_calibration_error`, classes x images in blocks of about `block` entries (numpy; the
+    engine runs the same passes in torch: quba/kernels/calibration.py)."""
     n, N = W.shape
-    m = stop - start
-    pj = np.ascontiguousarray(p[:, start:stop].T)  # [m, N]
-    ind = y[None, :] == np.arange(start, stop)[:, None]
-    order = np.lexsort((ind, pj), axis=1)
+    out = np.empty((n, classes.size))
+    b = np.arange(n_bins + 1, dtype=np.float64)[None, :]
+    mstep = max(1, min(classes.size, block // N))
+    for c0 in range(0, classes.size, mstep):
+        cols = classes[c0:c0 + mstep]
+        m = cols.size
+        order, resid, active = class_orders(y, p, cols)
+        every = bool(active.all())
+        rows = np.arange(m)[:, None]
+        for r in range(n):
+            w = W[r][order]  # [m, N] each image's count at its place in class j's order
+            if not every:
+                w = w * active
+            C = np.cumsum(w, axis=1)  # copies among the first entries of each sorted column
+            S = np.cumsum(w * resid, axis=1)  # their residual sums
+            n_j = C[:, -1:]
+            q = np.floor(n_j / n_bins)
+            target = b * q + np.minimum(b, n_j - q * n_bins)  # [m, B+1] the resample's bin edges
+            # the entry holding each edge's copy: one search over all rows, each row shifted past the
+            # one before (counts are integers, so the shifted values are exact)
+            shift = rows * (n_j.max() + 1.0)
+            g = np.searchsorted((C + shift).ravel(), (target + shift).ravel(), side="left").reshape(m, -1)
+            g = np.minimum(g - rows * N, N - 1)
+            before = np.maximum(g - 1, 0)
+            first = g == 0
+            c0_ = np.where(first, 0.0, np.take_along_axis(C, before, axis=1))
+            s0 = np.where(first, 0.0, np.take_along_axis(S, before, axis=1))
+            at = s0 + (target - c0_) * np.take_along_axis(resid, g, axis=1)  # residual sum before each edge
+            at[:, 0] = 0.0
+            n_j = n_j[:, 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[r, c0:c0 + m] = np.where(n_j > 0, np.abs(np.diff(at, axis=1)).sum(axis=1) / n_j, np.nan)
+    return out
+
+
+def class_orders(y, p, cols):
+    """Class j's order for each class of `cols`: the images sorted by p_ij, ties negatives first
+    (as `adaptive_calibration_error`). Returns order [m, N], the residuals 1[y = j] − p_ij in that
+    order (0 where p_ij = 0) and which entries are in the bins (p_ij > 0). Non-negative floats order
+    as their bits, so one integer key (bits, then the label bit) replaces a two-key lexsort."""
+    pj = np.ascontiguousarray(p[:, cols].T, dtype=np.float64)  # [m, N]
+    ind = y[None, :] == np.asarray(cols)[:, None]
+    order = np.argsort((pj.view(np.int64) << 1) | ind, axis=1)
     ps = np.take_along_axis(pj, order, axis=1)
     active = ps > 0  # images with p_ij = 0 are not in class j's bins
-    every = bool(active.all())
     resid = np.where(active, np.take_along_axis(ind, order, axis=1) - ps, 0.0)
-    rows = np.arange(m)[:, None]
-    for r in range(n):
-        w = W[r][order]  # [m, N] each image's count at its place in class j's order
-        if not every:
-            w = w * active
-        C = np.cumsum(w, axis=1)  # copies among the first entries of each sorted column
-        S = np.cumsum(w * resid, axis=1)  # their residual sums
-        n_j = C[:, -1:]
-        q = np.floor(n_j / n_bins)
-        target = b * q + np.minimum(b, n_j - q * n_bins)  # [m, B+1] the resample's bin edges
-        # the entry holding each edge's copy: one search over all rows, each row shifted past the
-        # one before (counts are integers, so the shifted values are exact)
-        shift = rows * (n_j.max() + 1.0)
-        g = np.searchsorted((C + shift).ravel(), (target + shift).ravel(), side="left").reshape(m, -1)
-        g = np.minimum(g - rows * N, N - 1)
-        before = np.maximum(g - 1, 0)
-        first = g == 0
-        c0 = np.where(first, 0.0, np.take_along_axis(C, before, axis=1))
-        s0 = np.where(first, 0.0, np.take_along_axis(S, before, axis=1))
-        at = s0 + (target - c0) * np.take_along_axis(resid, g, axis=1)  # residual sum before each edge
-        at[:, 0] = 0.0
-        n_j = n_j[:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ce[r, start:stop] = np.where(n_j > 0, np.abs(np.diff(at, axis=1)).sum(axis=1) / n_j, np.nan)
+    return order, resid, active

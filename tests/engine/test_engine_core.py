@@ -210,6 +210,55 @@ def test_calibration_bootstrap_is_the_metric_on_every_resample(n, k, block):
     assert once[0] == pytest.approx(calibration_error(y, p), rel=1e-12)
 
 
+@pytest.mark.parametrize("block", [1 << 19, 700])
+def test_calibration_bootstrap_with_classes_that_have_no_images(block):
+    """A 300-way model on images of 6 classes (a subset of ImageNet, say): the 294 classes without
+    an image of their own take the closed form (their probability mass over their copies), the 6
+    others the binned path; a class whose only images have p = 0 takes the closed form too. Every
+    resample equals re-binning the resampled images."""
+    from quba.metrics.calibration import _weighted_calibration_error, calibration_error
+
+    rng = np.random.default_rng(11)
+    n, k = 90, 300
+    y = rng.integers(0, 6, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 2
+    p = np.exp(logits)
+    p[:, 7:20] = 0.0  # zero probabilities: not in those classes' bins
+    p[y == 5, 5] = 0.0  # class 5's own images have p = 0: no image of its own in its bins
+    p /= p.sum(1, keepdims=True)
+    p[:10] = np.round(p[:10], 3)  # ties across images
+    p[:10] /= p[:10].sum(1, keepdims=True)
+    W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(40)])
+    fast = _weighted_calibration_error(y, p, W, block=block)
+    slow = [calibration_error(y[np.repeat(np.arange(n), w)], p[np.repeat(np.arange(n), w)]) for w in W]
+    assert np.std(fast) > 0
+    np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-15)
+    from quba.kernels.calibration import binner
+
+    on_torch = _weighted_calibration_error(y, p, W, block=block, binner=binner("cpu"))
+    np.testing.assert_allclose(on_torch, slow, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("n,k,block", [(300, 7, 1 << 19), (120, 30, 500), (40, 25, 1 << 19), (64, 3, 64)])
+def test_calibration_torch_kernel_is_the_numpy_reference(n, k, block):
+    """quba/kernels/calibration.py (the engine's: torch, batched over resamples and classes) gives the
+    class errors of quba.metrics' numpy passes, class by class and resample by resample: ties, zero
+    probabilities, fewer images than bins and blocks smaller than a class's column included."""
+    from quba.kernels.calibration import binner
+    from quba.metrics.calibration import _binned_classes
+
+    y, p, rng = _synthetic(n=n, k=k, seed=4)
+    p[:9] = np.round(p[:9], 1)
+    p[:9] /= p[:9].sum(1, keepdims=True)
+    W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(30)]).astype(float)
+    classes = np.unique(y)
+    ref = _binned_classes(y, p, W, classes, 15, block)
+    got = binner()(y, p, W, classes, 15, block)
+    assert np.isfinite(ref).all() and np.std(ref) > 0
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
+
+
 def test_calibration_interval_is_unchanged_for_the_same_seed():
     """Intervals equal those of the old bootstrap (compute on ctx.resampled(rng), n times) to float
     noise: same draws, same replicates."""
