@@ -269,3 +269,20 @@ def test_gpu_check_runs_small_on_cpu(tmp_path, capsys):
         assert figures[stage]["images"] > 0 and figures[stage]["images_per_s"] > 0, stage
     assert figures["quba adv"]["images"] == 2 * figures["images"]  # FGSM and PGD over val
     assert "images/s" in capsys.readouterr().out
+
+
+def test_evaluate_overhead_runs_small_rows(capsys):
+    """benchmarks/evaluate_overhead.py measures the rows asked for (--rows), and refuses an unknown row."""
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "evaluate_overhead.py"
+    spec = importlib.util.spec_from_file_location("evaluate_overhead", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--small", "--rows", "calibration"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy+calibration+balance" in out and "ratio" in out
+    assert "nine dimensions" not in out and "\naccuracy " not in out
+    with pytest.raises(SystemExit) as err:
+        mod.main(["--small", "--rows", "accuracy,speed"])
+    assert err.value.code == 2
