@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from quba.metrics.calibration import class_orders
+from quba.metrics.calibration import class_blocks
 
 
 def binner(device=None):
@@ -31,11 +31,8 @@ def binned_classes(y, p, W, classes, n_bins: int, block: int, device) -> np.ndar
     out = np.empty((n, classes.size))
     Wt = torch.from_numpy(np.ascontiguousarray(W)).to(device, torch.float32 if N < (1 << 24) else torch.float64)
     b = torch.arange(n_bins + 1, dtype=torch.float64, device=device)
-    mstep = max(1, min(classes.size, block // N))
-    for c0 in range(0, classes.size, mstep):
-        cols = classes[c0:c0 + mstep]
-        m = cols.size
-        order, resid_np, active = class_orders(y, p, cols)
+    for c0, order, resid_np, active in class_blocks(y, p, classes, block):
+        m = order.shape[0]
         every = bool(active.all())
         resid = torch.from_numpy(resid_np).to(device)
         act = torch.from_numpy(active).to(device, Wt.dtype)
@@ -59,5 +56,5 @@ def binned_classes(y, p, W, classes, n_bins: int, block: int, device) -> np.ndar
             at[..., 0] = 0.0  # residual sum before each edge
             n_j = n_j[..., 0]
             err = (at[..., 1:] - at[..., :-1]).abs().sum(-1) / n_j
-            out[r0:r0 + rstep, c0:c0 + mstep] = torch.where(n_j > 0, err, float("nan")).cpu().numpy()
+            out[r0:r0 + rstep, c0:c0 + m] = torch.where(n_j > 0, err, float("nan")).cpu().numpy()
     return out

@@ -208,11 +208,8 @@ def _binned_classes(y, p, W, classes, n_bins: int, block: int) -> np.ndarray:
     n, N = W.shape
     out = np.empty((n, classes.size))
     b = np.arange(n_bins + 1, dtype=np.float64)[None, :]
-    mstep = max(1, min(classes.size, block // N))
-    for c0 in range(0, classes.size, mstep):
-        cols = classes[c0:c0 + mstep]
-        m = cols.size
-        order, resid, active = class_orders(y, p, cols)
+    for c0, order, resid, active in class_blocks(y, p, classes, block):
+        m = order.shape[0]
         every = bool(active.all())
         rows = np.arange(m)[:, None]
         for r in range(n):
@@ -239,6 +236,14 @@ def _binned_classes(y, p, W, classes, n_bins: int, block: int) -> np.ndarray:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[r, c0:c0 + m] = np.where(n_j > 0, np.abs(np.diff(at, axis=1)).sum(axis=1) / n_j, np.nan)
     return out
+
+
+def class_blocks(y, p, classes, block: int):
+    """(first, order, resid, active) for the classes in blocks of about `block` entries (classes x
+    images): `first` is the block's offset in `classes`, the rest as `class_orders`."""
+    step = max(1, min(classes.size, block // p.shape[0]))
+    for c0 in range(0, classes.size, step):
+        yield (c0, *class_orders(y, p, classes[c0:c0 + step]))
 
 
 def class_orders(y, p, cols):
