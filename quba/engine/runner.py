@@ -29,6 +29,29 @@ ATTACK_DEFAULTS: dict[str, dict] = {
 }
 
 
+_STACK: dict | None = None
+
+
+def stack_versions() -> dict:
+    """The versions of what computes the logits (torch, torchvision, timm, open_clip, Pillow): part of
+    the cache key, so an upgrade recomputes instead of serving numbers of the old stack under the new
+    one's provenance."""
+    global _STACK
+    if _STACK is None:
+        from importlib import metadata
+
+        import torch
+
+        out = {"torch": torch.__version__}
+        for dist in ("torchvision", "timm", "open_clip_torch", "pillow"):
+            try:
+                out[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                out[dist] = None
+        _STACK = out
+    return dict(_STACK)
+
+
 def resolve_device(spec: str = "auto"):
     """'auto' | 'cpu' | 'cuda' | 'cuda:i' -> torch.device; QubaError if unusable."""
     import torch
@@ -394,6 +417,7 @@ class Runner:
             "subset": self.subset,
             "attack": request.attack,
             "params": attack_params(request, self.seed, self.batch_size),
+            "stack": stack_versions(),
         }
 
     # -- the work ----------------------------------------------------------

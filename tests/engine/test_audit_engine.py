@@ -15,7 +15,7 @@ from quba.engine.cache import PredictionCache
 from quba.engine.runner import Runner
 
 from engine_fakes import BrightnessNet, FakeSuite
-from test_evaluate_cli import cli
+from cli_run import cli
 
 
 
@@ -34,6 +34,19 @@ def test_cache_key_holds_device_and_precision(tmp_path):
     assert cuda.cache.path(cuda.cache_fields(SplitRequest("val"))) != cpu.cache.path(fields)
     for r in (cpu, bf16, cuda):
         r.close()
+
+
+def test_cache_key_holds_the_versions_of_the_stack(tmp_path, monkeypatch):
+    """Predictions cached under one torch (or timm, Pillow, ...) are not served after an upgrade."""
+    from quba.engine import runner as R
+
+    suite, model = FakeSuite(), quba.engine.resolve_model(BrightnessNet())
+    run = Runner(model, suite, device="cpu", progress=False, cache=PredictionCache(tmp_path))
+    fields = run.cache_fields(SplitRequest("val"))
+    assert fields["stack"]["torch"] == torch.__version__ and "timm" in fields["stack"] and "pillow" in fields["stack"]
+    monkeypatch.setattr(R, "_STACK", {**fields["stack"], "torch": "0.0.1"})
+    assert run.cache.path(run.cache_fields(SplitRequest("val"))) != run.cache.path(fields)
+    run.close()
 
 
 class LinearNet(nn.Module):
