@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from quba.cli import main
+from cli_run import cli
 
 MODEL_PY = textwrap.dedent('''
     import torch
@@ -62,15 +62,6 @@ def model_file(tmp_path):
     p = tmp_path / "models.py"
     p.write_text(MODEL_PY)
     return p
-
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_evaluate_prints_values_intervals_and_writes_the_record(cold, model_file, tmp_path, capsys):

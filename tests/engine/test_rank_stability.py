@@ -11,7 +11,7 @@ import quba
 from quba.ranking import rank
 from quba.ranking.stability import rank_stability
 
-from test_evaluate_cli import cli
+from cli_run import cli
 
 
 def test_known_answer_from_given_replicates():
