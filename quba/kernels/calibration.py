@@ -18,7 +18,8 @@ def binner(device=None):
     dev = torch.device(device or "cpu")
 
     def run(y, p, W, classes, n_bins: int, block: int) -> np.ndarray:
-        return binned_classes(y, p, W, classes, n_bins, block, dev)
+        # a GPU wants few large launches: 16 M entries a block (a few hundred MB of device memory)
+        return binned_classes(y, p, W, classes, n_bins, max(block, 1 << 24) if dev.type == "cuda" else block, dev)
 
     return run
 
