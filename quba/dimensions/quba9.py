@@ -26,6 +26,16 @@ def _clean(suite) -> SplitRequest:
     return SplitRequest(_roles(suite, "clean")[0])
 
 
+def _clean_split_only(dimension: str):
+    """The `needs` hook of a dimension that reads the clean split and nothing else."""
+    def needs(suite, opts):
+        _require(suite, [_clean(suite).split], dimension)
+        return [_clean(suite)]
+
+    needs.__name__ = f"{dimension}_needs"
+    return needs
+
+
 def _require(suite, names, dimension):
     """QubaError naming the dimension (and, where the suite can, the expected path) if a split is missing."""
     if hasattr(suite, "require"):
@@ -51,9 +61,7 @@ def _point(ctx) -> bool:
 
 
 # 1. accuracy
-def accuracy_needs(suite, opts):
-    _require(suite, [_clean(suite).split], "accuracy")
-    return [_clean(suite)]
+accuracy_needs = _clean_split_only("accuracy")
 
 
 def accuracy_compute(ctx):
@@ -147,9 +155,7 @@ def ood_robustness_compute(ctx):
 
 
 # 5. calibration error
-def calibration_error_needs(suite, opts):
-    _require(suite, [_clean(suite).split], "calibration_error")
-    return [_clean(suite)]
+calibration_error_needs = _clean_split_only("calibration_error")
 
 
 def calibration_error_compute(ctx):
@@ -168,9 +174,7 @@ def calibration_error_compute(ctx):
 
 
 # 6. class balance
-def class_balance_needs(suite, opts):
-    _require(suite, [_clean(suite).split], "class_balance")
-    return [_clean(suite)]
+class_balance_needs = _clean_split_only("class_balance")
 
 
 def class_balance_compute(ctx):

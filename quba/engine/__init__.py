@@ -74,21 +74,17 @@ def load_suite(suite, data_root=None):
 
 
 def _versions() -> dict:
+    """The record's provenance versions: the stack of the cache key (runner.stack_versions) but Pillow,
+    plus quba, numpy and Python."""
     import numpy
-    import torch
 
     import quba
+    from quba.engine.runner import stack_versions
 
-    out = {"quba": quba.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
-           "python": platform.python_version()}
-    from importlib import metadata
-
-    for mod in ("torchvision", "timm", "open_clip_torch"):  # from metadata: importing them is slow
-        try:
-            out[mod.replace("_torch", "")] = metadata.version(mod)
-        except metadata.PackageNotFoundError:
-            out[mod.replace("_torch", "")] = None
-    return out
+    stack = stack_versions()
+    return {"quba": quba.__version__, "torch": stack["torch"], "numpy": numpy.__version__,
+            "python": platform.python_version(), "torchvision": stack["torchvision"], "timm": stack["timm"],
+            "open_clip": stack["open_clip_torch"]}
 
 
 def collect_requests(dim_objs, suite, opts):

@@ -43,7 +43,7 @@ def stack_versions() -> dict:
         import torch
 
         out = {"torch": torch.__version__}
-        for dist in ("torchvision", "timm", "open_clip_torch", "pillow"):
+        for dist in ("torchvision", "timm", "open_clip_torch", "pillow"):  # from metadata: importing them is slow
             try:
                 out[dist] = metadata.version(dist)
             except metadata.PackageNotFoundError:
