@@ -276,9 +276,8 @@ class MiniSuite:
             except (AttributeError, OSError):
                 processes = os.cpu_count() or 1
         processes = max(1, min(int(processes), len(rest)))
-        import multiprocessing as mp
-
-        if "fork" not in mp.get_all_start_methods():
+        ctx = _worker_context()
+        if ctx is None:
             processes = 1  # spawn would re-import the caller's __main__ script: stay serial there
         if processes == 1:
             for n in rest:
@@ -289,10 +288,8 @@ class MiniSuite:
         # the slowest first (glass and zoom blur), so the last worker does not finish alone
         rest = sorted(rest, key=lambda n: not any(k in n for k in _SLOW_SPLITS))  # stable
         jobs = [(self.seed, n, str(self.cache_path)) for n in rest]
-        # fork: the workers start at once and never import the caller's script; they use numpy,
-        # OpenCV and numba only (no torch kernels, whose thread pool does not survive a fork)
         self.finish()
-        pool = cf.ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"))
+        pool = cf.ProcessPoolExecutor(processes, mp_context=ctx)
         pending = {job[1]: pool.submit(_generate_into_cache, job) for job in jobs}
         if background:
             self.__dict__["_pool"], self.__dict__["_pending"] = pool, pending
@@ -646,6 +643,23 @@ class MiniSuite:
 
 #: splits that take longest to generate (scheduled first by `MiniSuite.prepare`)
 _SLOW_SPLITS = ("glass_blur", "zoom_blur", "multiview", "train")
+
+
+def _worker_context():
+    """The multiprocessing context of `MiniSuite.prepare`'s workers, or None (stay serial).
+
+    Not plain fork: a child forked after OpenCV's (or torch's) thread pool ran in the parent
+    inherits the pool's locks in whatever state they were, and hangs in `cv2.setNumThreads` /
+    `pthread_cond_destroy` (issue 23.1). A forkserver forks the workers from a clean server
+    process that only imported this module, so no thread pool ever ran there; the preload list
+    leaves out `__main__`, so the caller's script is not re-imported (spawn would)."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return None
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 def _generate_into_cache(job) -> str:

@@ -66,3 +66,30 @@ def test_a_failing_worker_falls_back_to_generating_in_process(tmp_path, monkeypa
         assert len(suite.split("ood/edge")) == 240 and len(suite.split("ood/silhouette")) == 240
     finally:
         suite.finish()
+
+
+def test_workers_do_not_hang_after_opencv_ran_in_the_parent(tmp_path):
+    """Issue 23.1: forked workers inherited OpenCV's thread pool from a parent that had used it and
+    hung for ever in `pthread_cond_destroy`. Run in a subprocess with a time limit, so that a
+    regression fails with a message instead of hanging the test run."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import cv2, numpy as np
+        cv2.setNumThreads(2)
+        big = np.random.default_rng(0).random((2048, 2048, 3), dtype=np.float32)
+        for _ in range(3):
+            cv2.GaussianBlur(big, (31, 31), 5)  # OpenCV's thread pool now ran in this process
+        from quba.suites.mini import MiniSuite
+        suite = MiniSuite()
+        made = suite.prepare({NAMES[:3]!r}, processes=2)
+        print(sorted(made))
+    """)
+    env = {**os.environ, "QUBA_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == repr(sorted(["val", *NAMES[:3]]))
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 4
