@@ -189,7 +189,9 @@ def test_report_cli_writes_one_offline_file(tmp_path, capsys):
     assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=", text, re.I)
     assert "@import" not in text and "connect-src 'none'" in text
     assert "plotly.js v" in text
-    assert text.count("</script>") == 4  # data, app, Plotly, start of the plots: nothing inlined closes one early
+    assert text.count("</script>") == 3  # data, app, Plotly (as text): nothing inlined closes one early
+    assert '<script type="text/plain" id="plotly-js">' in text  # run by the page after its first paint
+    assert "@article{Hesse:2025:beyond_accuracy," in text  # the citation, from the authors' README
     assert "T&lt;/script&gt;&lt;b&gt;" in text
     data = json.loads(re.search(r'<script type="application/json" id="quba-data">(.*?)</script>', text, re.S).group(1))
     assert sorted(data["suites"]) == ["imagenet", "mini"] and data["default_suite"] == "imagenet"
