@@ -1371,7 +1371,8 @@
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, hovermode: "closest",
       xaxis: axis(xd), yaxis: axis(yd), uirevision: xd + "|" + yd + "|" + state.fixed,
       margin: narrow ? { l: 50, r: 8, t: 40, b: 40 } : { l: 60, r: 10, t: 40, b: 50 },
-      legend: narrow ? { orientation: "h", x: 0, xanchor: "left", y: -0.16, yanchor: "top", groupclick: "toggleitem", font: { size: 11 } }
+      legend: narrow ? { orientation: "h", x: 0, xanchor: "left", yref: "container", y: 0, yanchor: "bottom", groupclick: "toggleitem",
+        font: { size: 11 } }
         : { x: 1.02, xanchor: "left", y: 1, yanchor: "top", groupclick: "toggleitem" },
       height: narrow ? 640 : 480
     };
