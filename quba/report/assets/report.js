@@ -1101,7 +1101,7 @@
   function plotColors() {
     var cs = getComputedStyle(document.documentElement);
     return { fg: cs.getPropertyValue("--fg").trim(), grid: cs.getPropertyValue("--grid").trim(),
-      user: cs.getPropertyValue("--user").trim() };
+      user: cs.getPropertyValue("--user").trim(), bg: cs.getPropertyValue("--bg").trim() };
   }
 
   /** value -> colour or symbol for a metadata column: colours by name; symbols by frequency (the commonest
@@ -1212,20 +1212,16 @@
         '<td class="c-quba">' + r.quba.toFixed(3) + (r.renormalised ? "*" : "") + "</td>" +
         (multi ? "<td>" + esc(lb.split("/").pop()) + "</td>" : "") + metaCells + cells + "</tr>";
     }).join("");
-    var table = $("ranking");
-    table.innerHTML = head + "<tbody>" + body + "</tbody>";
-    // The rank, model and QUBA columns stay at the left while the others scroll under them.
-    var r0 = table.querySelector("th.c-rank"), m0 = table.querySelector("th.c-model");
-    if (r0 && m0) {
-      var rw = r0.getBoundingClientRect().width, mw = m0.getBoundingClientRect().width;
-      var wrap = $("table-wrap");  // on the wrapper: <table id="ranking"> stays as scripts grep for it
-      wrap.style.setProperty("--left-model", rw + "px");
-      wrap.style.setProperty("--left-quba", (rw + mw) + "px");
-    }
+    $("ranking").innerHTML = head + "<tbody>" + body + "</tbody>";
+    // Rank, model and QUBA stay at the left while the rest scrolls under them: the model column is as wide as
+    // the longest name shown, in ch (report.css caps it), so no layout is forced here to measure it.
+    var longest = rows.reduce(function (n, r) { return Math.max(n, r.model.length + (isUser(S, r.i) ? 3 : 0)); }, 5);
+    $("table-wrap").style.setProperty("--model-ch", longest + "ch");
     $("ranking-summary").innerHTML = "<b>" + v.ranked.length + "</b> of " + v.candidates.length + " candidates ranked (" + S.n +
       " models in suite " + esc(state.suite) + "); weights " + esc(v.weights.map(function (t) { return shortName(t[0]) + " " + (+t[1].toPrecision(4)); }).join(", ")) +
       (state.renormalise ? "; * = renormalised over the weighted dimensions present" : "") +
-      '. QUBA is in reference standard deviations (<a href="#howto-section" data-jump="howto-section">how to read this</a>); hover a value for its interval and z.';
+      '. <span class="aside">QUBA is in reference standard deviations (<a href="#howto-section" data-jump="howto-section">how to ' +
+      "read this</a>); hover a value for its interval and z.</span>";
     renderNotRanked(S, v);
   }
 
@@ -1340,7 +1336,7 @@
         error_x: err(xd, idx), error_y: err(yd, idx),
         customdata: head(null, function (i) { return rowKey(S, i); })(idx),
         text: head("", function (i) { return pointText(S, i, byI[i], exByI[i]); })(idx), hoverinfo: "text",
-        hoverlabel: { align: "left" },
+        hoverlabel: { align: "left", bgcolor: pc.bg, bordercolor: colors[arch] || PALETTE[0], font: { color: pc.fg } },
         marker: {
           color: colors[arch] || PALETTE[0],
           symbol: head("circle", function (i) { var p = S.rows[marker]; return (p && symbols[p[i]]) || "circle"; })(idx),
@@ -1558,20 +1554,22 @@
    *      Plotly (deferred) by itself; a new address key in STATE_KEYS, parseHash and stateToHash. */
   var SECTIONS = [
     { id: "ranking-section", render: renderTable },
-    { id: "detail-section", render: renderDetail },
-    { id: "scatter-section", render: renderScatter },
-    { id: "corr-section", render: renderHeatmap }
+    { id: "detail-section", render: renderDetail, plots: true },
+    { id: "scatter-section", render: renderScatter, plots: true },
+    { id: "corr-section", render: renderHeatmap, plots: true }
   ];
 
-  function render() {
+  /** Draw the page from `state` (plotsOnly: the sections with plots only, when Plotly has just run). */
+  function render(plotsOnly) {
     var S = DATA.suites[state.suite];
     var eff = effectiveWeights(state);
     view = compute(state);
     if (builtFor !== S) buildControls(S);
-    syncControls(S, eff);
+    if (plotsOnly !== true) syncControls(S, eff);
     var extra = [];
     var focus = focusedKey();
     SECTIONS.forEach(function (sec) {
+      if (plotsOnly === true && !sec.plots) return;
       try { sec.render(S, view); } catch (e) {
         extra.push("the " + ($(sec.id).getAttribute("data-nav") || sec.id) + " section failed: " + e.message);
       }
@@ -1610,7 +1608,7 @@
       });
     }
     var t0 = performance.now();
-    render();
+    render(true);
     window.quba.plotsMs = performance.now();  // since navigation start, the plots drawn
     window.quba.plotsRenderMs = window.quba.plotsMs - t0;  // drawing the plots alone
     document.documentElement.setAttribute("data-ready", "1");
