@@ -1614,15 +1614,20 @@
     document.documentElement.setAttribute("data-ready", "1");
   }
 
-  /** Plotly after the first paint: a frame is drawn with the table (and a spinner where the plots go) first. */
+  /** Plotly after the first paint: the table (and a spinner where the plots go) is on screen first. Once the
+   * page is parsed, Plotly runs when the browser reports its first contentful paint, or after 1.5 s at the
+   * latest (a hidden tab paints nothing). */
   function schedulePlotly() {
-    var started = false;
+    var started = false, painted = false, parsed = document.readyState !== "loading";
     var go = function () { if (!started) { started = true; setTimeout(loadPlotly, 0); } };
-    var afterParse = function () {
-      if (window.requestAnimationFrame) requestAnimationFrame(go);
-      setTimeout(go, 250);  // no frames in a hidden tab
-    };
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", afterParse);
+    var maybe = function () { if (painted && parsed) go(); };
+    try {
+      new PerformanceObserver(function (list) {
+        if (list.getEntries().some(function (e) { return e.name === "first-contentful-paint"; })) { painted = true; maybe(); }
+      }).observe({ type: "paint", buffered: true });
+    } catch (e) { painted = true; }
+    var afterParse = function () { parsed = true; maybe(); setTimeout(go, 1500); };
+    if (!parsed) document.addEventListener("DOMContentLoaded", afterParse);
     else afterParse();
   }
 
