@@ -492,6 +492,33 @@ def test_the_table_comes_first_and_plotly_after_the_first_paint(browser, files):
     page.close()
 
 
+BUSY_USER = """window.__busy = setInterval(() => document.dispatchEvent(new KeyboardEvent('keydown')), 150);"""
+
+
+def test_plotly_waits_while_the_table_is_being_used(browser, files):
+    """Clicks and key presses keep Plotly (a second or more of blocked page) waiting: the table answers at once
+    meanwhile; left alone for a moment, the page runs Plotly and draws the plots."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    ctx.add_init_script(BUSY_USER)
+    pg = ctx.new_page()
+    pg.goto(Path(files["reference"][0]).resolve().as_uri())
+    pg.wait_for_selector("#ranking tbody tr")
+    pg.wait_for_timeout(2500)  # well past the first paint and the quiet wait
+    assert pg.evaluate("typeof window.Plotly === 'undefined' && window.quba.plotsStartMs === undefined")
+    pg.locator("#ranking tbody tr").nth(0).locator("button").click()
+    pg.wait_for_selector(".model-card")
+    assert pg.locator("#radar .loading .spinner").count() == 1  # its radar waits for Plotly
+    pg.select_option("#preset", "trustworthy")
+    assert [r[0] for r in pg.eval_on_selector_all("#ranking tbody tr", "rs => rs.map(r => [r.dataset.model])")] \
+        == list(rank(preset="trustworthy").ranked["model"])
+    assert pg.evaluate("window.quba.plotsStartMs === undefined")
+    pg.evaluate("clearInterval(window.__busy)")  # left alone: Plotly runs, the plots come
+    pg.wait_for_selector("html[data-ready='1']", state="attached")
+    assert pg.evaluate("document.getElementById('radar').data.length") == 2  # the chosen model and the mean ring
+    ctx.close()
+
+
 def point_xy(pg, model):
     """Where the scatter draws `model`'s point, in the window's pixels (the scatter scrolled into view)."""
     pg.locator("#scatter").scroll_into_view_if_needed()

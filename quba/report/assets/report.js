@@ -1614,19 +1614,45 @@
     document.documentElement.setAttribute("data-ready", "1");
   }
 
-  /** Plotly after the first paint: the table (and a spinner where the plots go) is on screen first. Once the
-   * page is parsed, Plotly runs when the browser reports its first contentful paint, or after 1.5 s at the
-   * latest (a hidden tab paints nothing). */
+  /** When Plotly runs. Running it blocks the page for a second or more (5 MB of script), so it waits until the
+   * table is on screen (the browser reports its first contentful paint) and then either until the page has
+   * been left alone for QUIET_MS (every click or key press restarts that wait: the table stays usable while
+   * it is being used) or until a plot (scatter, heatmap) is on screen, whichever is first. A hidden tab, which paints
+   * nothing, gets it 1.5 s after parsing. */
+  var QUIET_MS = 800;
+
   function schedulePlotly() {
-    var started = false, painted = false, parsed = document.readyState !== "loading";
-    var go = function () { if (!started) { started = true; setTimeout(loadPlotly, 0); } };
-    var maybe = function () { if (painted && parsed) go(); };
+    var started = false, painted = false, parsed = document.readyState !== "loading", timer = null;
+    var events = ["pointerdown", "keydown"];
+    var go = function () {
+      if (started) return;
+      started = true;
+      clearTimeout(timer);
+      events.forEach(function (ev) { document.removeEventListener(ev, wait, true); });
+      if (seen) seen.disconnect();
+      setTimeout(loadPlotly, 0);
+    };
+    var wait = function () {
+      clearTimeout(timer);
+      if (painted && parsed) timer = setTimeout(go, QUIET_MS);
+    };
+    events.forEach(function (ev) { document.addEventListener(ev, wait, true); });
+    var seen = null;
+    var ready = function () {
+      if (!(painted && parsed) || started) return;
+      wait();
+      if (window.IntersectionObserver) {
+        seen = new IntersectionObserver(function (es) { if (es.some(function (e) { return e.isIntersecting; })) go(); },
+          { rootMargin: "0px" });
+        Array.prototype.forEach.call(document.querySelectorAll(".plot:not(.radar)"), function (el) { seen.observe(el); });
+      }
+    };
     try {
       new PerformanceObserver(function (list) {
-        if (list.getEntries().some(function (e) { return e.name === "first-contentful-paint"; })) { painted = true; maybe(); }
+        if (list.getEntries().some(function (e) { return e.name === "first-contentful-paint"; })) { painted = true; ready(); }
       }).observe({ type: "paint", buffered: true });
     } catch (e) { painted = true; }
-    var afterParse = function () { parsed = true; maybe(); setTimeout(go, 1500); };
+    var afterParse = function () { parsed = true; ready(); setTimeout(function () { if (!painted) go(); }, 1500); };
     if (!parsed) document.addEventListener("DOMContentLoaded", afterParse);
     else afterParse();
   }
