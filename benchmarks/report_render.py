@@ -19,8 +19,8 @@ and, from the same loads, rows / plots (how early the table is usable, as a shar
 
 The same page with Plotly as an ordinary inline script (run while the page is parsed, as the page did
 before it deferred Plotly) is loaded alternately, as the baseline of the ratios printed last: deferring
-buys the usable table before Plotly, and costs the quiet wait (and, measured so, a longer single task:
-a parser-run script is partly compiled off the main thread, an inserted one is not).
+buys the usable table before Plotly, and costs the quiet wait (and, as measured on 2 loaded cores, a
+longer single task: the inserted script ran slower than the parser-run one).
 """
 from __future__ import annotations
 
