@@ -14,12 +14,14 @@ def register(sub) -> None:
         help="write an interactive leaderboard page (one offline HTML file: scatter, weights, filters, ranking)",
         description=fill(
             "Write ONE self-contained HTML file (data and Plotly inlined; it works from file:// with no network): "
-            "a scatter of any dimension or QUBA against another (colour: architecture, marker: pretraining data, "
-            "95% intervals from <dim>_lo/_hi, your rows outlined), the filters, presets, prefer buttons and "
-            "per-dimension weights of 'quba rank'/'quba recommend' with QUBA recomputed in the page by the same "
-            "formula and reference normalisation, a sortable ranking table, model details and a comparison of "
-            "up to 3 models, the Spearman heatmap of the filtered models and a CSV download of the ranking. "
-            "The view lives in the address, e.g. report.html#preset=trustworthy&max_params=50."
+            "the ranking first (sortable, with architecture, training paradigm and pretraining data columns; usable "
+            "before the plots load), the filters, presets, prefer buttons and per-dimension weights of "
+            "'quba rank'/'quba recommend' with QUBA recomputed in the page by the same formula and reference "
+            "normalisation, model details and a comparison of up to 3 models, a scatter of any dimension or QUBA "
+            "against another (colour: architecture, shape: training paradigm or pretraining data, 95% intervals "
+            "from <dim>_lo/_hi, your rows outlined; hover for every value, click to compare), the Spearman heatmap "
+            "of the filtered models, a CSV download of the ranking, how to read it and the paper's BibTeX. The "
+            "view lives in the address, e.g. report.html#preset=trustworthy&max_params=50; Back undoes a change."
         ),
         epilog="examples:\n  quba report\n  quba report -l reference -l results/mini/leaderboard.csv -o report.html\n"
                "  quba report -l my_imagenet_results.csv -l reference --title 'Our models vs QUBA'",

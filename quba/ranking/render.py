@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quba import dimensions
+from quba.ranking.score import remedy_hint
 from quba.ranking.weights import describe_weights
 
 SHORT = {
@@ -139,11 +140,11 @@ def excluded_lines(r) -> list[str]:
     ex = r.excluded
     if ex.empty:
         return []
-    hint = "" if r.renormalise else "; --renormalise scores them over what they have"
-    lines = ["", f"Not ranked ({len(ex)}{hint}):"]
+    lines = ["", f"Not ranked ({len(ex)}):"]
     for reason, grp in ex.groupby("reason", sort=False):
         names = ", ".join(grp["model"])
         lines.append(_wrap(f"{reason} ({len(grp)}): {names}", "  "))
+        lines.append(_wrap(f"hint: {remedy_hint(grp['remedy'])}", "    "))  # per group: what would rank them
     return lines
 
 

@@ -262,6 +262,31 @@ class Filters:
 
 
 # --------------------------------------------------------------------------- ranking
+#: What would rank a model that is not ranked, by `Ranking.excluded["remedy"]`: the hint `quba rank` prints
+#: under each group of "Not ranked" and (the "page" wording) the one `quba report` shows.
+REMEDIES = {
+    "renormalise": {"cli": "--renormalise scores them over the weighted dimensions they have",
+                    "page": "tick Renormalise to score them over the weighted dimensions they have"},
+    "parameters": {"cli": "no parameter count, which --max-params needs (renormalising does not help); "
+                          "drop --max-params to rank them",
+                   "page": "no parameter count, which the max-parameters filter needs (Renormalise does not "
+                           "help); clear that filter to rank them"},
+    "weights": {"cli": "no value for any weighted dimension; weight dimensions they have",
+                "page": "no value for any weighted dimension; weight dimensions they have"},
+}
+
+
+def remedy_hint(remedies, wording: str = "cli") -> str:
+    """One hint for a group of not-ranked models from their remedies: the remedy's text, or 'k: text' per
+    remedy where the group mixes them (a reason such as "missing accuracy" can, under --max-params)."""
+    counts = pd.Series(list(remedies), dtype=object).value_counts(sort=False)
+    if counts.empty:
+        return ""
+    if len(counts) == 1:
+        return REMEDIES[counts.index[0]][wording]
+    return "; ".join(f"{n}: {REMEDIES[k][wording]}" for k, n in counts.items())
+
+
 @dataclass
 class Ranking:
     """The result of `rank`. `ranked` holds every ranked model (best first),
@@ -271,7 +296,7 @@ class Ranking:
 
     table: pd.DataFrame
     ranked: pd.DataFrame
-    excluded: pd.DataFrame  # model, leaderboard, reason
+    excluded: pd.DataFrame  # model, leaderboard, reason, remedy (a key of REMEDIES)
     weights: dict[str, float]  # the positive weights used, as given (not normalised)
     weights_label: str
     dims: list[str]  # every dimension column of the leaderboard
@@ -405,11 +430,18 @@ def rank(
     reasons[unscored] = "missing " + missing[unscored].map(", ".join)
     if len(w) > 1:
         reasons[unscored & (missing.map(len) == len(w))] = f"missing all {len(w)} weighted dimensions"
-    if filters.max_params is not None:
-        reasons[~unscored & cand["parameters_m"].isna()] = "parameter count unknown (needed by --max-params)"
+    no_size = cand["parameters_m"].isna() if filters.max_params is not None else pd.Series(False, index=cand.index)
+    reasons[~unscored & no_size] = "parameter count unknown (needed by --max-params)"
     bad = reasons != ""
+    # What would rank each one (REMEDIES): a model with no weighted value at all needs other weights; one
+    # without a parameter count stays out under --max-params even renormalised; the rest, --renormalise.
+    has_any = missing.map(len) < len(w)
+    remedy = pd.Series("renormalise", index=cand.index, dtype=object)
+    remedy[no_size] = "parameters"
+    remedy[unscored & ~has_any] = "weights"
     excluded = pd.DataFrame({
         "model": cand.loc[bad, "model"], "leaderboard": cand.loc[bad, "leaderboard"], "reason": reasons[bad],
+        "remedy": remedy[bad],
     }).reset_index(drop=True)
 
     ok = cand.index[~bad]

@@ -10,10 +10,18 @@ inlines, in one file:
   `quba.ranking.weights` and the dimension registry (names, aliases, directions);
 - Plotly's JavaScript from the installed ``plotly`` Python package;
 - the page's own CSS and JavaScript (``quba/report/assets/``), which recompute
-  QUBA, filters, ranks, Spearman ρ and the CSV exactly as `quba.ranking` does.
+  QUBA, filters, ranks, Spearman ρ and the CSV exactly as `quba.ranking` does;
+- the paper's BibTeX (``quba/data/beyond_accuracy.bib``) for its "Cite" section.
 
 Nothing is fetched at view time: the page works from ``file://`` with no network
-(a Content-Security-Policy forbids every connection).
+(a Content-Security-Policy forbids every connection). Plotly is inlined as text and
+run after the first paint, so the ranking is drawn and usable first.
+
+Adding a section (say, a reproduction against the paper): put its data under a new
+key of `report_data`'s document, a ``<section data-nav="…">`` in ``report.html``
+and its drawing function in the ``SECTIONS`` table of ``report.js`` (the comment
+there says what it gets); the header's links, error isolation and deferred plots
+come with it.
 """
 from __future__ import annotations
 
@@ -26,12 +34,14 @@ from pathlib import Path
 from quba import __version__, dimensions
 from quba.errors import QubaError
 from quba.numbers import finite_or_none
-from quba.paths import atomic_write_text
+from quba.paths import atomic_write_text, data_file
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 METADATA = ("architecture", "paradigm", "pretraining_data")
 #: Extra per-model text shown in the model detail, when a leaderboard has it.
 DETAIL_COLUMNS = ("display_name", "paper_title", "source")
+#: The paper's BibTeX as its authors give it (quba/data/ATTRIBUTION.md), shown in the page's "Cite" section.
+CITATION = "beyond_accuracy.bib"
 
 
 
@@ -40,6 +50,13 @@ def _text(v):
         return None
     s = str(v)
     return None if s in ("nan", "None") else s
+
+
+def _catalog_papers() -> dict[str, str]:
+    """model id -> paper title, from the zoo catalog (quba/data/zoo_catalog.csv)."""
+    from quba.zoo.catalog import catalog
+
+    return {r["id"]: r["paper_title"] for r in catalog(include_mini=False) if r["paper_title"]}
 
 
 def suite_payload(lb, suite: str, reference=None) -> dict:
@@ -60,6 +77,10 @@ def suite_payload(lb, suite: str, reference=None) -> dict:
     meta = [c for c in METADATA if c in sub.columns]
     for c in meta + [c for c in DETAIL_COLUMNS if c in sub.columns]:
         rows[c] = [_text(v) for v in sub[c]]
+    # The model's paper for the hover and the detail: the leaderboard's, else the zoo catalog's for a model
+    # evaluated from the zoo under its catalog id (display only: filters read the leaderboard's columns).
+    papers = _catalog_papers()
+    rows["paper_title"] = [p or papers.get(m) for p, m in zip(rows.get("paper_title") or [None] * len(sub), rows["model"])]
     values = {d: [finite_or_none(v) for v in sub[d]] for d in dims}
     if "parameters_m" in sub.columns and "parameters_m" not in values:
         values["parameters_m"] = [finite_or_none(v) for v in sub["parameters_m"]]
@@ -89,6 +110,7 @@ def report_data(leaderboards=None, *, suite: str | None = None, reference=None, 
     from quba.ranking import recommendation
     from quba.ranking import weights as weights_mod
     from quba.ranking.leaderboard import DEFAULT_SUITE, as_leaderboard
+    from quba.ranking.score import REMEDIES
 
     lb = as_leaderboard(leaderboards)
     suites = sorted(lb["suite"].unique())
@@ -117,6 +139,7 @@ def report_data(leaderboards=None, *, suite: str | None = None, reference=None, 
                     for p in weights_mod.PRESETS.values()},
         "default_preset": weights_mod.DEFAULT_PRESET,
         "prefer_factor": recommendation.PREFER_FACTOR,
+        "remedies": {k: v["page"] for k, v in REMEDIES.items()},
         "strength_z": 1.0,
     }
 
@@ -149,6 +172,7 @@ def build_report_html(leaderboards=None, *, suite: str | None = None, reference=
         "PLOTLY": _script_safe(_plotly_js()),
         "DATA": blob,
         "APP": _script_safe((ASSETS / "report.js").read_text(encoding="utf-8")),
+        "BIBTEX": html.escape(data_file(CITATION).read_text(encoding="utf-8").strip()),
     }
     template = (ASSETS / "report.html").read_text(encoding="utf-8")
     # One pass, so nothing inserted is scanned for placeholders again.

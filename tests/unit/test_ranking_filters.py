@@ -104,3 +104,45 @@ def test_bad_leaderboards(tmp_path, content, message):
 def test_missing_leaderboard_file(tmp_path):
     with pytest.raises(QubaError, match="not found"):
         load_leaderboard(str(tmp_path / "nope.csv"))
+
+
+def test_not_ranked_remedies_are_true():
+    """Each excluded model's remedy, applied, ranks it (known answers: the remedy is checked by doing it)."""
+    from quba.ranking.render import ranking_table
+    from quba.ranking.score import REMEDIES
+
+    cases = [({}, "renormalise"), ({"max_params": 50}, "parameters"),
+             ({"max_params": 50, "renormalise": True}, "parameters"),
+             ({"weights": "parameters_m=1"}, "weights")]
+    for kw, want in cases:
+        r = rank(**kw)
+        assert set(r.excluded["remedy"]) == {want}, kw
+        text = ranking_table(r)
+        assert f"hint: {REMEDIES[want]['cli']}"[:60] in " ".join(text.split()), kw
+        models = list(r.excluded["model"])
+        if want == "renormalise":  # ticking renormalise ranks every one of them
+            assert set(models) <= set(rank(**kw, renormalise=True).ranked["model"])
+        elif want == "parameters":  # renormalising does not; dropping the size filter does
+            assert not set(models) & set(rank(**{**kw, "renormalise": True}).ranked["model"])
+            assert set(models) <= set(rank(renormalise=True).ranked["model"])
+        else:  # no weighted value: neither renormalising nor anything but other weights
+            assert not set(models) & set(rank(**kw, renormalise=True).ranked["model"])
+            assert set(models) <= set(rank(weights="accuracy=1").ranked["model"])
+    # The old false hint is gone: under --max-params nothing suggests --renormalise.
+    assert "--renormalise scores" not in ranking_table(rank(max_params=50))
+
+
+def test_a_reason_group_mixing_remedies_says_each():
+    """"missing accuracy" under --max-params: one of the two has no size either, so renormalising ranks only
+    the other; the hint gives each remedy with its count."""
+    from quba.ranking.score import remedy_hint
+
+    df = pd.DataFrame({"model": list("ABCD"), "accuracy": [0.7, 0.8, np.nan, np.nan],
+                       "shape_bias": [0.3, 0.4, 0.5, 0.2], "parameters_m": [10.0, 20.0, 5.0, np.nan]})
+    r = rank(df, weights="accuracy=1,shape_bias=1", max_params=100)
+    assert dict(zip(r.excluded["model"], r.excluded["remedy"])) == {"C": "renormalise", "D": "parameters"}
+    assert set(r.excluded["reason"]) == {"missing accuracy"}
+    hint = remedy_hint(r.excluded["remedy"])
+    assert hint.startswith("1: --renormalise") and "; 1: no parameter count" in hint
+    renormalised = rank(df, weights="accuracy=1,shape_bias=1", max_params=100, renormalise=True)
+    assert "C" in set(renormalised.ranked["model"]) and set(renormalised.excluded["model"]) == {"D"}

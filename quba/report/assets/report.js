@@ -7,11 +7,18 @@
  * scale), the presets and "prefer" of quba/ranking/weights.py and
  * recommendation.py, the filters of score.Filters, the ranks of score.rank
  * (scores rounded to 12 decimals, ties share the lowest rank and are listed by
- * name), Spearman rho and p-values as scipy.stats.spearmanr (correlation.py) and
- * the CSV of `quba rank --format csv` (render.ranking_csv).
+ * name), the remedies of score.REMEDIES, Spearman rho and p-values as
+ * scipy.stats.spearmanr (correlation.py) and the CSV of `quba rank --format csv`
+ * (render.ranking_csv).
  *
- * The whole view lives in the URL hash (see STATE_KEYS). window.quba exposes
- * the state and the computed view for scripts and tests.
+ * The whole view lives in the URL hash (see STATE_KEYS); every change the user makes
+ * is a history entry, so Back undoes it. window.quba exposes the state and the
+ * computed view for scripts and tests.
+ *
+ * The page draws itself in two steps: the ranking, the controls and every text at
+ * once; Plotly (inlined as text, see report.html) is run after the first paint, and
+ * the plots follow (loadPlotly). Each section of the page is drawn by an entry of
+ * SECTIONS; to add a section, see the comment there.
  */
 (function () {
   "use strict";
@@ -20,25 +27,48 @@
   var DIMS = DATA.dimensions;
   var METADATA = ["architecture", "paradigm", "pretraining_data"];
   var STATE_KEYS = ["suite", "preset", "weights", "prefer", "renormalise", "exclude_missing", "architecture",
-    "paradigm", "pretraining_data", "max_params", "name", "x", "y", "sel", "sort", "oriented"];
+    "paradigm", "pretraining_data", "max_params", "name", "x", "y", "sel", "sort", "oriented", "marker", "fixed",
+    "hide"];
   var MAX_SELECTED = 3;
+  /** What the page reads from an address or a text box, at most: a link can be long and hostile. */
+  var LIMITS = {
+    item: 256,     // characters of one glob, filter value or model name
+    list: 64,      // entries of one comma-separated list
+    notices: 8,    // notices shown at once (the rest behind "more")
+    noticeChars: 400
+  };
   var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf"];
   var SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "pentagon",
     "hexagon", "star"];
+  /** The marker symbols as characters, for the table and the legend text. */
+  var GLYPHS = { circle: "\u25cf", square: "\u25a0", diamond: "\u25c6", "triangle-up": "\u25b2", cross: "\u271a",
+    x: "\u2716", "triangle-down": "\u25bc", pentagon: "\u2b1f", hexagon: "\u2b22", star: "\u2605" };
   var SHORT = {
     accuracy: "acc", adversarial_robustness: "adv", corruption_robustness: "corr", ood_robustness: "ood",
     calibration_error: "calib", class_balance: "balance", object_focus: "focus", shape_bias: "shape",
     parameters_m: "params"
   };
+  var META_TITLE = { architecture: "architecture", paradigm: "training paradigm", pretraining_data: "pretraining data" };
+  var NARROW = "(max-width: 640px)";  // phone layout of the plots (legend below, full width)
 
   function $(id) { return document.getElementById(id); }
 
+  /** Text for innerHTML, and for Plotly's labels (which decode &amp; &lt; &gt; and numeric entities only). */
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;" }[c];
     });
   }
+
+  /** A value from a link, shortened for a notice. */
+  function clip(s) {
+    s = String(s);
+    return s.length <= 60 ? s : s.slice(0, 50) + "\u2026 (" + s.length.toLocaleString("en") + " characters)";
+  }
+
+  /** A notice that groups with others of the same kind: "head: item; item; and 12 more". */
+  function grouped(group, head, item) { return { g: group, head: head, item: item }; }
 
   // ------------------------------------------------------------------ numbers
   /** Python's repr(float) for a JS number (shortest round-trip digits, Python's layout). */
@@ -180,12 +210,13 @@
     return { weights: base, explicit: new Set(Array.from(st.weights.keys()).concat(Array.from(changed.keys()))) };
   }
 
+
   // ------------------------------------------------------------------ state <-> hash
   function defaultState() {
     return {
       suite: DATA.default_suite, preset: null, weights: new Map(), prefer: new Map(), renormalise: false,
       exclude_missing: false, architecture: [], paradigm: [], pretraining_data: [], max_params: null, name: [],
-      x: null, y: null, sel: [], sort: null, oriented: false
+      x: null, y: null, sel: [], sort: null, oriented: false, marker: null, fixed: false, hide: []
     };
   }
 
@@ -193,22 +224,48 @@
     var c = Object.assign({}, st);
     c.weights = new Map(st.weights);
     c.prefer = new Map(st.prefer);
-    METADATA.concat(["name", "sel"]).forEach(function (k) { c[k] = st[k].slice(); });
+    METADATA.concat(["name", "sel", "hide"]).forEach(function (k) { c[k] = st[k].slice(); });
     return c;
   }
 
-  function list(v) { return v.split(",").map(function (s) { return decodeURIComponent(s); }).filter(function (s) { return s.trim() !== ""; }); }
+  /** A comma-separated value (of the address, URI-encoded, or of a text box, raw): its non-blank entries, at
+   * most LIMITS.list of at most LIMITS.item characters each; the rest is ignored with one notice per key. */
+  function list(v, key, notes, raw) {
+    var parts = v.split(",");
+    if (parts.length > LIMITS.list) {
+      notes.push("'" + key + "' has " + parts.length.toLocaleString("en") + " entries; read the first " + LIMITS.list +
+        " and ignored the rest");
+      parts = parts.slice(0, LIMITS.list);
+    }
+    var out = [];
+    parts.forEach(function (s) {
+      var d = s;
+      if (!raw) {
+        try { d = decodeURIComponent(s); } catch (e) {
+          notes.push(grouped("decode " + key, "could not decode {} of '" + key + "'; ignored", "'" + clip(s) + "'"));
+          return;
+        }
+      }
+      if (d.trim() === "") return;
+      if (d.length > LIMITS.item) {
+        notes.push(grouped("long " + key, "'" + key + "' entries longer than " + LIMITS.item + " characters are ignored: {}", clip(d)));
+        return;
+      }
+      out.push(raw ? d.trim() : d);
+    });
+    return out;
+  }
 
   function parseBool(v, key, notes) {
     if (/^(1|true|yes|on)$/i.test(v)) return true;
     if (/^(0|false|no|off)$/i.test(v)) return false;
-    notes.push("'" + key + "=" + v + "' is not 1 or 0; ignored");
+    notes.push("'" + key + "=" + clip(v) + "' is not 1 or 0; ignored");
     return false;
   }
 
   function parseWeightList(v, key, notes, bare) {
     var out = new Map();
-    list(v).forEach(function (part) {
+    list(v, key, notes).forEach(function (part) {
       var m = part.split(/[:=]/);
       try {
         var d = canonical(m[0]);
@@ -216,67 +273,97 @@
         var w;
         if (m.length === 1) w = bare;
         else {
-          w = parseNumber(m.slice(1).join(":"), "weight of " + m[0]);
+          w = parseNumber(m.slice(1).join(":"), "weight of " + clip(m[0]));
           if (w < 0) throw new Error("weight of " + d + " is negative");
         }
         out.set(d, w);
       } catch (e) {
-        notes.push("'" + key + "' entry '" + part + "': " + e.message + "; ignored");
+        notes.push(grouped("entry " + key, "ignored in '" + key + "': {}", "'" + clip(part) + "' (" + e.message + ")"));
       }
     });
     return out;
   }
+
+  var MARKERS = ["paradigm", "pretraining_data", "none"];
 
   function parseHash(hash) {
     var st = defaultState();
     var notes = [];
     var text = hash.replace(/^#/, "");
     if (!text) return { state: st, notes: notes };
-    text.split("&").forEach(function (item) {
+    var items = text.split("&");
+    if (items.length > LIMITS.list) {
+      notes.push("the link has " + items.length.toLocaleString("en") + " settings; read the first " + LIMITS.list);
+      items = items.slice(0, LIMITS.list);
+    }
+    items.forEach(function (item) {
       if (!item) return;
       var i = item.indexOf("=");
       var key = i < 0 ? item : item.slice(0, i);
       var v = i < 0 ? "" : item.slice(i + 1);
       var dkey;
-      try { dkey = decodeURIComponent(key); v.split(",").forEach(function (s) { decodeURIComponent(s); }); } catch (e) {
-        notes.push("could not decode '" + item + "'; ignored");
+      try { dkey = decodeURIComponent(key); } catch (e) {
+        notes.push(grouped("decode", "could not decode {}; ignored", "'" + clip(item) + "'"));
         return;
       }
       if (STATE_KEYS.indexOf(dkey) < 0) {
-        notes.push("unknown setting '" + dkey + "' in the link; ignored (known: " + STATE_KEYS.join(", ") + ")");
+        notes.push(grouped("unknown", "unknown setting {} in the link; ignored (known: " + STATE_KEYS.join(", ") + ")",
+          "'" + clip(dkey) + "'"));
         return;
       }
-      var one = list(v).join(",");
+      var one = function () { return list(v, dkey, notes).join(","); };
       switch (dkey) {
         case "suite":
-          if (DATA.suites[one.toLowerCase()]) st.suite = one.toLowerCase();
-          else notes.push("no suite '" + one + "' in this report (it has: " + Object.keys(DATA.suites).join(", ") + "); ignored");
+          var s = one();
+          if (DATA.suites[s.toLowerCase()]) st.suite = s.toLowerCase();
+          else notes.push("no suite '" + clip(s) + "' in this report (it has: " + Object.keys(DATA.suites).join(", ") + "); ignored");
           break;
         case "preset":
-          try { st.preset = getPreset(one); } catch (e) { notes.push(e.message + "; ignored"); }
+          try { st.preset = getPreset(one()); } catch (e) { notes.push(e.message + "; ignored"); }
           break;
         case "weights": st.weights = parseWeightList(v, "weights", notes, 1.0); break;
         case "prefer": st.prefer = parseWeightList(v, "prefer", notes, null); break;
-        case "renormalise": case "exclude_missing": case "oriented": st[dkey] = parseBool(one, dkey, notes); break;
-        case "architecture": case "paradigm": case "pretraining_data": case "name": case "sel":
-          st[dkey] = list(v); break;
+        case "renormalise": case "exclude_missing": case "oriented": case "fixed": st[dkey] = parseBool(one(), dkey, notes); break;
+        case "architecture": case "paradigm": case "pretraining_data": case "name":
+          st[dkey] = list(v, dkey, notes); break;
+        case "sel":
+          st.sel = list(v, dkey, notes);
+          if (st.sel.length > MAX_SELECTED) {
+            notes.push("at most " + MAX_SELECTED + " models are compared; 'sel' names " + st.sel.length + ", kept the first " + MAX_SELECTED);
+            st.sel = st.sel.slice(0, MAX_SELECTED);
+          }
+          break;
+        case "hide":
+          st.hide = list(v, dkey, notes).filter(function (c) {
+            if (METADATA.indexOf(c) >= 0) return true;
+            notes.push(grouped("hide", "'hide' takes " + METADATA.join(", ") + "; ignored {}", "'" + clip(c) + "'"));
+            return false;
+          });
+          break;
+        case "marker":
+          var mk = one().toLowerCase();
+          if (MARKERS.indexOf(mk) >= 0) st.marker = mk;
+          else notes.push("marker '" + clip(mk) + "' is not one of " + MARKERS.join(", ") + "; ignored");
+          break;
         case "max_params":
-          var p = Number(one);
-          if (one.trim() !== "" && finite(p) && p > 0) st.max_params = p;
-          else notes.push("max_params '" + one + "' is not a positive number of millions; ignored");
+          var o = one(), p = Number(o);
+          if (o.trim() !== "" && finite(p) && p > 0) st.max_params = p;
+          else notes.push("max_params '" + clip(o) + "' is not a positive number of millions; ignored");
           break;
         case "x": case "y":
-          if (one.toLowerCase() === "quba") st[dkey] = "quba";
+          var ax = one();
+          if (ax.toLowerCase() === "quba") st[dkey] = "quba";
           else {
-            try { st[dkey] = canonical(one); } catch (e) { notes.push(dkey + " axis: " + e.message + "; ignored"); }
+            try { st[dkey] = canonical(ax); } catch (e) { notes.push(dkey + " axis: " + clip(e.message) + "; ignored"); }
           }
           break;
         case "sort":
-          var desc = one.charAt(0) === "-";
-          var col = desc ? one.slice(1) : one;
-          if (col === "rank" || col === "model" || col === "quba") st.sort = { col: col, desc: desc };
+          var so = one();
+          var desc = so.charAt(0) === "-";
+          var col = desc ? so.slice(1) : so;
+          if (col === "rank" || col === "model" || col === "quba" || METADATA.indexOf(col) >= 0) st.sort = { col: col, desc: desc };
           else {
-            try { st.sort = { col: canonical(col), desc: desc }; } catch (e) { notes.push("sort: " + e.message + "; ignored"); }
+            try { st.sort = { col: canonical(col), desc: desc }; } catch (e) { notes.push("sort: " + clip(e.message) + "; ignored"); }
           }
           break;
       }
@@ -308,6 +395,9 @@
     if (st.sel.length) p.push("sel=" + encList(st.sel));
     if (st.sort) p.push("sort=" + (st.sort.desc ? "-" : "") + st.sort.col);
     if (st.oriented) p.push("oriented=1");
+    if (st.marker) p.push("marker=" + st.marker);
+    if (st.fixed) p.push("fixed=1");
+    if (st.hide.length) p.push("hide=" + encList(st.hide));
     return p.join("&");
   }
 
@@ -324,29 +414,89 @@
     return [];
   }
 
-  /** fnmatch.translate (shell glob, whole string). */
-  function globRegex(g) {
-    var i = 0, n = g.length, res = "";
+  var STAR = "*";
+
+  function codePoint(ch) { return ch.codePointAt(0); }
+
+  /** One [...] of a glob as Python's fnmatch.translate reads it (p: the glob's characters, p[i:j] the inside):
+   * split at the hyphens that make ranges, ranges whose ends are out of order dropped, "!" first negates. */
+  function charClass(p, i, j) {
+    var chunks;
+    var stuff = p.slice(i, j);
+    if (stuff.indexOf("-") < 0) chunks = [stuff];
+    else {
+      chunks = [];
+      var k = p[i] === "!" ? i + 2 : i + 1;
+      for (;;) {
+        k = k < j ? p.indexOf("-", k) : -1;
+        if (k < 0 || k >= j) break;
+        chunks.push(p.slice(i, k));
+        i = k + 1;
+        k = k + 3;
+      }
+      var chunk = p.slice(i, j);
+      if (chunk.length) chunks.push(chunk);
+      else chunks[chunks.length - 1] = chunks[chunks.length - 1].concat(["-"]);
+      for (var m = chunks.length - 1; m > 0; m--) {
+        var a = chunks[m - 1], b = chunks[m];
+        if (codePoint(a[a.length - 1]) > codePoint(b[0])) {
+          chunks[m - 1] = a.slice(0, -1).concat(b.slice(1));
+          chunks.splice(m, 1);
+        }
+      }
+    }
+    if (chunks.length === 1 && chunks[0].length === 0) return function () { return false; };  // empty: never
+    if (chunks.length === 1 && chunks[0].length === 1 && chunks[0][0] === "!") return function () { return true; };
+    var neg = chunks[0][0] === "!";
+    if (neg) chunks[0] = chunks[0].slice(1);
+    // Between two chunks a range (last of one to first of the next); every other character is itself.
+    var lits = new Set(), ranges = [];
+    chunks.forEach(function (c, n) {
+      c.forEach(function (ch, t) {
+        var end = n > 0 && t === 0, start = n < chunks.length - 1 && t === c.length - 1;
+        if (start) ranges.push([codePoint(ch), codePoint(chunks[n + 1][0])]);
+        if (!start && !end) lits.add(codePoint(ch));
+      });
+    });
+    return function (ch) {
+      var c = codePoint(ch);
+      var hit = lits.has(c) || ranges.some(function (r) { return r[0] <= c && c <= r[1]; });
+      return neg ? !hit : hit;
+    };
+  }
+
+  /** A glob as tokens: STAR, or a test of one character (fnmatch.translate's reading of *, ?, [...]). */
+  function compileGlob(g) {
+    var p = Array.from(g), n = p.length, i = 0, toks = [];
+    var lit = function (c) { return function (ch) { return ch === c; }; };
     while (i < n) {
-      var c = g[i++];
-      if (c === "*") { res += ".*"; while (g[i] === "*") i++; }
-      else if (c === "?") res += ".";
+      var c = p[i++];
+      if (c === "*") { if (toks[toks.length - 1] !== STAR) toks.push(STAR); }
+      else if (c === "?") toks.push(function () { return true; });
       else if (c === "[") {
         var j = i;
-        if (j < n && g[j] === "!") j++;
-        if (j < n && g[j] === "]") j++;
-        while (j < n && g[j] !== "]") j++;
-        if (j >= n) res += "\\[";
-        else {
-          var stuff = g.slice(i, j).replace(/\\/g, "\\\\");
-          i = j + 1;
-          if (stuff[0] === "!") stuff = "^" + stuff.slice(1);
-          else if (stuff[0] === "^") stuff = "\\" + stuff;
-          res += "[" + stuff + "]";
-        }
-      } else res += c.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&");
+        if (j < n && p[j] === "!") j++;
+        if (j < n && p[j] === "]") j++;
+        while (j < n && p[j] !== "]") j++;
+        if (j >= n) toks.push(lit("["));
+        else { toks.push(charClass(p, i, j)); i = j + 1; }
+      } else toks.push(lit(c));
     }
-    return new RegExp("^(?:" + res + ")$", "s");
+    return toks;
+  }
+
+  /** fnmatch.fnmatchcase(name, glob) without a regular expression: a glob from a link can be long and
+   * hostile, and this walk (back to the last star on a mismatch) takes O(len(name) x len(glob)) at worst. */
+  function globMatch(toks, name) {
+    var s = Array.from(name), i = 0, t = 0, starT = -1, starI = 0;
+    while (i < s.length) {
+      if (t < toks.length && toks[t] !== STAR && toks[t](s[i])) { i++; t++; }
+      else if (t < toks.length && toks[t] === STAR) { starT = t++; starI = i; }
+      else if (starT >= 0) { t = starT + 1; i = ++starI; }
+      else return false;
+    }
+    while (t < toks.length && toks[t] === STAR) t++;
+    return t === toks.length;
   }
 
   function uniqueSorted(S, col) {
@@ -381,7 +531,7 @@
       var any = false;
       queries.forEach(function (q) {
         var hits = matchValues(q, values);
-        if (!hits.length) notes.push("no " + f.replace(/_/g, " ") + " matches '" + q + "'; values: " + values.join(", ") + "; ignored");
+        if (!hits.length) notes.push(grouped("nomatch " + f, "no " + f.replace(/_/g, " ") + " matches {}; values: " + values.join(", ") + "; ignored", "'" + clip(q) + "'"));
         else { any = true; hits.forEach(function (h) { chosen.add(h); }); }
       });
       if (!any) return;
@@ -389,10 +539,10 @@
       for (i = 0; i < n; i++) if (!chosen.has(col[i] === null ? "nan" : col[i])) keep[i] = false;
     });
     if (st.name.length) {
-      var res = st.name.map(function (g) { return globRegex(g.toLowerCase()); });
+      var globs = st.name.map(function (g) { return compileGlob(g.toLowerCase()); });
       for (i = 0; i < n; i++) {
         var nm = S.rows.model[i].toLowerCase();
-        if (!res.some(function (r) { return r.test(nm); })) keep[i] = false;
+        if (!globs.some(function (g) { return globMatch(g, nm); })) keep[i] = false;
       }
     }
     if (withMissing && st.exclude_missing) {
@@ -473,16 +623,23 @@
       } else if (st.max_params !== null && S.has_params_column && S.values.parameters_m[i] === null) {
         reason = "parameter count unknown (needed by --max-params)";
       }
-      if (reason) view.excluded.push({ i: i, model: S.rows.model[i], leaderboard: S.rows.leaderboard[i], reason: reason });
+      if (reason) {
+        // score.REMEDIES: what would rank it (no weighted value: other weights; no size under max_params: that filter)
+        var remedy = missing.length === w.length ? "weights" :
+          st.max_params !== null && S.has_params_column && S.values.parameters_m[i] === null ? "parameters" : "renormalise";
+        view.excluded.push({ i: i, model: S.rows.model[i], leaderboard: S.rows.leaderboard[i], reason: reason, remedy: remedy });
+      }
       else ranked.push({ i: i, model: S.rows.model[i], quba: q, key: round12(q), renormalised: missing.length > 0, contrib: contrib });
     });
     // Scores equal up to rounding noise (1e-12) share a rank and are listed by name (stable otherwise).
     ranked.sort(function (a, b) { return b.key - a.key || cmpStr(a.model, b.model); });
     ranked.forEach(function (r, k) { r.rank = (k > 0 && r.key === ranked[k - 1].key) ? ranked[k - 1].rank : k + 1; });
     view.ranked = ranked;
-    if (!ranked.length) notes.push("no model can be ranked: all " + cand.length + " candidates miss a weighted dimension; tick Renormalise or change the weights");
+    if (!ranked.length) notes.push("no model can be ranked: none of the " + cand.length + " candidates has every weighted value; " +
+      "Not ranked, under the table, says what would rank them");
     return view;
   }
+
 
   // ------------------------------------------------------------------ Spearman (correlation.spearman_pairs)
   function averageRanks(x) {
@@ -601,14 +758,18 @@
     return lines.join("\n") + "\n";
   }
 
-  // ------------------------------------------------------------------ page state
+
+  // ------------------------------------------------------------------ page state and history
   var state = defaultState();
-  var hashNotes = [];
+  var linkNotes = [];  // notices about the address the view was read from (until the user changes the view)
+  var uiNotes = [];    // a notice about what was just typed (until the next change)
   var view = null;
-  // Plotly's 5 MB are parsed after this script (see report.html): the table comes first, the plots when
-  // plotlyReady() runs. plotlyChecked: whether that has happened (so a missing Plotly is reported).
-  var plotly = typeof window.Plotly !== "undefined" ? window.Plotly : null;
-  var plotlyChecked = false;
+  // Plotly's 5 MB are run after the first paint (loadPlotly): the table comes first, the plots when it has run.
+  var plotly = null;
+  var plotlyChecked = false;  // whether loadPlotly has run (so a missing Plotly is reported)
+  var shownHash = null;       // the hash the view was last read from or written to
+  var lastChange = { what: null, t: 0 };
+  var builtFor = null;        // the suite the controls were built for
 
   function rowKey(S, i) {
     var m = S.rows.model[i];
@@ -627,77 +788,140 @@
     return -1;
   }
 
-  function setState(st, push) {
+  /** Show `st` and write it to the address as a new history entry, so Back undoes the change and Forward redoes
+   * it. Quick repeats of one typed change (`what`: a weight, the size limit) replace their entry instead. */
+  function setState(st, what) {
     state = st;
+    linkNotes = [];
     var h = stateToHash(st);
     var url = location.href.replace(/#.*$/, "") + (h ? "#" + h : "");
-    if (push !== false) {
-      try { history.replaceState(null, "", url); } catch (e) { /* file:// in some browsers */ }
+    var now = Date.now();
+    var again = !!what && what === lastChange.what && now - lastChange.t < 1500;
+    lastChange = { what: what || null, t: now };
+    if (url !== location.href) {
+      try { history[again ? "replaceState" : "pushState"](null, "", url); } catch (e) { /* file:// in some browsers */ }
     }
+    shownHash = location.hash;
     render();
   }
 
-  function update(fn) {
+  function update(fn, what, notes) {
     var st = cloneState(state);
     fn(st);
-    setState(st);
+    uiNotes = notes || [];
+    setState(st, what);
+  }
+
+  /** The view of the address (on opening, Back, Forward, or an edited address); a bare section id scrolls. */
+  function loadFromHash(first) {
+    if (first !== true && location.hash === shownHash) return;  // our own history entry: already shown
+    shownHash = location.hash;
+    var h = location.hash.replace(/^#/, "");
+    var target = /^[A-Za-z][\w-]*$/.test(h) && STATE_KEYS.indexOf(h) < 0 ? $(h) : null;
+    if (target) {
+      if (first === true) render();
+      jump(target);
+      return;
+    }
+    var parsed = parseHash(location.hash);
+    linkNotes = parsed.notes;
+    uiNotes = [];
+    state = parsed.state;
+    render();
+  }
+
+  function jump(el) {
+    if (!el) return;
+    if (el.closest("details") && !el.closest("details").open) el.closest("details").open = true;
+    el.scrollIntoView({ block: "start" });
+    el.focus({ preventScroll: true });
   }
 
   // ------------------------------------------------------------------ controls
-  function option(value, label, selected) {
-    return '<option value="' + esc(value) + '"' + (selected ? " selected" : "") + ">" + esc(label) + "</option>";
+  function option(value, label) {
+    return '<option value="' + esc(value) + '">' + esc(label) + "</option>";
   }
 
-  function renderControls(S, eff) {
+  function metaPresent(S) { return METADATA.filter(function (f) { return S.metadata.indexOf(f) >= 0; }); }
+
+  /** The controls of a suite, built once for it; syncControls then changes them in place, so focus, caret
+   * and a screen reader's place survive every re-render. */
+  function buildControls(S) {
     var suites = Object.keys(DATA.suites);
     $("suite-row").hidden = suites.length < 2;
-    $("suite").innerHTML = suites.map(function (s) {
-      return option(s, s + " (" + DATA.suites[s].n + " models)", s === state.suite);
-    }).join("");
-    var presetSel = state.preset === null && state.weights.size === 0 ? DATA.default_preset : state.preset;
-    $("preset").innerHTML = option("", "custom (only the weights below)", presetSel === null) +
-      Object.keys(DATA.presets).map(function (p) { return option(p, p, p === presetSel); }).join("");
-    $("preset-desc").textContent = presetSel !== null ? DATA.presets[presetSel].description +
-      (state.weights.size ? " (with your changes)" : "") : "only the weights below count";
+    $("suite").innerHTML = suites.map(function (s) { return option(s, s + " (" + DATA.suites[s].n + " models)"); }).join("");
+    $("preset").innerHTML = option("", "custom (only the weights below)") +
+      Object.keys(DATA.presets).map(function (p) { return option(p, p); }).join("");
     $("prefer").innerHTML = S.dims.map(function (d) {
-      var on = state.prefer.has(d);
-      return '<button type="button" data-dim="' + esc(d) + '" aria-pressed="' + on + '" title="' +
+      return '<button type="button" data-dim="' + esc(d) + '" aria-pressed="false" title="' +
         esc("prefer " + title(d) + ": 3\u00d7 its preset weight (1 where it is 0)") + '">' + esc(title(d)) + "</button>";
     }).join("");
     $("weights").innerHTML = S.dims.map(function (d) {
-      var w = eff.weights.has(d) ? eff.weights.get(d) : 0;
       var id = "w-" + d;
-      return '<label for="' + id + '" class="' + (w > 0 ? "on" : "") + '" title="' + esc(DIMS[d].description) + '">' +
-        esc(title(d) + arrow(d)) + "</label>" +
-        '<input type="number" id="' + id + '" data-dim="' + esc(d) + '" min="0" step="any" inputmode="decimal" value="' +
-        esc(String(+w.toPrecision(6))) + '">';
+      return '<label for="' + esc(id) + '" title="' + esc(DIMS[d] ? DIMS[d].description : d) + '">' + esc(title(d) + arrow(d)) +
+        '</label><input type="number" id="' + esc(id) + '" data-dim="' + esc(d) + '" min="0" step="any" inputmode="decimal">';
     }).join("");
-    $("renormalise").checked = state.renormalise;
-    $("exclude_missing").checked = state.exclude_missing;
-    $("oriented").checked = state.oriented;
-    $("max_params").value = state.max_params === null ? "" : String(state.max_params);
-    if (document.activeElement !== $("name")) $("name").value = state.name.join(",");
-    $("meta-filters").innerHTML = METADATA.filter(function (f) { return S.metadata.indexOf(f) >= 0; }).map(function (f) {
-      var values = uniqueSorted(S, f);
-      var chosen = new Set();
-      state[f].forEach(function (q) { matchValues(q, values).forEach(function (h) { chosen.add(h); }); });
+    $("meta-filters").innerHTML = metaPresent(S).map(function (f) {
       var counts = {};
       S.rows[f].forEach(function (v) { if (v !== null) counts[v] = (counts[v] || 0) + 1; });
-      return '<fieldset><legend>' + esc(f.charAt(0).toUpperCase() + f.slice(1).replace(/_/g, " ")) + '</legend><div class="meta-filter">' +
-        values.map(function (v, k) {
+      return '<fieldset><legend>' + esc(META_TITLE[f].charAt(0).toUpperCase() + META_TITLE[f].slice(1)) +
+        '</legend><div class="meta-filter">' + uniqueSorted(S, f).map(function (v, k) {
           var id = "f-" + f + "-" + k;
-          return '<label for="' + id + '"><input type="checkbox" id="' + id + '" data-filter="' + f + '" value="' + esc(v) + '"' +
-            (chosen.has(v) ? " checked" : "") + "> " + esc(v) + ' <span class="muted">(' + counts[v] + ")</span></label>";
+          return '<label for="' + id + '"><input type="checkbox" id="' + id + '" data-filter="' + f + '" value="' + esc(v) + '"> ' +
+            esc(v) + ' <span class="muted">(' + counts[v] + ")</span></label>";
         }).join("") + "</div></fieldset>";
     }).join("");
     var axes = ["quba"].concat(S.dims);
     ["x", "y"].forEach(function (k) {
-      var cur = axisOf(S, k);
-      $(k).innerHTML = axes.map(function (d) { return option(d, title(d) + arrow(d), d === cur); }).join("");
+      $(k).innerHTML = axes.map(function (d) { return option(d, title(d) + arrow(d)); }).join("");
     });
-    var ref = S.reference;
-    $("normalisation").textContent = "Normalisation (\u03bc, \u03c3): " + ref.describe +
-      ". Filters never move the scale.";
+    $("marker").innerHTML = metaPresent(S).filter(function (f) { return f !== "architecture"; })
+      .map(function (f) { return option(f, META_TITLE[f]); }).join("") + option("none", "one shape");
+    $("col-toggles").innerHTML = metaPresent(S).length ? '<span class="muted small">Columns:</span> ' + metaPresent(S).map(function (f) {
+      return '<label class="small"><input type="checkbox" id="col-' + f + '" data-col="' + f + '"> ' + esc(META_TITLE[f]) + "</label>";
+    }).join(" ") : "";
+    builtFor = S;
+  }
+
+  function setValue(el, v) {
+    if (el && el !== document.activeElement && el.value !== v) el.value = v;
+  }
+
+  function syncControls(S, eff) {
+    setValue($("suite"), state.suite);
+    var presetSel = state.preset === null && state.weights.size === 0 ? DATA.default_preset : state.preset;
+    setValue($("preset"), presetSel === null ? "" : presetSel);
+    $("preset-desc").textContent = presetSel !== null ? DATA.presets[presetSel].description +
+      (state.weights.size ? " (with your changes)" : "") : "only the weights below count";
+    Array.prototype.forEach.call($("prefer").querySelectorAll("button[data-dim]"), function (b) {
+      b.setAttribute("aria-pressed", String(state.prefer.has(b.getAttribute("data-dim"))));
+    });
+    Array.prototype.forEach.call($("weights").querySelectorAll("input[data-dim]"), function (inp) {
+      var d = inp.getAttribute("data-dim");
+      var w = eff.weights.has(d) ? eff.weights.get(d) : 0;
+      setValue(inp, String(+w.toPrecision(6)));
+      inp.previousElementSibling.className = w > 0 ? "on" : "";
+    });
+    ["renormalise", "exclude_missing", "oriented", "fixed"].forEach(function (k) { $(k).checked = state[k]; });
+    setValue($("max_params"), state.max_params === null ? "" : String(state.max_params));
+    setValue($("name"), state.name.join(","));
+    metaPresent(S).forEach(function (f) {
+      var chosen = new Set();
+      state[f].forEach(function (q) { matchValues(q, uniqueSorted(S, f)).forEach(function (h) { chosen.add(h); }); });
+      Array.prototype.forEach.call(document.querySelectorAll('input[data-filter="' + f + '"]'), function (b) {
+        b.checked = chosen.has(b.value);
+      });
+      var col = $("col-" + f);
+      if (col) col.checked = state.hide.indexOf(f) < 0;
+    });
+    setValue($("x"), axisOf(S, "x"));
+    setValue($("y"), axisOf(S, "y"));
+    setValue($("marker"), markerOf(S));
+    $("normalisation").textContent = "Normalisation (\u03bc, \u03c3): " + S.reference.describe + ". Filters never move the scale.";
+    var nf = METADATA.filter(function (f) { return state[f].length; }).length + (state.max_params !== null) + (state.name.length > 0) +
+      state.exclude_missing;
+    $("controls-status").textContent = (presetSel !== null ? "preset " + presetSel + (state.weights.size || state.prefer.size ? " (changed)" : "") : "custom weights") +
+      (nf ? ", " + nf + " filter" + (nf > 1 ? "s" : "") : "") + (state.renormalise ? ", renormalised" : "");
   }
 
   function axisOf(S, k) {
@@ -705,6 +929,13 @@
     if (v && (v === "quba" || S.dims.indexOf(v) >= 0)) return v;
     if (k === "x") return S.dims.indexOf("accuracy") >= 0 ? "accuracy" : S.dims[0];
     return "quba";
+  }
+
+  /** The column marker shapes stand for: the chosen one if the suite has it, else paradigm, pretraining data, none. */
+  function markerOf(S) {
+    var m = state.marker;
+    if (m === "none" || (m && S.metadata.indexOf(m) >= 0)) return m;
+    return ["paradigm", "pretraining_data"].filter(function (f) { return S.metadata.indexOf(f) >= 0; })[0] || "none";
   }
 
   function bindControls() {
@@ -738,7 +969,9 @@
       if (!d) return;
       var v = Number(inp.value);
       if (inp.value.trim() === "" || !finite(v) || v < 0) {
-        hashNotes = ["weight of " + d + " must be a number >= 0; kept the previous value"];
+        var eff = effectiveWeights(state).weights;
+        inp.value = String(+(eff.has(d) ? eff.get(d) : 0).toPrecision(6));
+        uiNotes = ["weight of " + d + " must be a number >= 0; kept the previous value"];
         render();
         return;
       }
@@ -746,17 +979,19 @@
         if (st.preset === null && st.weights.size === 0) st.preset = DATA.default_preset;
         st.prefer.delete(d);
         st.weights.set(d, v);
-      });
+      }, "w-" + d);
     });
-    ["renormalise", "exclude_missing", "oriented"].forEach(function (k) {
+    ["renormalise", "exclude_missing", "oriented", "fixed"].forEach(function (k) {
       $(k).addEventListener("change", function (e) { update(function (st) { st[k] = e.target.checked; }); });
     });
     $("max_params").addEventListener("change", function (e) {
       var v = e.target.value.trim();
-      update(function (st) { st.max_params = (v !== "" && Number(v) > 0) ? Number(v) : null; });
+      update(function (st) { st.max_params = (v !== "" && Number(v) > 0) ? Number(v) : null; }, "max_params");
     });
     $("name").addEventListener("change", function (e) {
-      update(function (st) { st.name = e.target.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean); });
+      var notes = [];
+      var globs = list(e.target.value, "name", notes, true);
+      update(function (st) { st.name = globs; }, null, notes);
     });
     $("meta-filters").addEventListener("change", function (e) {
       var f = e.target.getAttribute("data-filter");
@@ -767,7 +1002,17 @@
     ["x", "y"].forEach(function (k) {
       $(k).addEventListener("change", function (e) { update(function (st) { st[k] = e.target.value; }); });
     });
-    $("reset").addEventListener("click", function () { hashNotes = []; setState(defaultState()); });
+    $("marker").addEventListener("change", function (e) { update(function (st) { st.marker = e.target.value; }); });
+    $("col-toggles").addEventListener("change", function (e) {
+      var f = e.target.getAttribute("data-col");
+      if (!f) return;
+      var show = e.target.checked;
+      update(function (st) {
+        st.hide = st.hide.filter(function (c) { return c !== f; });
+        if (!show) st.hide.push(f);
+      });
+    });
+    $("reset").addEventListener("click", function () { uiNotes = []; setState(defaultState()); });
     $("download").addEventListener("click", function () {
       var blob = new Blob([rankingCsv(view)], { type: "text/csv" });
       var a = document.createElement("a");
@@ -784,7 +1029,7 @@
         update(function (st) {
           var cur = st.sort || { col: "rank", desc: false };
           if (cur.col === col) st.sort = { col: col, desc: !cur.desc };
-          else st.sort = { col: col, desc: col !== "rank" && col !== "model" && (col === "quba" || hib(col)) };
+          else st.sort = { col: col, desc: col === "quba" || (!!DIMS[col] && hib(col)) };
           if (st.sort.col === "rank" && !st.sort.desc) st.sort = null;
         });
         return;
@@ -797,7 +1042,17 @@
       var b = e.target.closest("button[data-remove]");
       if (b) toggleSelected(b.getAttribute("data-remove"));
     });
+    $("copy-bibtex").addEventListener("click", copyBibtex);
+    document.addEventListener("click", function (e) {
+      var a = e.target.closest("a[data-jump]");
+      if (!a) return;
+      e.preventDefault();  // a section is not a view: keep the address
+      jump($(a.getAttribute("data-jump")));
+    });
     window.addEventListener("hashchange", loadFromHash);
+    window.addEventListener("popstate", loadFromHash);
+    var mq = window.matchMedia ? window.matchMedia(NARROW) : null;
+    if (mq && mq.addEventListener) mq.addEventListener("change", function () { if (plotly) render(); });
   }
 
   function toggleSelected(key) {
@@ -811,49 +1066,120 @@
     });
   }
 
+  function copyBibtex() {
+    var pre = $("bibtex"), out = $("copy-status");
+    var select = function () {
+      var r = document.createRange();
+      r.selectNodeContents(pre);
+      var s = window.getSelection();
+      s.removeAllRanges();
+      s.addRange(r);
+      out.textContent = "selected: copy it with Ctrl+C (\u2318C)";
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(pre.textContent).then(function () { out.textContent = "copied"; }, select);
+    } else select();
+  }
+
+  // ------------------------------------------------------------------ keeping focus through a re-render
+  /** The focused element and its stable key (data-focus) before a section is redrawn... */
+  function focusedKey() {
+    var a = document.activeElement;
+    return a && a !== document.body ? { el: a, key: a.getAttribute("data-focus") } : null;
+  }
+
+  /** ...and the same control focused again afterwards if the redraw replaced it. */
+  function restoreFocus(f) {
+    if (!f || !f.key || document.documentElement.contains(f.el)) return;
+    var all = document.querySelectorAll("[data-focus]");
+    for (var k = 0; k < all.length; k++) {
+      if (all[k].getAttribute("data-focus") === f.key) { all[k].focus({ preventScroll: true }); return; }
+    }
+  }
+
   // ------------------------------------------------------------------ rendering
   function plotColors() {
     var cs = getComputedStyle(document.documentElement);
     return { fg: cs.getPropertyValue("--fg").trim(), grid: cs.getPropertyValue("--grid").trim(),
-      user: cs.getPropertyValue("--user").trim() };
+      user: cs.getPropertyValue("--user").trim(), bg: cs.getPropertyValue("--bg").trim() };
   }
 
+  /** value -> colour or symbol for a metadata column: colours by name; symbols by frequency (the commonest
+   * value gets the plainest shape). */
   function categoryMap(S, col, palette) {
     var m = {};
     if (S.metadata.indexOf(col) < 0) return m;
-    uniqueSorted(S, col).forEach(function (v, k) { m[v] = palette[k % palette.length]; });
+    var values = uniqueSorted(S, col);
+    if (palette === SYMBOLS) {
+      var n = {};
+      S.rows[col].forEach(function (v) { if (v !== null) n[v] = (n[v] || 0) + 1; });
+      values.sort(function (a, b) { return n[b] - n[a] || cmpStr(a, b); });
+    }
+    values.forEach(function (v, k) { m[v] = palette[k % palette.length]; });
     return m;
   }
 
+  function isNarrow(el) { return (el ? el.clientWidth : window.innerWidth) < 600; }
+
+  var PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+
+  /** Draw a plot once Plotly has run (loadPlotly draws everything again then); the placeholder goes. Every
+   * layout keeps a top margin of 40 px or more: Plotly's mode bar sits there and covers nothing. */
+  function drawPlot(el, traces, layout) {
+    if (!plotly) return false;
+    var wait = el.querySelector(".loading");
+    if (wait) wait.remove();
+    plotly.react(el, traces, layout, PLOT_CONFIG);
+    return true;
+  }
+
+  /** The hint for a group of not-ranked models (score.remedy_hint, in the page's words). */
+  function remedyHint(remedies) {
+    var counts = new Map();
+    remedies.forEach(function (r) { counts.set(r, (counts.get(r) || 0) + 1); });
+    if (counts.size === 1) return DATA.remedies[remedies[0]];
+    var out = [];
+    counts.forEach(function (n, r) { out.push(n + ": " + DATA.remedies[r]); });
+    return out.join("; ");
+  }
+
+  function metaCols(S) { return metaPresent(S).filter(function (f) { return state.hide.indexOf(f) < 0; }); }
+
   function renderTable(S, v) {
     var dims = S.dims;
+    var meta = metaCols(S);
+    var marker = markerOf(S);
+    var colors = categoryMap(S, "architecture", PALETTE), symbols = categoryMap(S, marker, SYMBOLS);
     var multi = new Set(v.ranked.map(function (r) { return S.rows.leaderboard[r.i]; })).size > 1;
     var sort = state.sort || { col: "rank", desc: false };
     var rows = v.ranked.slice();
     if (state.sort) {
       var col = sort.col, sgn = sort.desc ? -1 : 1;
+      var text = col === "model" || METADATA.indexOf(col) >= 0;
       var val = function (r) {
         if (col === "rank") return r.rank;
         if (col === "quba") return r.quba;
-        return S.values[col][r.i];
+        if (col === "model") return r.model;
+        if (text) return S.rows[col] ? S.rows[col][r.i] : null;
+        return S.values[col] ? S.values[col][r.i] : null;
       };
       rows.sort(function (a, b) {
-        if (col === "model") return sgn * cmpStr(a.model, b.model);
         var x = val(a), y = val(b);
         if (x === null && y === null) return a.rank - b.rank;
         if (x === null) return 1;
         if (y === null) return -1;
-        return sgn * (x - y) || a.rank - b.rank;
+        return sgn * (text ? cmpStr(x, y) : x - y) || a.rank - b.rank;
       });
     }
     var th = function (col, label, tip, cls) {
       var aria = sort.col === col ? (sort.desc ? "descending" : "ascending") : "none";
       return '<th scope="col"' + (cls ? ' class="' + cls + '"' : "") + ' aria-sort="' + aria + '"><button type="button" data-sort="' +
-        esc(col) + '" title="' + esc(tip) + '">' + esc(label) + (sort.col === col ? (sort.desc ? " \u25bc" : " \u25b2") : "") + "</button></th>";
+        esc(col) + '" data-focus="sort:' + esc(col) + '" title="' + esc(tip) + '">' + esc(label) + (sort.col === col ? (sort.desc ? " \u25bc" : " \u25b2") : "") + "</button></th>";
     };
-    var head = "<thead><tr>" + th("rank", "rank", "sort by rank") + th("model", "model", "sort by name", "model") +
-      th("quba", "QUBA", "QUBA score (units of reference standard deviations); * = renormalised") +
+    var head = "<thead><tr>" + th("rank", "rank", "sort by rank", "c-rank") + th("model", "model", "sort by name", "c-model") +
+      th("quba", "QUBA", "QUBA score (units of reference standard deviations); * = renormalised", "c-quba") +
       (multi ? '<th scope="col">leaderboard</th>' : "") +
+      meta.map(function (f) { return th(f, META_TITLE[f], "sort by " + META_TITLE[f], "meta"); }).join("") +
       dims.map(function (d) { return th(d, shortName(d) + arrow(d), title(d) + ": sort by value"); }).join("") + "</tr></thead>";
     var sel = new Set(state.sel);
     var body = rows.map(function (r) {
@@ -869,114 +1195,192 @@
         var ci = hasCI(b, i) ? '<br><span class="ci">' + fmtValue(d, b.lo[i]) + "\u2013" + fmtValue(d, b.hi[i]) + "</span>" : "";
         return '<td data-dim="' + d + '" title="' + esc(tip) + '">' + fmtValue(d, x) + ci + "</td>";
       }).join("");
+      var metaCells = meta.map(function (f) {
+        var t = S.rows[f][i];
+        if (t === null) return '<td class="meta na">-</td>';
+        var mark = f === "architecture" && colors[t] ? '<span class="swatch" style="background:' + colors[t] + '"></span>' :
+          f === marker && symbols[t] ? '<span class="glyph" aria-hidden="true">' + GLYPHS[symbols[t]] + "</span> " : "";
+        return '<td class="meta" data-meta="' + f + '" title="' + esc(t) + '">' + mark + esc(t) + "</td>";
+      }).join("");
       var lb = S.rows.leaderboard[i];
+      var cls = (isUser(S, i) ? "user" : "") + (sel.has(key) ? " selected" : "");
       return '<tr data-model="' + esc(r.model) + '" data-quba="' + pyRepr(r.quba) + '" data-rank="' + r.rank +
-        '" data-leaderboard="' + esc(lb) + '"' + (isUser(S, i) || sel.has(key) ? ' class="' + (isUser(S, i) ? "user" : "") + (sel.has(key) ? " selected" : "") + '"' : "") + ">" +
-        "<td>" + r.rank + '</td><td class="model"><button type="button" data-key="' + esc(key) + '" aria-pressed="' + sel.has(key) +
-        '" title="show details (choose up to 3 to compare)">' + esc(r.model) + "</button></td>" +
-        "<td>" + r.quba.toFixed(3) + (r.renormalised ? "*" : "") + "</td>" +
-        (multi ? "<td>" + esc(lb.split("/").pop()) + "</td>" : "") + cells + "</tr>";
+        '" data-leaderboard="' + esc(lb) + '"' + (cls ? ' class="' + cls.trim() + '"' : "") + ">" +
+        '<td class="c-rank">' + r.rank + '</td><td class="c-model"><button type="button" data-key="' + esc(key) +
+        '" data-focus="row:' + esc(key) + '" aria-pressed="' + sel.has(key) + '" title="' + esc(r.model) +
+        ': show details (choose up to 3 to compare)">' + esc(r.model) + "</button></td>" +
+        '<td class="c-quba">' + r.quba.toFixed(3) + (r.renormalised ? "*" : "") + "</td>" +
+        (multi ? "<td>" + esc(lb.split("/").pop()) + "</td>" : "") + metaCells + cells + "</tr>";
     }).join("");
     $("ranking").innerHTML = head + "<tbody>" + body + "</tbody>";
-    $("ranking-summary").textContent = v.ranked.length + " of " + v.candidates.length + " candidates ranked (" + S.n +
-      " models in suite " + state.suite + "); weights: " + v.weights.map(function (t) { return t[0] + "=" + (+t[1].toPrecision(4)); }).join(", ") +
+    // Rank, model and QUBA stay at the left while the rest scrolls under them: the model column is as wide as
+    // the longest name shown, in ch (report.css caps it), so no layout is forced here to measure it.
+    var longest = rows.reduce(function (n, r) { return Math.max(n, r.model.length + (isUser(S, r.i) ? 3 : 0)); }, 5);
+    $("table-wrap").style.setProperty("--model-ch", longest + "ch");
+    $("ranking-summary").innerHTML = "<b>" + v.ranked.length + "</b> of " + v.candidates.length + " candidates ranked (" + S.n +
+      " models in suite " + esc(state.suite) + "); weights " + esc(v.weights.map(function (t) { return shortName(t[0]) + " " + (+t[1].toPrecision(4)); }).join(", ")) +
       (state.renormalise ? "; * = renormalised over the weighted dimensions present" : "") +
-      ". QUBA is in reference standard deviations; hover a value for its interval and oriented z.";
+      '. <span class="aside">QUBA is in reference standard deviations (<a href="#howto-section" data-jump="howto-section">how to ' +
+      "read this</a>); hover a value for its interval and z.</span>";
+    renderNotRanked(S, v);
+  }
+
+  function renderNotRanked(S, v) {
     var groups = new Map();
     v.excluded.forEach(function (e) { if (!groups.has(e.reason)) groups.set(e.reason, []); groups.get(e.reason).push(e); });
-    var items = [];
+    var html = [];
+    var remedies = new Set();
     groups.forEach(function (es, reason) {
-      es.forEach(function (e) {
-        items.push('<li data-model="' + esc(e.model) + '" data-reason="' + esc(reason) + '">' + esc(e.model) +
-          ' <span class="muted">(' + esc(reason) + ")</span></li>");
-      });
+      var hint = remedyHint(es.map(function (e) { return e.remedy; }));
+      es.forEach(function (e) { remedies.add(e.remedy); });
+      html.push('<div class="nr-group" data-reason="' + esc(reason) + '"><p><b>' + esc(reason) + "</b> (" + es.length + ') <span class="hint">' +
+        esc(hint) + '</span></p><ul>' + es.map(function (e) {
+          return '<li data-model="' + esc(e.model) + '" data-reason="' + esc(reason) + '" data-remedy="' + esc(e.remedy) + '">' + esc(e.model) + "</li>";
+        }).join("") + "</ul></div>");
     });
-    $("not-ranked").innerHTML = items.join("");
+    $("not-ranked").innerHTML = html.join("");
+    $("not-ranked-box").hidden = !v.excluded.length;
+    var one = remedies.size === 1 ? DATA.remedies[remedies.values().next().value] : "";
     $("not-ranked-summary").textContent = "Not ranked: " + v.excluded.length +
-      (v.excluded.length && !state.renormalise ? " (tick Renormalise to score them over what they have)" : "");
+      (one ? " (" + one + ")" : v.excluded.length ? " (open for why, and what would rank them)" : "");
   }
 
-  function pointText(S, i, r, xd, yd) {
-    var line = function (d) {
-      if (d === "quba") return "QUBA " + (r ? r.quba.toFixed(3) + " (rank " + r.rank + ")" : "not ranked");
-      var x = S.values[d][i], b = S.bounds[d];
-      return title(d) + " " + fmtValue(d, x) + (hasCI(b, i) ? " [" + fmtValue(d, b.lo[i]) + ", " + fmtValue(d, b.hi[i]) + "]" : "");
-    };
+  /** A point's hover: every dimension (with its interval), QUBA and rank, the metadata and the model's paper. */
+  function pointText(S, i, r, ex) {
     var meta = METADATA.filter(function (f) { return S.metadata.indexOf(f) >= 0 && S.rows[f][i]; })
       .map(function (f) { return esc(S.rows[f][i]); }).join(" \u00b7 ");
-    return "<b>" + esc(S.rows.model[i]) + "</b>" + (isUser(S, i) ? " (yours)" : "") + (meta ? "<br>" + meta : "") +
-      "<br>" + esc(line(xd)) + "<br>" + esc(line(yd)) + (yd !== "quba" && xd !== "quba" && r ? "<br>QUBA " + r.quba.toFixed(3) + " (rank " + r.rank + ")" : "");
+    var paper = S.rows.paper_title && S.rows.paper_title[i];
+    if (paper && paper.length > 70) paper = paper.slice(0, 68) + "\u2026";
+    var lines = ["<b>" + esc(S.rows.model[i]) + "</b>" + (isUser(S, i) ? " (yours)" : "")];
+    if (meta) lines.push(meta);
+    if (paper) lines.push("<i>" + esc(paper) + "</i>");
+    lines.push("<b>QUBA " + (r ? fmtSigned(r.quba, 3) + (r.renormalised ? "*" : "") + "</b> (rank " + r.rank + ")" :
+      "</b>not ranked" + (ex ? ": " + esc(ex.reason) : "")));
+    S.dims.forEach(function (d) {
+      var x = S.values[d][i], b = S.bounds[d];
+      lines.push(esc(title(d) + arrow(d)) + " " + fmtValue(d, x) + (hasCI(b, i) ? " [" + fmtValue(d, b.lo[i]) + ", " + fmtValue(d, b.hi[i]) + "]" : ""));
+    });
+    return lines.join("<br>");
   }
 
+  /** Axis ranges that filters and selections do not move: the suite's whole range (QUBA: of every model
+   * scored with these weights, renormalised), intervals included, 4% to spare. */
+  function fixedRange(S, d) {
+    var lo = Infinity, hi = -Infinity;
+    var take = function (x) { if (finite(x)) { lo = Math.min(lo, x); hi = Math.max(hi, x); } };
+    if (d === "quba") {
+      var st = cloneState(state);
+      METADATA.forEach(function (f) { st[f] = []; });
+      st.name = []; st.max_params = null; st.exclude_missing = false; st.renormalise = true;
+      compute(st).ranked.forEach(function (r) { take(r.quba); });
+    } else {
+      S.values[d].forEach(take);
+      if (S.bounds[d]) { S.bounds[d].lo.forEach(take); S.bounds[d].hi.forEach(take); }
+    }
+    if (!(hi >= lo)) return undefined;
+    if (d === "parameters_m") {
+      if (!(lo > 0)) return undefined;
+      lo = Math.log10(lo); hi = Math.log10(hi);  // Plotly's log axes take log10 ranges
+    }
+    var pad = (hi - lo) * 0.04 || 0.5;
+    return [lo - pad, hi + pad];
+  }
+
+  var scatterBound = false;
+
   function renderScatter(S, v) {
-    if (!plotly) return;
     var xd = axisOf(S, "x"), yd = axisOf(S, "y");
-    var byI = {};
+    var byI = {}, exByI = {};
     v.ranked.forEach(function (r) { byI[r.i] = r; });
+    v.excluded.forEach(function (e) { exByI[e.i] = e; });
     var val = function (d, i) { return d === "quba" ? (byI[i] ? byI[i].quba : null) : S.values[d][i]; };
+    var marker = markerOf(S);
     var colors = categoryMap(S, "architecture", PALETTE);
-    var symbols = categoryMap(S, "pretraining_data", SYMBOLS);
-    var pc = plotColors();
+    var symbols = marker === "none" ? {} : categoryMap(S, marker, SYMBOLS);
     var sel = new Set(state.sel);
     var groups = new Map();
-    var shown = 0;
+    var shown = 0, userShown = 0;
     v.candidates.forEach(function (i) {
       var x = val(xd, i), y = val(yd, i);
       if (x === null || y === null) return;
       shown++;
+      if (isUser(S, i)) userShown++;
       var arch = S.metadata.indexOf("architecture") >= 0 ? (S.rows.architecture[i] || "unknown") : "models";
       if (!groups.has(arch)) groups.set(arch, []);
       groups.get(arch).push(i);
     });
+    var hasBars = !!(S.bounds[xd] || S.bounds[yd]);
+    $("scatter-note").textContent = shown + " of " + v.candidates.length + " candidates have both values. Colour: architecture" +
+      (marker !== "none" ? "; shape: " + META_TITLE[marker] : "") +
+      (userShown ? "; larger outlined markers: your results (" + userShown + ")" : "") +
+      (hasBars ? "; bars: 95% intervals" : "") + ". Hover a point for all its values; click it to compare.";
+    if (!plotly) return;
+    var pc = plotColors();
+    var narrow = isNarrow($("scatter"));
     var err = function (d, idx) {
       var b = S.bounds[d];
       if (d === "quba" || !b) return undefined;
       return { type: "data", symmetric: false, visible: true, thickness: 1, width: 0, color: pc.grid,
-        array: idx.map(function (i) { return b.hi[i] === null ? 0 : b.hi[i] - S.values[d][i]; }),
-        arrayminus: idx.map(function (i) { return b.lo[i] === null ? 0 : S.values[d][i] - b.lo[i]; }) };
+        array: [0].concat(idx.map(function (i) { return b.hi[i] === null ? 0 : b.hi[i] - S.values[d][i]; })),
+        arrayminus: [0].concat(idx.map(function (i) { return b.lo[i] === null ? 0 : S.values[d][i] - b.lo[i]; })) };
     };
+    var big = function (i) { return isUser(S, i) || sel.has(rowKey(S, i)); };
     var traces = [];
+    // Each trace starts with an undrawn point (null x, y) in a plain circle: Plotly's legend draws a trace's
+    // first point, so the colour entries show no shape of their own.
+    var head = function (first, f) { return function (idx) { return [first].concat(idx.map(f)); }; };
     groups.forEach(function (idx, arch) {
       traces.push({
-        type: "scatter", mode: "markers", name: arch, legendgroup: "arch",
-        x: idx.map(function (i) { return val(xd, i); }), y: idx.map(function (i) { return val(yd, i); }),
+        type: "scatter", mode: "markers", name: esc(arch), legendgroup: "arch", legendgrouptitle: { text: "architecture" },
+        x: head(null, function (i) { return val(xd, i); })(idx), y: head(null, function (i) { return val(yd, i); })(idx),
         error_x: err(xd, idx), error_y: err(yd, idx),
-        customdata: idx.map(function (i) { return rowKey(S, i); }),
-        text: idx.map(function (i) { return pointText(S, i, byI[i], xd, yd); }), hoverinfo: "text",
+        customdata: head(null, function (i) { return rowKey(S, i); })(idx),
+        text: head("", function (i) { return pointText(S, i, byI[i], exByI[i]); })(idx), hoverinfo: "text",
+        hoverlabel: { align: "left", bgcolor: pc.bg, bordercolor: colors[arch] || PALETTE[0], font: { color: pc.fg } },
         marker: {
           color: colors[arch] || PALETTE[0],
-          symbol: idx.map(function (i) { var p = S.rows.pretraining_data; return (p && symbols[p[i]]) || "circle"; }),
-          size: idx.map(function (i) { return sel.has(rowKey(S, i)) ? 16 : isUser(S, i) ? 13 : 8; }),
-          opacity: idx.map(function (i) { return isUser(S, i) || sel.has(rowKey(S, i)) ? 1 : 0.7; }),
-          line: { color: idx.map(function (i) { return isUser(S, i) || sel.has(rowKey(S, i)) ? pc.fg : "rgba(0,0,0,0)"; }),
-            width: idx.map(function (i) { return isUser(S, i) || sel.has(rowKey(S, i)) ? 2 : 0; }) }
+          symbol: head("circle", function (i) { var p = S.rows[marker]; return (p && symbols[p[i]]) || "circle"; })(idx),
+          size: head(9, function (i) { return sel.has(rowKey(S, i)) ? 16 : isUser(S, i) ? 13 : 8; })(idx),
+          opacity: head(1, function (i) { return big(i) ? 1 : 0.7; })(idx),
+          line: { color: head("rgba(0,0,0,0)", function (i) { return big(i) ? pc.fg : "rgba(0,0,0,0)"; })(idx),
+            width: head(0, function (i) { return big(i) ? 2 : 0; })(idx) }
         }
       });
     });
     Object.keys(symbols).forEach(function (p) {
-      traces.push({ type: "scatter", mode: "markers", x: [null], y: [null], name: p, legendgroup: "pre",
-        legendgrouptitle: { text: "pretraining data" }, hoverinfo: "skip",
+      traces.push({ type: "scatter", mode: "markers", x: [null], y: [null], name: esc(p), legendgroup: "shape",
+        legendgrouptitle: { text: esc(META_TITLE[marker]) }, hoverinfo: "skip",
         marker: { symbol: symbols[p], color: pc.fg, size: 8 } });
     });
-    var anyUser = v.candidates.some(function (i) { return isUser(S, i); });
-    var hasRef = v.candidates.some(function (i) { return !isUser(S, i); });
-    if (anyUser && hasRef) {
+    if (userShown && userShown < shown) {
       traces.push({ type: "scatter", mode: "markers", x: [null], y: [null], name: "your results", legendgroup: "user",
         hoverinfo: "skip", marker: { symbol: "circle", color: "rgba(0,0,0,0)", size: 13, line: { color: pc.fg, width: 2 } } });
     }
     var axis = function (d) {
-      return { title: { text: title(d) + arrow(d) }, gridcolor: pc.grid, zerolinecolor: pc.grid,
-        type: d === "parameters_m" ? "log" : "linear" };
+      var a = { title: { text: esc(title(d) + arrow(d)) }, gridcolor: pc.grid, zerolinecolor: pc.grid,
+        type: d === "parameters_m" ? "log" : "linear", automargin: true };
+      var r = state.fixed ? fixedRange(S, d) : undefined;
+      if (r) { a.range = r; a.autorange = false; } else a.autorange = true;
+      return a;
     };
     var layout = {
-      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg },
-      margin: { l: 60, r: 10, t: 10, b: 50 }, xaxis: axis(xd), yaxis: axis(yd), hovermode: "closest",
-      legend: { groupclick: "toggleitem" }, height: 460
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, hovermode: "closest",
+      xaxis: axis(xd), yaxis: axis(yd), uirevision: xd + "|" + yd + "|" + state.fixed,
+      margin: narrow ? { l: 50, r: 8, t: 40, b: 40 } : { l: 60, r: 10, t: 40, b: 50 },
+      legend: narrow ? { orientation: "h", x: 0, xanchor: "left", yref: "container", y: 0, yanchor: "bottom", groupclick: "toggleitem",
+        font: { size: 11 } }
+        : { x: 1.02, xanchor: "left", y: 1, yanchor: "top", groupclick: "toggleitem" },
+      height: narrow ? 640 : 480
     };
-    plotly.react("scatter", traces, layout, { displaylogo: false, responsive: true });
-    $("scatter-note").textContent = shown + " of " + v.candidates.length + " candidates have both values. " +
-      "Colour: architecture; marker: pretraining data; larger outlined markers: your results" +
-      (S.bounds[xd] || S.bounds[yd] ? "; bars: 95% intervals" : "") + ". Click a point to choose it.";
+    var el = $("scatter");
+    drawPlot(el, traces, layout);
+    if (!scatterBound && el.on) {
+      scatterBound = true;
+      el.on("plotly_click", function (ev) {  // a point is chosen as a table row is
+        var pt = ev && ev.points && ev.points[0];
+        if (pt && typeof pt.customdata === "string") toggleSelected(pt.customdata);
+      });
+    }
   }
 
   function strengths(S, i) {
@@ -996,7 +1400,7 @@
     var cands = new Set(v.candidates);
     $("detail-hint").hidden = keys.length > 0;
     var missingSel = state.sel.filter(function (k) { return findRow(S, k) < 0; });
-    if (missingSel.length) v.notes.push("no model " + missingSel.map(function (k) { return "'" + k + "'"; }).join(", ") + " in suite " + state.suite + "; not shown");
+    if (missingSel.length) v.notes.push("no model " + missingSel.map(function (k) { return "'" + clip(k) + "'"; }).join(", ") + " in suite " + state.suite + "; not shown");
     $("detail").innerHTML = keys.map(function (key, n) {
       var i = findRow(S, key), r = byI[i];
       var sw = strengths(S, i);
@@ -1004,43 +1408,54 @@
         : exByI[i] ? "not ranked: " + exByI[i].reason : cands.has(i) ? "not ranked" : "filtered out";
       var meta = METADATA.concat(["paper_title", "source"]).filter(function (f) { return S.rows[f] && S.rows[f][i]; })
         .map(function (f) { return esc(S.rows[f][i]); }).join(" \u00b7 ");
-      var list = function (xs) {
+      var names = function (xs) {
         return xs.length ? xs.map(function (t) { return esc(title(t[0])) + " " + fmtSigned(t[1], 2); }).join(", ") : "none at 1 sd";
       };
       var rows = S.dims.map(function (d) {
         var x = S.values[d][i], b = S.bounds[d], z = zOf(S, d, i);
-        return "<tr><th scope=\"row\" class=\"model\">" + esc(shortName(d) + arrow(d)) + "</th><td>" + fmtValue(d, x) +
+        return "<tr><th scope=\"row\" class=\"c-model\">" + esc(shortName(d) + arrow(d)) + "</th><td>" + fmtValue(d, x) +
           (hasCI(b, i) ? ' <span class="ci">[' + fmtValue(d, b.lo[i]) + ", " + fmtValue(d, b.hi[i]) + "]</span>" : "") +
           "</td><td>" + (finite(z) ? fmtSigned(z, 2) : "-") + "</td></tr>";
       }).join("");
       return '<article class="model-card" data-model="' + esc(S.rows.model[i]) + '"><h3><span><span class="swatch" style="background:' +
         PALETTE[n] + '"></span>' + esc(S.rows.model[i]) + (isUser(S, i) ? " (yours)" : "") + '</span><button type="button" data-remove="' + esc(key) +
-        '" aria-label="remove ' + esc(S.rows.model[i]) + ' from the comparison">\u00d7</button></h3>' +
+        '" data-focus="remove:' + esc(key) + '" aria-label="remove ' + esc(S.rows.model[i]) + ' from the comparison">\u00d7</button></h3>' +
         '<p class="small">' + esc(status) + (meta ? "<br>" + meta : "") + "</p>" +
-        '<p class="small"><b>Strengths:</b> <span class="strengths">' + list(sw.strong) + '</span><br><b>Weaknesses:</b> <span class="weaknesses">' +
-        list(sw.weak) + "</span></p>" +
-        '<table><thead><tr><th scope="col" class="model">dim</th><th scope="col">value [95% CI]</th><th scope="col">z</th></tr></thead><tbody>' +
+        '<p class="small"><b>Strengths:</b> <span class="strengths">' + names(sw.strong) + '</span><br><b>Weaknesses:</b> <span class="weaknesses">' +
+        names(sw.weak) + "</span></p>" +
+        '<table><thead><tr><th scope="col" class="c-model">dim</th><th scope="col">value [95% CI]</th><th scope="col">z</th></tr></thead><tbody>' +
         rows + "</tbody></table></article>";
     }).join("");
-    if (!plotly) return;
     var radar = $("radar");
-    if (!keys.length) { plotly.purge(radar); radar.style.minHeight = "0"; return; }
-    radar.style.minHeight = "420px";
+    if (!keys.length) {
+      if (plotly) plotly.purge(radar);
+      radar.innerHTML = "";
+      radar.style.minHeight = "0";
+      return;
+    }
+    radar.style.minHeight = "380px";
+    if (!plotly) {
+      if (!radar.querySelector(".loading")) radar.innerHTML = '<div class="loading" role="status"><span class="spinner" aria-hidden="true"></span>Drawing the plots\u2026</div>';
+      return;
+    }
     var pc = plotColors();
-    var theta = S.dims.map(function (d) { return title(d) + arrow(d); });
+    var narrow = isNarrow(radar);
+    var theta = S.dims.map(function (d) { return esc((narrow ? shortName(d) : title(d)) + arrow(d)); });
     var traces = keys.map(function (key, n) {
       var i = findRow(S, key);
       var r = S.dims.map(function (d) { var z = zOf(S, d, i); return finite(z) ? Math.max(-3, Math.min(3, z)) : null; });
-      return { type: "scatterpolar", r: r.concat([r[0]]), theta: theta.concat([theta[0]]), name: S.rows.model[i], fill: "toself",
-        opacity: 0.6, line: { color: PALETTE[n] }, hovertemplate: "%{theta}: z %{r:.2f}<extra>" + esc(S.rows.model[i]) + "</extra>" };
+      return { type: "scatterpolar", r: r.concat([r[0]]), theta: theta.concat([theta[0]]), name: esc(S.rows.model[i]), fill: "toself",
+        opacity: 0.6, line: { color: PALETTE[n] }, hovertemplate: "%{theta}: z %{r:.2f}<extra>%{fullData.name}</extra>" };
     });
     traces.push({ type: "scatterpolar", mode: "lines", r: theta.map(function () { return 0; }).concat([0]), theta: theta.concat([theta[0]]),
       name: "reference mean (z = 0)", line: { color: pc.grid, dash: "dash" }, hoverinfo: "skip" });
-    plotly.react(radar, traces, {
-      paper_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, height: 420, margin: { l: 60, r: 60, t: 30, b: 30 },
+    drawPlot(radar, traces, {
+      paper_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg, size: narrow ? 10 : 12 }, height: narrow ? 440 : 420,
+      margin: narrow ? { l: 52, r: 52, t: 40, b: 20 } : { l: 80, r: 80, t: 40, b: 30 },
+      legend: narrow ? { orientation: "h", x: 0, y: -0.08, yanchor: "top" } : { x: 1.02, y: 1, yanchor: "top" },
       polar: { bgcolor: "rgba(0,0,0,0)", radialaxis: { range: [-3, 3], gridcolor: pc.grid, tickvals: [-2, -1, 0, 1, 2], angle: 90, tickfont: { size: 9 } },
         angularaxis: { gridcolor: pc.grid } }
-    }, { displaylogo: false, responsive: true });
+    });
   }
 
   function renderHeatmap(S, v) {
@@ -1050,6 +1465,7 @@
     v.correlation = null;
     if (rows.length < 3 || dims.length < 2) {
       $("corr-note").textContent = "Correlation needs at least 3 models and 2 dimensions; " + rows.length + " models pass the filters.";
+      $("corr-list").innerHTML = "";
       if (plotly) plotly.purge($("heatmap"));
       return;
     }
@@ -1057,6 +1473,20 @@
     v.correlation = pairs;
     var look = {};
     pairs.forEach(function (p) { look[p.dim_a + "|" + p.dim_b] = look[p.dim_b + "|" + p.dim_a] = p; });
+    var fmtP = function (p) { return finite(p) ? p.toPrecision(3) : "-"; };
+    // The list view: every pair, strongest first (readable at any width, and by a screen reader).
+    var sorted = pairs.slice().sort(function (a, b) {
+      var x = finite(a.rho) ? Math.abs(a.rho) : -1, y = finite(b.rho) ? Math.abs(b.rho) : -1;
+      return y - x;
+    });
+    $("corr-list").innerHTML = '<thead><tr><th scope="col" class="c-model">dimensions</th><th scope="col">\u03c1</th><th scope="col">p</th>' +
+      '<th scope="col">n</th></tr></thead><tbody>' + sorted.map(function (p) {
+        return '<tr data-pair="' + esc(p.dim_a + "|" + p.dim_b) + '"><td class="c-model">' + esc(shortName(p.dim_a) + " \u00d7 " + shortName(p.dim_b)) + "</td><td>" +
+          (finite(p.rho) ? fmtSigned(p.rho, 2) : "-") + "</td><td>" + fmtP(p.p_value) + "</td><td>" + p.n + "</td></tr>";
+      }).join("") + "</tbody>";
+    $("corr-note").textContent = "Spearman \u03c1 (pairwise-complete rows; scipy.stats.spearmanr, as quba correlate) over the " +
+      rows.length + " models passing the filters" + (state.oriented ? ", oriented" : ", raw values") + ". Hover for p-value and n.";
+    if (!plotly) return;
     var z = [], text = [];
     dims.forEach(function (a) {
       var zr = [], tr = [];
@@ -1064,63 +1494,168 @@
         if (a === b) { zr.push(1); tr.push("1"); return; }
         var p = look[a + "|" + b];
         zr.push(finite(p.rho) ? p.rho : null);
-        tr.push(finite(p.rho) ? p.rho.toFixed(2) : "-");
+        tr.push(finite(p.rho) ? p.rho.toFixed(2).replace(/^(-?)0\./, "$1.") : "-");
       });
       z.push(zr); text.push(tr);
     });
     var hover = dims.map(function (a) {
       return dims.map(function (b) {
-        if (a === b) return title(a);
+        if (a === b) return esc(title(a));
         var p = look[a + "|" + b];
-        return title(a) + " vs " + title(b) + "<br>\u03c1 = " + (finite(p.rho) ? p.rho.toFixed(3) : "-") + ", p = " +
-          (finite(p.p_value) ? p.p_value.toPrecision(3) : "-") + ", n = " + p.n;
+        return esc(title(a) + " vs " + title(b)) + "<br>\u03c1 = " + (finite(p.rho) ? p.rho.toFixed(3) : "-") + ", p = " + fmtP(p.p_value) + ", n = " + p.n;
       });
     });
-    $("corr-note").textContent = "Spearman \u03c1 (pairwise-complete rows; scipy.stats.spearmanr, as quba correlate) over the " +
-      rows.length + " models passing the filters" + (state.oriented ? ", oriented" : ", raw values") + ". Hover for p-value and n.";
-    if (!plotly) return;
     var pc = plotColors();
+    var el = $("heatmap");
+    var narrow = isNarrow(el);
     var labels = dims.map(shortName);
-    plotly.react("heatmap", [{ type: "heatmap", z: z, x: labels, y: labels, text: text, texttemplate: "%{text}", customdata: hover,
-      hovertemplate: "%{customdata}<extra></extra>", zmin: -1, zmax: 1, colorscale: "RdBu",
-      colorbar: { title: { text: "\u03c1" } } }],
-      { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, height: 460,
-        margin: { l: 70, r: 10, t: 10, b: 70 }, yaxis: { autorange: "reversed" } },
-      { displaylogo: false, responsive: true });
+    drawPlot(el, [{ type: "heatmap", z: z, x: labels, y: labels, text: text, texttemplate: "%{text}", customdata: hover,
+      textfont: { size: narrow ? 10 : 12 }, hovertemplate: "%{customdata}<extra></extra>", zmin: -1, zmax: 1, colorscale: "RdBu",
+      colorbar: narrow ? { title: { text: "\u03c1", side: "right" }, orientation: "h", x: 0.5, xanchor: "center", y: -0.22, yanchor: "top",
+        thickness: 12, len: 0.9 } : { title: { text: "\u03c1" } } }],
+      { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: pc.fg }, height: narrow ? 460 : 480,
+        margin: narrow ? { l: 56, r: 6, t: 40, b: 60 } : { l: 70, r: 10, t: 40, b: 70 }, yaxis: { autorange: "reversed" },
+        xaxis: { tickangle: narrow ? -60 : "auto" } });
   }
 
   function renderNotices(notes) {
-    $("notices").innerHTML = notes.map(function (n) { return '<p class="notice">' + esc(n) + "</p>"; }).join("");
+    var groups = new Map();
+    notes.forEach(function (n) {
+      var g = typeof n === "string" ? "=" + n : n.g;
+      if (!groups.has(g)) groups.set(g, typeof n === "string" ? { text: n } : { head: n.head, items: [] });
+      if (typeof n !== "string") groups.get(g).items.push(n.item);
+    });
+    var texts = [];
+    groups.forEach(function (o) {
+      if (o.text !== undefined) { texts.push(o.text); return; }
+      var shown = o.items.slice(0, 5).join(", ") + (o.items.length > 5 ? " and " + (o.items.length - 5).toLocaleString("en") + " more" : "");
+      texts.push(o.head.replace("{}", function () { return shown; }));
+    });
+    var p = function (t) {
+      if (t.length > LIMITS.noticeChars) t = t.slice(0, LIMITS.noticeChars - 1) + "\u2026";
+      return '<p class="notice">' + esc(t) + "</p>";
+    };
+    var html = texts.slice(0, LIMITS.notices).map(p).join("");
+    if (texts.length > LIMITS.notices) {
+      html += '<details class="more-notices"><summary>' + (texts.length - LIMITS.notices) + " more notices</summary>" +
+        texts.slice(LIMITS.notices, 100).map(p).join("") + "</details>";
+    }
+    $("notices").innerHTML = html;
   }
 
-  function render() {
+  // ------------------------------------------------------------------ sections
+  /* The page's sections, drawn in this order on every change; one that fails leaves the others working and
+   * says so in a notice. To add a section (say, a reproduction against the paper):
+   *   1. its data: a new top-level key of report_data() in quba/report/html.py (DATA.<key> here);
+   *   2. its place: <section class="card" id="…-section" data-nav="Short name" tabindex="-1"> in report.html
+   *      (the header's nav gets the link from data-nav), with a <div class="plot"> for any plot;
+   *   3. its drawing: a function (S, view) here, listed below: S is the suite's data, view the computed
+   *      ranking (view.ranked, .excluded, .candidates, .weights); plots through drawPlot, which waits for
+   *      Plotly (deferred) by itself; a new address key in STATE_KEYS, parseHash and stateToHash. */
+  var SECTIONS = [
+    { id: "ranking-section", render: renderTable },
+    { id: "detail-section", render: renderDetail, plots: true },
+    { id: "scatter-section", render: renderScatter, plots: true },
+    { id: "corr-section", render: renderHeatmap, plots: true }
+  ];
+
+  /** Draw the page from `state` (plotsOnly: the sections with plots only, when Plotly has just run). */
+  function render(plotsOnly) {
     var S = DATA.suites[state.suite];
     var eff = effectiveWeights(state);
     view = compute(state);
-    renderControls(S, eff);
-    renderTable(S, view);
+    if (builtFor !== S) buildControls(S);
+    if (plotsOnly !== true) syncControls(S, eff);
     var extra = [];
-    try { renderDetail(S, view); } catch (e) { extra.push("the model detail failed: " + e.message); }
-    try { renderScatter(S, view); } catch (e) { extra.push("the scatter plot failed: " + e.message); }
-    try { renderHeatmap(S, view); } catch (e) { extra.push("the heatmap failed: " + e.message); }
+    var focus = focusedKey();
+    SECTIONS.forEach(function (sec) {
+      if (plotsOnly === true && !sec.plots) return;
+      try { sec.render(S, view); } catch (e) {
+        extra.push("the " + ($(sec.id).getAttribute("data-nav") || sec.id) + " section failed: " + e.message);
+      }
+    });
+    restoreFocus(focus);
     if (!plotly && plotlyChecked) extra.push("Plotly is missing from this file, so the plots are not drawn; the table works.");
-    renderNotices(hashNotes.concat(view.notes, extra));
+    renderNotices(linkNotes.concat(uiNotes, view.notes, extra));
     window.quba.view = view;
     window.quba.state = state;
-  }
-
-  function loadFromHash() {
-    var parsed = parseHash(location.hash);
-    hashNotes = parsed.notes;
-    state = parsed.state;
-    render();
   }
 
   window.quba = {
     data: DATA, pyRepr: pyRepr, parseHash: parseHash, stateToHash: stateToHash, csv: function () { return rankingCsv(view); },
     correlation: function () { return view.correlation; },
-    hash: function () { return stateToHash(state); }
+    hash: function () { return stateToHash(state); },
+    globMatch: function (glob, name) { return globMatch(compileGlob(glob), name); }
   };
+
+  /** Run Plotly's inlined text (report.html) and draw the plots; data-ready then marks the page complete. */
+  function loadPlotly() {
+    if (plotlyChecked) return;
+    window.quba.plotsStartMs = performance.now();  // since navigation start
+    var src = $("plotly-js");
+    if (typeof window.Plotly === "undefined" && src && src.textContent.trim()) {
+      var s = document.createElement("script");
+      s.textContent = src.textContent;
+      src.remove();
+      document.head.appendChild(s);  // parsed and run here, synchronously
+    }
+    plotly = typeof window.Plotly !== "undefined" ? window.Plotly : null;
+    plotlyChecked = true;
+    if (!plotly) {
+      Array.prototype.forEach.call(document.querySelectorAll(".plot .loading"), function (el) {
+        el.textContent = "The plots are not drawn: Plotly is missing from this file.";
+        el.className = "loading failed";
+      });
+    }
+    var t0 = performance.now();
+    render(true);
+    window.quba.plotsMs = performance.now();  // since navigation start, the plots drawn
+    window.quba.plotsRenderMs = window.quba.plotsMs - t0;  // drawing the plots alone
+    document.documentElement.setAttribute("data-ready", "1");
+  }
+
+  /** When Plotly runs. Running it blocks the page for a second or more (5 MB of script), so it waits until the
+   * table is on screen (the browser reports its first contentful paint) and then either until the page has
+   * been left alone for QUIET_MS (every click or key press restarts that wait: the table stays usable while
+   * it is being used) or until a plot (scatter, heatmap) is on screen, whichever is first. A hidden tab, which paints
+   * nothing, gets it 1.5 s after parsing. */
+  var QUIET_MS = 800;
+
+  function schedulePlotly() {
+    var started = false, painted = false, parsed = document.readyState !== "loading", timer = null;
+    var events = ["pointerdown", "keydown"];
+    var go = function () {
+      if (started) return;
+      started = true;
+      clearTimeout(timer);
+      events.forEach(function (ev) { document.removeEventListener(ev, wait, true); });
+      if (seen) seen.disconnect();
+      setTimeout(loadPlotly, 0);
+    };
+    var wait = function () {
+      clearTimeout(timer);
+      if (painted && parsed) timer = setTimeout(go, QUIET_MS);
+    };
+    events.forEach(function (ev) { document.addEventListener(ev, wait, true); });
+    var seen = null;
+    var ready = function () {
+      if (!(painted && parsed) || started) return;
+      wait();
+      if (window.IntersectionObserver) {
+        seen = new IntersectionObserver(function (es) { if (es.some(function (e) { return e.isIntersecting; })) go(); },
+          { rootMargin: "0px" });
+        Array.prototype.forEach.call(document.querySelectorAll(".plot:not(.radar)"), function (el) { seen.observe(el); });
+      }
+    };
+    try {
+      new PerformanceObserver(function (list) {
+        if (list.getEntries().some(function (e) { return e.name === "first-contentful-paint"; })) { painted = true; ready(); }
+      }).observe({ type: "paint", buffered: true });
+    } catch (e) { painted = true; }
+    var afterParse = function () { parsed = true; ready(); setTimeout(function () { if (!painted) go(); }, 1500); };
+    if (!parsed) document.addEventListener("DOMContentLoaded", afterParse);
+    else afterParse();
+  }
 
   function start() {
     var t0 = performance.now();
@@ -1129,25 +1664,20 @@
     }).join(", ") + ". Offline: everything is in this file.";
     $("footer").innerHTML = "QUBA = \u03a3<sub>d</sub> w<sub>d</sub> s<sub>d</sub> (x<sub>d</sub> \u2212 \u03bc<sub>d</sub>)/\u03c3<sub>d</sub> / \u03a3<sub>d</sub> w<sub>d</sub> " +
       "(Hesse et al., Beyond Accuracy, Sec. 4); s<sub>d</sub> = +1 where higher is better. The same numbers as <code>quba rank</code>. " +
-      "The view is in the address: copy it to share.";
+      "The view is in the address: copy it to share; Back undoes a change.";
+    $("jump").innerHTML = Array.prototype.map.call(document.querySelectorAll("main > section[data-nav]"), function (s) {
+      return '<a href="#' + s.id + '" data-jump="' + s.id + '">' + esc(s.getAttribute("data-nav")) + "</a>";
+    }).join("");
+    // A phone opens on the ranking: the controls fold into one line above it.
+    if (window.matchMedia && window.matchMedia("(max-width: 900px)").matches) $("controls").open = false;
     bindControls();
-    loadFromHash();
-    // First render: every row of the table, ranked, with the controls (before Plotly is parsed).
+    loadFromHash(true);
+    // First render: every row of the table, ranked, with the controls (before Plotly is run).
     window.quba.renderMs = performance.now();  // since navigation start
     window.quba.firstViewMs = window.quba.renderMs - t0;  // the first render alone
     document.documentElement.setAttribute("data-render-ms", String(Math.round(window.quba.renderMs)));
+    schedulePlotly();
   }
-
-  /** Called by the last script of the page, after Plotly's: draw the plots. data-ready marks the page complete. */
-  window.quba.plotlyReady = function () {
-    var t0 = performance.now();
-    plotly = typeof window.Plotly !== "undefined" ? window.Plotly : null;
-    plotlyChecked = true;
-    render();
-    window.quba.plotsMs = performance.now();  // since navigation start, the plots drawn
-    window.quba.plotsRenderMs = window.quba.plotsMs - t0;  // drawing the plots alone
-    document.documentElement.setAttribute("data-ready", "1");
-  };
 
   start();
 })();
