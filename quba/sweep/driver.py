@@ -329,7 +329,9 @@ def run(args, eval_kw: dict) -> int:
     check_writable(args.output, suite.name)
     output = os.path.abspath(args.output)
     eval_kw = {k: v for k, v in eval_kw.items() if k not in ("output", "progress", "data_root")}
-    load_kw = {k: v for k in ("checkpoint", "arch") if (v := getattr(args, k, None))}  # evaluate's, if it has them
+    load_kw = {k: v for k in ("checkpoint", "arch", "remap_keys") if (v := getattr(args, k, None))}  # evaluate's
+    if load_kw.get("remap_keys") and not load_kw.get("checkpoint"):
+        raise QubaError("--remap-keys goes with --checkpoint PATH (it renames the checkpoint's tensors)")
     if load_kw.get("arch"):
         models.append(str(load_kw["checkpoint"]))  # as in evaluate: the checkpoint is one more model
     elif load_kw and len(models) != 1:

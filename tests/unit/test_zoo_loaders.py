@@ -198,6 +198,60 @@ def test_checkpoint_into_a_catalog_architecture(tmp_path):
         load_model(str(path))
 
 
+def _renamed(state: dict) -> dict:
+    """The same tensors in the same order under another code base's names (as EfficientNet-PyTorch
+    names what timm calls conv_stem, bn1, ...)."""
+    return {f"_layer{i}.{k.rsplit('.', 1)[-1]}": v for i, (k, v) in enumerate(state.items())}
+
+
+def test_remap_keys_pairs_tensors_by_order(tmp_path):
+    model = _timm_resnet18()
+    path = tmp_path / "renamed.pth"
+    torch.save(_renamed(model.state_dict()), str(path))
+    with pytest.raises(QubaError, match="add --remap-keys"):  # by name it fits nothing: say what would
+        load_model(str(path), arch="resnet18")
+    loaded = load_model(str(path), arch="resnet18", remap_keys=True)
+    assert loaded.num_classes == 10 and loaded.meta["remap_keys"] is True  # classes from the last 2-D tensor
+    x = torch.rand(2, 3, 64, 64)
+    mean = torch.tensor(common.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(common.IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module(x), model((x - mean) / std), atol=1e-5)
+
+
+def test_remap_keys_refuses_tensors_that_do_not_fit_by_order(tmp_path):
+    state = _renamed(_timm_resnet18().state_dict())
+    keys = list(state)
+    swapped = dict(state)  # two tensors of different shapes change places: same count, wrong order
+    i, j = keys.index("_layer0.weight"), keys.index("_layer1.weight")
+    items = list(swapped.items())
+    items[i], items[j] = items[j], items[i]
+    torch.save(dict(items), str(tmp_path / "swapped.pth"))
+    with pytest.raises(QubaError) as exc:
+        load_model(str(tmp_path / "swapped.pth"), arch="resnet18", remap_keys=True)
+    msg = str(exc.value)
+    assert "tensor 1 of" in msg and "'conv1.weight'" in msg and "not in the order" in msg and "\n" not in msg
+    torch.save(dict(list(state.items())[:-2]), str(tmp_path / "short.pth"))  # the head left out
+    with pytest.raises(QubaError, match="holds 120 tensors and the architecture 122"):
+        load_model(str(tmp_path / "short.pth"), arch="resnet18", remap_keys=True)
+    with pytest.raises(QubaError, match="--remap-keys goes with --checkpoint"):
+        load_model("ResNet18", remap_keys=True)
+
+
+def test_remap_keys_into_a_catalog_architecture(tmp_path):
+    import torchvision.models as tvm
+
+    torch.manual_seed(2)
+    ref = tvm.resnet18(weights=None).eval()
+    torch.save(_renamed(ref.state_dict()), str(tmp_path / "tv.pth"))
+    loaded = load_model("ResNet18", checkpoint=str(tmp_path / "tv.pth"), remap_keys=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = ref((x - torch.tensor(common.IMAGENET_MEAN).view(1, 3, 1, 1))
+                       / torch.tensor(common.IMAGENET_STD).view(1, 3, 1, 1))
+        assert torch.allclose(loaded.module(x), expected, atol=1e-5)
+
+
 class _Evil:
     def __init__(self, target):
         self.target = target
