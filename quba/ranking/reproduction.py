@@ -237,7 +237,8 @@ def _diff(x, dim: str) -> str:
     """fresh - published to the published precision (4 decimals; parameters 1)."""
     if x is None:
         return "—"
-    return f"{x:+.1f}" if dim == "parameters_m" or abs(x) >= 100 else f"{x:+.4f}"
+    places = 1 if dim == "parameters_m" or abs(x) >= 100 else 4
+    return f"{round(x, places) + 0.0:+.{places}f}"  # + 0.0: a difference that rounds to 0 is +0, not -0
 
 
 def _title(label: str) -> str:
