@@ -51,7 +51,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remap-keys", action="store_true",
                    help="--checkpoint comes from another code base that names its tensors otherwise but registers "
                         "them in the same order (e.g. EfficientNet-PyTorch for timm's tf_efficientnet_*): pair "
-                        "them by order (timm's remap_state_dict), refusing with one line when a shape differs")
+                        "them by order (timm's remap_state_dict), refusing with one line when a shape differs; a "
+                        "torch file only (safetensors sorts tensors by name)")
     g = p.add_argument_group("image transform of a custom module without its own preprocess (image-file suites)")
     g.add_argument("--input-size", type=int, metavar="PX",
                    help="centre-crop size (default 224, or the timm model's pretrained_cfg)")

@@ -73,6 +73,15 @@ _RENAMED_HINT = ("check --arch; if the checkpoint holds the same tensors under a
                  "same order, add --remap-keys")
 
 
+def _check_order_kept(path, remap_keys: bool) -> None:
+    """--remap-keys needs the tensors in the order the saving code registered them: a torch file
+    keeps it (a pickled dict), a safetensors file does not (it stores them sorted by name)."""
+    if remap_keys and str(path).lower().endswith(".safetensors"):
+        raise QubaError(f"--remap-keys pairs tensors by their order in the file, which {str(path)!r} does not keep "
+                        "(safetensors stores tensors sorted by name); give the original torch file (.pth, .pt, "
+                        ".bin), or rename the keys to the architecture's")
+
+
 def _load_state(target, state: dict, where: str, remap_keys: bool) -> None:
     if remap_keys:
         state = remap_by_order(state, target, where)
@@ -82,6 +91,7 @@ def _load_state(target, state: dict, where: str, remap_keys: bool) -> None:
 def load(path, arch: str, *, model_id: str | None = None, device="cpu", remap_keys: bool = False) -> LoadedModel:
     """A local checkpoint (safetensors, or a tensor-only torch file) in `arch`; remap_keys: its
     tensors are paired with the architecture's by order, not by name (`remap_by_order`)."""
+    _check_order_kept(path, remap_keys)
     state = read_checkpoint(path)
     model, pre, mean, std = build_arch(arch, _num_classes_of(state, remap_keys))
     _load_state(model, state, f"checkpoint {str(path)!r}", remap_keys)
@@ -97,6 +107,7 @@ def load_into_row(row: dict, path, device="cpu", remap_keys: bool = False) -> Lo
     """A catalog entry's architecture with the weights of a local checkpoint."""
     from quba.zoo.sources import load_row
 
+    _check_order_kept(path, remap_keys)
     loaded = load_row(row, pretrained=False, device="cpu")
     state = read_checkpoint(path)
     target = loaded.module.model
