@@ -1,52 +1,23 @@
-"""The reproduction report (quba/ranking/reproduction.py, `quba reproduce`, `quba.reproduce`): records
-made for paper model ids against the shipped paper leaderboard, and the mini zoo's shipped records
-against the mini reference they were built from."""
+"""The reproduction report (quba/ranking/reproduction.py, `quba.reproduce`): records made for paper
+model ids against the shipped paper leaderboard, and the mini zoo's shipped records against the mini
+reference they were built from. The commands: tests/e2e/test_reproduce_cli.py."""
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 
 import pytest
 
-from cli_run import cli
 from quba import reproduce
 from quba.errors import QubaError
 from quba.ranking import reproduction as R
-from quba.store.records import write_record
-from quba.store.schema import make_record
+from paper_records import record as _record
+from paper_records import val_and_corruptions as _val_and_corruptions
+from paper_records import write as _write
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The paper's row of ResNet50 (quba/data/quba_paper_results.csv).
 PAPER_RESNET50 = {"accuracy": 0.7613, "adversarial_robustness": 0.0337, "corruption_robustness": 0.5146,
                   "calibration_error": 0.0021, "parameters_m": 25.6}
-
-
-def _val_and_corruptions(complete=True, skipped=0):
-    splits = {"val": {"images": 50000, "skipped": 0}}
-    for c in ("fog", "snow"):
-        for s in (1, 2):
-            splits[f"corruption/{c}/{s}"] = {"images": 50000, "skipped": skipped if c == "fog" else 0}
-    if not complete:
-        splits["corruption/snow/2"].update(images=1500, expected=50000, complete=False)
-    return splits
-
-
-def _record(model, dims, *, protocol="paper", subset=None, splits=None, suite="imagenet"):
-    entries = {}
-    for d, (value, lo, hi) in dims.items():
-        entries[d] = {"value": value, "lo": lo, "hi": hi}
-        if d == "adversarial_robustness":
-            entries[d]["setup"] = {"protocol": protocol}
-    return make_record(model=model, suite=suite, dimensions=entries, splits=splits or _val_and_corruptions(),
-                       provenance={"protocol": protocol, "subset": subset, "suite": suite})
-
-
-def _write(tmp_path, *records):
-    for r in records:
-        write_record(tmp_path, r)
-    return tmp_path
 
 
 def _rows(report, model):
@@ -165,30 +136,3 @@ def test_the_shipped_mini_records_reproduce_the_mini_reference():
     s = rep["summary"]
     assert s["models"] == 13 and s["values"] == 13 * 9 and s["inside"] == s["judged"] == s["values"]
     assert all(abs(r["difference"]) < 1e-5 for r in rep["rows"])
-
-
-def test_cli_table_csv_json_and_formula_cells(tmp_path, capsys):
-    out = _write(tmp_path, _record("ResNet50", {"accuracy": (0.76, 0.75, 0.77),
-                                                "adversarial_robustness": (0.30, 0.28, 0.32)}, protocol="quba"),
-                 _record("=HYPERLINK(1)", {"accuracy": (0.5, 0.4, 0.6)}))
-    lb = tmp_path / "lb.csv"
-    lb.write_text("model,accuracy\n=HYPERLINK(1),0.5\nResNet50,0.7613\n")
-    rc, text, err = cli(capsys, "reproduce", "-o", out)
-    assert rc == 0, err
-    lines = text.splitlines()
-    assert lines[0] == f"Reproduction against the paper's leaderboard (records: {out / 'imagenet' / 'records'})"
-    row = next(line for line in lines if line.startswith("ResNet50"))
-    assert "0.7600" in row and "[0.7500, 0.7700]" in row and "0.7613" in row and "-0.0013" in row and "yes" in row
-    adv = next(line for line in lines if "adversarial_robustness" in line)
-    assert "quba protocol, paper's rows: paper" in adv and " no " in adv
-    assert "without a row: =HYPERLINK(1)" in text
-    rc, text, _ = cli(capsys, "reproduce", "-o", out, "--against", lb, "--format", "csv")
-    assert rc == 0
-    got = list(csv.DictReader(io.StringIO(text)))
-    assert list(got[0]) == list(R.CSV_COLUMNS)
-    assert {r["model"] for r in got} == {"'=HYPERLINK(1)", "ResNet50"}  # a formula cell is neutralised
-    rc, text, _ = cli(capsys, "reproduce", "-o", out, "--format", "json", "--models", "ResNet50")
-    data = json.loads(text)
-    assert data["models"] == ["ResNet50"] and data["summary"]["values"] == 2
-    rc, _, err = cli(capsys, "reproduce", "-o", tmp_path / "empty")
-    assert rc == 2 and err.startswith("quba: error: no records under") and len(err.splitlines()) == 1
