@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 
 from cli_run import cli
+from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES  # ImageNet-C's 15 x 5
 from real_photos import ARCH, PHOTOS, lite0_checkpoint, photos, views
-
-#: ImageNet-C's 15 corruptions x 5 severities (quba/metrics/robustness.py)
-from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES  # noqa: E402
 
 
 # --- the data root, step by step ---------------------------------------------------------------------
@@ -71,46 +69,14 @@ def check_root(root, per_split: int) -> None:
         {wnid for wnid, _ in PHOTOS.values()}
 
 
-def _quba(*argv) -> tuple[int, str, str]:
-    """`quba ARGV` in-process (for a module-scoped fixture, where capsys is not to be had)."""
-    import contextlib
-    import io
-
-    from quba.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    """The data root, and `quba evaluate` of the real model on it (one run for the module)."""
-    import os
-
-    tmp = tmp_path_factory.mktemp("real")
-    old = os.environ.get("QUBA_CACHE")
-    os.environ["QUBA_CACHE"] = str(tmp / "cache")
-    try:
-        root = tmp / "imagenet"
-        n = layout_val(root)
-        generate_imagenet_c(root)
-        check_root(root, n)
-        out = tmp / "results"
-        rc, text, err = _quba("evaluate", "--checkpoint", lite0_checkpoint(), "--arch", ARCH, "--remap-keys",
-                              "--suite", "imagenet", "--data-root", root, "--dims", "accuracy",
-                              "corruption_robustness", "--bootstrap", "200", "--threads", "1", "--no-progress",
-                              "--format", "json",
-                              "-o", out)
-        assert rc == 0, err
-        yield {"root": root, "out": out, "images": n, "record": json.loads(text)[0],
-               "predictions": tmp / "cache" / "predictions"}
-    finally:
-        if old is None:
-            os.environ.pop("QUBA_CACHE", None)
-        else:
-            os.environ["QUBA_CACHE"] = old
+def evaluate_real_model(root, out, capsys) -> dict:
+    """`quba evaluate` of the real model on the data root, as a user types it; the record. One torch
+    thread: in the suite's `pytest -n 2` the other worker holds the other core."""
+    rc, text, err = cli(capsys, "evaluate", "--checkpoint", lite0_checkpoint(), "--arch", ARCH, "--remap-keys",
+                        "--suite", "imagenet", "--data-root", root, "--dims", "accuracy", "corruption_robustness",
+                        "--bootstrap", "200", "--threads", "1", "--no-progress", "--format", "json", "-o", out)
+    assert rc == 0, err
+    return json.loads(text)[0]
 
 
 def _outputs(evaluated, split, outputs="decisions"):
@@ -137,8 +103,8 @@ def _outputs(evaluated, split, outputs="decisions"):
 
 # --- known answers ----------------------------------------------------------------------------------
 
-@pytest.mark.slow
-def test_real_photos_are_classified_correctly(evaluated):
+def check_classified(evaluated):
+    """Every view of every photo is classified as its WNID."""
     rec = evaluated["record"]
     assert rec["model"] == f"{ARCH}@{lite0_checkpoint()}" and rec["suite"] == "imagenet"
     assert rec["splits"]["val"]["images"] == evaluated["images"] == 2 * 3
@@ -152,8 +118,8 @@ def test_real_photos_are_classified_correctly(evaluated):
     assert got == want  # e.g. n07920052/espresso_mirror.JPEG -> n07920052 (espresso)
 
 
-@pytest.mark.slow
-def test_accuracy_under_corruption_falls_as_severity_rises(evaluated):
+def check_severity(evaluated):
+    """Accuracy under corruption falls, on average over the 15 corruptions, as the severity rises."""
     rec = evaluated["record"]
     assert rec["provenance"]["transform_source"] == "model"  # the architecture's own transform
     cr = rec["dimensions"]["corruption_robustness"]
@@ -174,8 +140,7 @@ def test_accuracy_under_corruption_falls_as_severity_rises(evaluated):
     assert 1.0 > per_severity[0]  # severity 1 already costs something
 
 
-@pytest.mark.slow
-def test_reproduction_report_reads_the_real_record(evaluated, tmp_path, capsys):
+def check_reproduction(evaluated, tmp_path, capsys):
     """EfficientNet-Lite0 is not among the paper's 326 models: the report says so. The same real
     record, written under a paper id (EfficientNet-B0) with one split marked incomplete, shows the
     report reading a record of `quba evaluate` as it is: the paper's values, the verdicts, and the
@@ -203,6 +168,22 @@ def test_reproduction_report_reads_the_real_record(evaluated, tmp_path, capsys):
     assert acc["difference"] == pytest.approx(1.0 - 0.7769) and acc["like_for_like"]
     assert cr["published"] == 0.7706 and cr["fresh"] == real["dimensions"]["corruption_robustness"]["value"]
     assert cr["notes"] == [f"incomplete split corruption/fog/3 ({evaluated['images']} of 50 images)"]
+
+
+@pytest.mark.slow
+def test_real_model_on_real_photos_end_to_end(tmp_path, monkeypatch, capsys):
+    """photos -> val/ -> imagenet-c/ -> check -> quba evaluate -> the known answers and the report."""
+    monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "imagenet"
+    n = layout_val(root)
+    generate_imagenet_c(root)
+    check_root(root, n)
+    out = tmp_path / "results"
+    evaluated = {"root": root, "out": out, "images": n, "record": evaluate_real_model(root, out, capsys),
+                 "predictions": tmp_path / "cache" / "predictions"}
+    check_classified(evaluated)
+    check_severity(evaluated)
+    check_reproduction(evaluated, tmp_path / "twin", capsys)
 
 
 def test_lite0_gets_the_tensorflow_lite_transform(tmp_path):
