@@ -13,7 +13,7 @@ __all__ = ["QubaError", "__version__"]
 # The Python API behind every command, imported lazily so `import quba` stays light.
 _API = {
     **{name: "quba.api" for name in ("evaluate", "evaluate_many", "leaderboard", "compare", "certify",
-                                     "consistency", "place")},
+                                     "consistency", "place", "reproduce")},
     "rank": "quba.ranking",
     "recommend": "quba.ranking",
     "correlate": "quba.ranking",

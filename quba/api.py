@@ -7,6 +7,7 @@
     certify      certified information gain of a segmentation model (randomized smoothing)
     consistency  MEt3R multi-view consistency of image pairs
     place        a record among its suite's reference leaderboard (z-scores, QUBA score, rank)
+    reproduce    records against the published leaderboard: fresh vs published value per dimension
 
 The flow is one way: zoo (models) -> suites (images) -> engine (outputs, dimensions) ->
 metrics (formulas) -> store (records, leaderboards) -> ranking (scores) -> report. The engine
@@ -21,7 +22,7 @@ import sys
 from quba.errors import QubaError
 from quba.suites.specs import DEFAULT_SUITE, spec
 
-__all__ = ["evaluate", "evaluate_many", "leaderboard", "compare", "certify", "consistency", "place",
+__all__ = ["evaluate", "evaluate_many", "leaderboard", "compare", "certify", "consistency", "place", "reproduce",
            "load_models", "check_int", "check_bootstrap", "MAX_BOOTSTRAP"]
 
 #: At most this many bootstrap resamples: 95 % intervals are stable at a few thousand, and the
@@ -106,11 +107,11 @@ def evaluate(model, suite=DEFAULT_SUITE, dims=None, *, output="results", place: 
     return _evaluate_one(resolve_model(model), suite_obj, dims, output=output, place_it=place, **kw)
 
 
-def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, arch=None, output="results",
-                  place: bool = True, data_root=None, each=None, **kw) -> list[dict]:
+def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, arch=None, remap_keys: bool = False,
+                  output="results", place: bool = True, data_root=None, each=None, **kw) -> list[dict]:
     """`evaluate` for several models; every model is loaded and every option checked before the
-    first evaluation starts. checkpoint/arch: see `load_models`. each(record): called after each
-    model (the CLI prints as it goes). Returns the records, placed when `place`."""
+    first evaluation starts. checkpoint/arch/remap_keys: see `load_models`. each(record): called
+    after each model (the CLI prints as it goes). Returns the records, placed when `place`."""
     from quba.engine import resolve_dims
 
     models = list(models)
@@ -123,7 +124,7 @@ def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, ar
     resolve_dims(dims)  # unknown dimension: fail before loading anything
     suite_obj = _suite(suite, data_root)
     _check_writable(output, suite_obj)
-    loaded = load_models(models, checkpoint, arch)
+    loaded = load_models(models, checkpoint, arch, remap_keys=remap_keys)
     out = []
     for m in loaded:
         rec = _evaluate_one(m, suite_obj, dims, output=output, place_it=place, **kw)
@@ -186,11 +187,13 @@ def setup_changes(output, record: dict) -> list[str]:
     return notes
 
 
-def load_models(specs, checkpoint=None, arch=None):
+def load_models(specs, checkpoint=None, arch=None, remap_keys: bool = False):
     """Load every model before any evaluation starts (a bad spec fails before work).
 
     checkpoint/arch (--checkpoint PATH --arch NAME): with --arch, the checkpoint is one more model
-    (in that architecture); without, it replaces the weights of the single catalog model named."""
+    (in that architecture); without, it replaces the weights of the single catalog model named.
+    remap_keys (--remap-keys): the checkpoint's tensors are paired with the architecture's by
+    order, not by name (quba.zoo.sources.common.remap_by_order)."""
     from pathlib import Path
 
     from quba.engine import resolve_model
@@ -204,16 +207,18 @@ def load_models(specs, checkpoint=None, arch=None):
         checkpoint = files[0]  # 'quba evaluate PATH.safetensors --arch NAME' means the same
         specs = [s for s in specs if s != checkpoint]
     if checkpoint is None:
+        if remap_keys:
+            raise QubaError("--remap-keys goes with --checkpoint PATH (it renames the checkpoint's tensors)")
         return [resolve_model(s) for s in specs]
     if not Path(checkpoint).is_file():
         raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
                         "or tensor-only torch file")
     if arch:
-        return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch)]
+        return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch, remap_keys=remap_keys)]
     if len(specs) != 1:
         raise QubaError("--checkpoint without --arch loads your weights into one catalog model: name exactly "
                         "one (e.g. 'quba evaluate ResNet18 --checkpoint PATH'), or give --arch NAME")
-    return [load_model(specs[0], checkpoint=str(checkpoint))]
+    return [load_model(specs[0], checkpoint=str(checkpoint), remap_keys=remap_keys)]
 
 
 def place(record: dict, weights=None) -> dict:
@@ -261,7 +266,8 @@ def expand_models(tokens, suite: str) -> list[str]:
 
 
 def leaderboard(models=None, suite=DEFAULT_SUITE, dims=None, *, records_only: bool = False, html: bool = False,
-                output="results", checkpoint=None, arch=None, data_root=None, log=None, **kw) -> dict:
+                output="results", checkpoint=None, arch=None, remap_keys: bool = False, data_root=None, log=None,
+                **kw) -> dict:
     """Evaluate the models (groups or ids; none: the suite's default groups), then regenerate
     `<output>/<suite>/leaderboard.csv` and write correlations, radar plots and a heatmap beside it
     (`quba.report.write_report`); html: also the interactive `report.html`. records_only: evaluate
@@ -290,8 +296,8 @@ def leaderboard(models=None, suite=DEFAULT_SUITE, dims=None, *, records_only: bo
             if log is not None:
                 log(f"[{next(counter)}/{total}] {rec['model']}")
 
-        recs = evaluate_many(ids, suite, dims, checkpoint=checkpoint, arch=arch, output=output, place=False,
-                             data_root=data_root, each=each, **kw)
+        recs = evaluate_many(ids, suite, dims, checkpoint=checkpoint, arch=arch, remap_keys=remap_keys,
+                             output=output, place=False, data_root=data_root, each=each, **kw)
         path = Path(output) / (recs[0]["suite"] if recs else suite) / "leaderboard.csv"
     rep = dict(write_report(path, path.parent))
     rep["leaderboard"] = path
@@ -304,6 +310,64 @@ def leaderboard(models=None, suite=DEFAULT_SUITE, dims=None, *, records_only: bo
         sources = (["reference"] if s is not None and s.report_with_reference else []) + [str(path)]
         rep["html"] = write_report_html(path.parent / "report.html", sources, suite=suite_name)
     return rep
+
+
+# --- reproduce -----------------------------------------------------------------------------------
+
+def reproduce(output="results", suite=None, *, against=None, models=None) -> dict:
+    """The reproduction report (quba/ranking/reproduction.py): every record under
+    `<output>/<suite>/records/` whose model has a row in a published leaderboard, dimension by
+    dimension: fresh value and 95 % interval, published value, difference, whether the published
+    value lies inside the interval, and what makes the row not like for like (protocol, subset,
+    incomplete splits, skipped images).
+
+    suite: default the paper's (imagenet). against: None or "paper": the suite's shipped
+    reference leaderboard (the paper's 326 rows for imagenet, measured under the paper's
+    protocol; mini_reference.csv for mini); or a leaderboard CSV (its rows' protocol is not
+    known: protocol differences are not named). models: only these records (ids).
+    Returns quba.ranking.reproduction.compare's dict plus "records" (the folder read)."""
+    from pathlib import Path
+
+    from quba.errors import closest
+    from quba.ranking.leaderboard import REFERENCE_CSV, load_leaderboard
+    from quba.ranking.placement import reference_path, reference_protocol
+    from quba.ranking.reproduction import compare, printed_half_units
+    from quba.store.records import load_records, records_dir
+    from quba.suites.specs import DEFAULT_LEADERBOARD_SUITE, SPECS
+
+    suite = str(suite or DEFAULT_LEADERBOARD_SUITE).strip().lower()
+    if spec(suite) is None:
+        raise QubaError(f"unknown suite {suite!r}{closest(suite, list(SPECS))}; known suites: {', '.join(SPECS)}")
+    if against is None or str(against).strip().lower() in ("paper", "reference"):
+        path = reference_path(suite)
+        if path is None:
+            raise QubaError(f"no reference leaderboard ships for suite {suite!r}; give --against CSV")
+        if against is not None and str(against).strip().lower() == "paper" and path.name != REFERENCE_CSV.name:
+            papers = [s.name for s in SPECS.values() if s.reference == REFERENCE_CSV.name]
+            raise QubaError(f"the paper's leaderboard is of suite {', '.join(papers)}; records of suite {suite!r} "
+                            f"compare with its own reference {path.name} (leave out --against)")
+        label, protocol = spec(suite).reference_label or path.name, reference_protocol(suite)
+    else:
+        path, label, protocol = Path(str(against)), Path(str(against)).name, None
+    published = load_leaderboard(path)
+    published = published[published["suite"] == suite]
+    if published.empty:
+        raise QubaError(f"leaderboard {label!r} has no rows of suite {suite!r}")
+    records = load_records(output, suite)
+    where = records_dir(output, suite)
+    if not records:
+        raise QubaError(f"no records under {where}; evaluate models first "
+                        f"(e.g. quba evaluate MODEL --suite {suite} ... -o {output})")
+    if models:
+        have = {r["model"] for r in records}
+        wanted = [str(m) for m in models]
+        for m in wanted:
+            if m not in have:
+                raise QubaError(f"no record of model {m!r} under {where}{closest(m, sorted(have))}")
+        records = [r for r in records if r["model"] in wanted]
+    report = compare(records, published, label=label, protocol=protocol, half_units=printed_half_units(path))
+    report["records"] = str(where)
+    return report
 
 
 # --- compare -------------------------------------------------------------------------------------

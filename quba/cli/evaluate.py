@@ -48,6 +48,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "--arch NAME (timm name or torchvision:NAME), or without --arch into the one catalog "
                         "model named")
     p.add_argument("--arch", metavar="NAME", help="the architecture of --checkpoint (timm NAME or torchvision:NAME)")
+    p.add_argument("--remap-keys", action="store_true",
+                   help="--checkpoint comes from another code base that names its tensors otherwise but registers "
+                        "them in the same order (e.g. EfficientNet-PyTorch for timm's tf_efficientnet_*): pair "
+                        "them by order (timm's remap_state_dict), refusing with one line when a shape differs; a "
+                        "torch file only (safetensors sorts tensors by name)")
     g = p.add_argument_group("image transform of a custom module without its own preprocess (image-file suites)")
     g.add_argument("--input-size", type=int, metavar="PX",
                    help="centre-crop size (default 224, or the timm model's pretrained_cfg)")
@@ -76,6 +81,8 @@ def register(sub) -> None:
         epilog="examples:\n  quba evaluate mini-cnn-standard\n  quba evaluate mini-cnn-standard --dims accuracy shape_bias\n"
                "  quba evaluate --model my_model.py:build --suite mini\n"
                "  quba evaluate --checkpoint my_weights.safetensors --arch resnet50 --suite imagenet --data-root DIR\n"
+               "  quba evaluate --checkpoint efficientnet-lite0.pth --arch tf_efficientnet_lite0 --remap-keys "
+               "--suite imagenet --data-root DIR\n"
                "  quba evaluate mini-cnn-standard --dims adversarial_robustness --protocol paper\n"
                "  quba evaluate resnet50 --suite imagenet --data-root /data/imagenet --subset 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -115,7 +122,8 @@ def run(args) -> int:
             sys.stdout.flush()
 
     recs = evaluate_many(list(args.models) + list(args.extra_models), args.suite, args.dims,
-                         checkpoint=args.checkpoint, arch=args.arch, each=show, **evaluate_kwargs(args))
+                         checkpoint=args.checkpoint, arch=args.arch, remap_keys=args.remap_keys, each=show,
+                         **evaluate_kwargs(args))
     if args.format == "json":
         print(json.dumps(recs, indent=1))
     return 0

@@ -20,7 +20,8 @@ def register(sub) -> None:
             "DIR/<suite>/plots/radar_<model>.png per model and DIR/<suite>/plots/correlation_heatmap.png."
         ),
         epilog="examples:\n  quba leaderboard --suite mini\n  quba leaderboard --suite mini --models mini-cnn-standard "
-               "mini-cnn-shape\n  quba leaderboard --suite mini --records-only",
+               "mini-cnn-shape\n  quba leaderboard --suite mini --records-only\n"
+               "  quba leaderboard --suite imagenet --data-root DIR --models ResNet50 --protocol paper --against paper",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--models", nargs="+", metavar="GROUP|ID",
@@ -31,6 +32,10 @@ def register(sub) -> None:
     p.add_argument("--report", action="store_true",
                    help="also write DIR/<suite>/report.html, the interactive offline page of 'quba report' "
                         "(for imagenet, beside the paper's 326 models)")
+    p.add_argument("--against", metavar="paper|reference|CSV",
+                   help="then print the reproduction report of the suite's records against a published "
+                        "leaderboard: paper (imagenet), reference (the suite's shipped one) or a CSV; see "
+                        "'quba reproduce'")
     add_run_options(p)
     p.set_defaults(func=run)
 
@@ -41,8 +46,16 @@ def run(args) -> int:
 
     kw = evaluate_kwargs(args)
     output, data_root = kw.pop("output"), kw.pop("data_root")
+    if args.against and args.against.strip().lower() not in ("paper", "reference"):
+        from pathlib import Path
+
+        from quba.errors import QubaError
+
+        if not Path(args.against).is_file():  # before hours of evaluation, not after
+            raise QubaError(f"--against {args.against!r}: no such file; give 'paper' or a leaderboard CSV")
     rep = leaderboard(args.models, args.suite, args.dims, records_only=args.records_only, html=args.report,
                       output=output, data_root=data_root, checkpoint=args.checkpoint, arch=args.arch,
+                      remap_keys=args.remap_keys,
                       log=lambda line: print(line, file=sys.stderr), **kw)
     print(f"leaderboard: {rep['leaderboard']}")
     if rep["correlations"]:
@@ -54,4 +67,10 @@ def run(args) -> int:
         print(f"note: {note}")
     if rep["html"]:
         print(f"interactive report: {rep['html']}")
+    if args.against:
+        from quba.api import reproduce
+        from quba.cli.reproduce import render
+
+        print()
+        print(render(reproduce(output, rep["leaderboard"].parent.name, against=args.against), "table"), end="")
     return 0

@@ -316,6 +316,8 @@ def run(args, eval_kw: dict) -> int:
     from quba.store.records import check_writable
 
     validate(args)
+    if getattr(args, "remap_keys", False) and not getattr(args, "checkpoint", None):
+        raise QubaError("--remap-keys goes with --checkpoint PATH (it renames the checkpoint's tensors)")
     names = resolve_dims(args.dims)
     models, skipped = select_models(args.models + list(args.extra_models), args.group, args.models_file, args.suite)
     if args.retry_failed:
@@ -329,7 +331,7 @@ def run(args, eval_kw: dict) -> int:
     check_writable(args.output, suite.name)
     output = os.path.abspath(args.output)
     eval_kw = {k: v for k, v in eval_kw.items() if k not in ("output", "progress", "data_root")}
-    load_kw = {k: v for k in ("checkpoint", "arch") if (v := getattr(args, k, None))}  # evaluate's, if it has them
+    load_kw = {k: v for k in ("checkpoint", "arch", "remap_keys") if (v := getattr(args, k, None))}  # evaluate's
     if load_kw.get("arch"):
         models.append(str(load_kw["checkpoint"]))  # as in evaluate: the checkpoint is one more model
     elif load_kw and len(models) != 1:

@@ -104,14 +104,63 @@ def test_checkpoint_and_arch_on_evaluate_and_leaderboard(tmp_path, capsys):
     assert "test_resnet" in (tmp_path / "lb" / "mini" / "leaderboard.csv").read_text()
 
 
+def _renamed_checkpoint(tmp_path):
+    """_checkpoint's tensors in the architecture's order under another code base's names, in a torch
+    file (--remap-keys; safetensors would sort them by name)."""
+    import timm
+
+    _checkpoint(tmp_path)  # mine.safetensors: the same weights under timm's names
+    torch.manual_seed(0)
+    state = timm.create_model("test_resnet", pretrained=False, num_classes=12).state_dict()
+    path = tmp_path / "renamed.pth"
+    torch.save({f"_other{i}.{k.rsplit('.', 1)[-1]}": v for i, (k, v) in enumerate(state.items())}, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_remap_keys_on_evaluate_leaderboard_and_sweep(tmp_path, capsys):
+    """--remap-keys reaches the loader from every command that takes --checkpoint, and the renamed
+    weights measure exactly as the original ones (same fingerprint: served from the same cache)."""
+    renamed, plain = _renamed_checkpoint(tmp_path), tmp_path / "mine.safetensors"
+    common = ["--arch", "timm:test_resnet", "--dims", "accuracy", "--subset", "1", "--bootstrap", "0", "--no-progress"]
+    rc, out, err = cli(capsys, "evaluate", "--checkpoint", plain, *common, "--output", tmp_path / "a", "-f", "json")
+    assert rc == 0, err
+    want = json.loads(out)[0]
+    rc, out, err = cli(capsys, "evaluate", "--checkpoint", renamed, *common, "--output", tmp_path / "b", "-f", "json")
+    assert rc == 2 and "add --remap-keys" in err and len(err.strip().splitlines()) == 1
+    rc, out, err = cli(capsys, "evaluate", "--checkpoint", renamed, "--remap-keys", *common, "--output", tmp_path / "b",
+                       "-f", "json")
+    assert rc == 0, err
+    got = json.loads(out)[0]
+    assert got["provenance"]["model_fingerprint"] == want["provenance"]["model_fingerprint"]
+    assert got["dimensions"]["accuracy"] == want["dimensions"]["accuracy"] and got["forward_passes"]["val"] == 0
+    rc, out, err = cli(capsys, "leaderboard", "--suite", "mini", "--checkpoint", renamed, "--remap-keys", *common,
+                       "--output", tmp_path / "lb")
+    assert rc == 0, err
+    assert "test_resnet" in (tmp_path / "lb" / "mini" / "leaderboard.csv").read_text()
+    rc, out, err = cli(capsys, "sweep", "mini-cnn-standard", "--suite", "mini", "--checkpoint", renamed,
+                       "--remap-keys", *common, "--output", tmp_path / "sw", "--format", "json")
+    assert rc == 0, err
+    assert json.loads(out)["failed"] == {} and len(json.loads(out)["done"]) == 2  # the named model + the checkpoint
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "sw" / "mini" / "records").glob("*.json")]
+    (rec,) = [r for r in recs if r["model"] == f"timm:test_resnet@{renamed}"]
+    assert rec["provenance"]["model_fingerprint"] == want["provenance"]["model_fingerprint"]
+    rc, out, err = cli(capsys, "sweep", "mini-cnn-standard", "--remap-keys", "--output", tmp_path / "sw2")
+    assert rc == 2 and "--remap-keys goes with --checkpoint" in err and not (tmp_path / "sw2").exists()
+    rc, out, err = cli(capsys, "evaluate", "--checkpoint", plain, "--remap-keys", *common, "--output", tmp_path / "c")
+    assert rc == 2 and "does not keep (safetensors stores tensors sorted by name)" in err
+
+
 @pytest.mark.parametrize("argv, match", [
+    (["--remap-keys", "mini-cnn-standard"], "--remap-keys goes with --checkpoint"),
+    (["--checkpoint", "{pth}", "--arch", "timm:resnet18", "--remap-keys"], "--remap-keys pairs tensors by order"),
     (["--arch", "timm:test_resnet"], "--arch NAME goes with --checkpoint"),
     (["--checkpoint", "{tmp}/missing.safetensors", "--arch", "timm:test_resnet"], "does not exist"),
     (["--checkpoint", "{ckpt}", "mini-cnn-standard", "mini-cnn-shape"], "exactly one"),
 ])
 def test_checkpoint_misuse_is_one_line(tmp_path, capsys, argv, match):
-    ckpt = _checkpoint(tmp_path)
-    argv = [a.format(tmp=tmp_path, ckpt=ckpt) for a in argv]
+    ckpt, pth = _checkpoint(tmp_path), _renamed_checkpoint(tmp_path)
+    argv = [a.format(tmp=tmp_path, ckpt=ckpt, pth=pth) for a in argv]
     rc, out, err = cli(capsys, "evaluate", *argv, "--dims", "accuracy", "--output", tmp_path / "res")
     assert rc == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "res").exists()

@@ -172,6 +172,11 @@ def test_checkpoint_with_arch_reproduces_the_model(tmp_path, fmt):
         torch.save({"state_dict": model.state_dict(), "epoch": 3}, str(path))
     loaded = load_model(str(path), arch="resnet18")
     assert loaded.num_classes == 10 and loaded.source == "checkpoint"
+    _assert_same_model(loaded, model)
+
+
+def _assert_same_model(loaded, model):
+    """`loaded` ([0, 1] images, ImageNet-normalising inside) computes what `model` does."""
     x = torch.rand(2, 3, 64, 64)
     mean = torch.tensor(common.IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(common.IMAGENET_STD).view(1, 3, 1, 1)
@@ -196,6 +201,48 @@ def test_checkpoint_into_a_catalog_architecture(tmp_path):
         load_model("DeiT-t", checkpoint=str(path))
     with pytest.raises(QubaError, match="--arch"):
         load_model(str(path))
+
+
+def _renamed(state: dict) -> dict:
+    """The same tensors in the same order under another code base's names (as EfficientNet-PyTorch
+    names what timm calls conv_stem, bn1, ...)."""
+    return {f"_layer{i}.{k.rsplit('.', 1)[-1]}": v for i, (k, v) in enumerate(state.items())}
+
+
+def test_remap_keys_pairs_tensors_by_order(tmp_path):
+    model = _timm_resnet18()
+    path = tmp_path / "renamed.pth"
+    torch.save(_renamed(model.state_dict()), str(path))
+    with pytest.raises(QubaError, match="add --remap-keys"):  # by name it fits nothing: say what would
+        load_model(str(path), arch="resnet18")
+    loaded = load_model(str(path), arch="resnet18", remap_keys=True)
+    assert loaded.num_classes == 10 and loaded.meta["remap_keys"] is True  # classes from the last 2-D tensor
+    _assert_same_model(loaded, model)
+
+
+def test_remap_keys_refuses_tensors_that_do_not_fit_by_order(tmp_path):
+    state = _renamed(_timm_resnet18().state_dict())
+    items = list(state.items())  # the first two tensors (conv, then BatchNorm weight) change places
+    items[0], items[1] = items[1], items[0]
+    torch.save(dict(items), str(tmp_path / "swapped.pth"))
+    with pytest.raises(QubaError) as exc:
+        load_model(str(tmp_path / "swapped.pth"), arch="resnet18", remap_keys=True)
+    msg = str(exc.value)
+    assert "tensor 1 of" in msg and "'conv1.weight'" in msg and "not in the order" in msg and "\n" not in msg
+    torch.save(dict(list(state.items())[:-2]), str(tmp_path / "short.pth"))  # the head left out
+    with pytest.raises(QubaError, match="holds 120 tensors and the architecture 122"):
+        load_model(str(tmp_path / "short.pth"), arch="resnet18", remap_keys=True)
+    with pytest.raises(QubaError, match="--remap-keys goes with --checkpoint"):
+        load_model("ResNet18", remap_keys=True)
+
+
+def test_remap_keys_into_a_catalog_architecture(tmp_path):
+    import torchvision.models as tvm
+
+    torch.manual_seed(2)
+    ref = tvm.resnet18(weights=None).eval()
+    torch.save(_renamed(ref.state_dict()), str(tmp_path / "tv.pth"))
+    _assert_same_model(load_model("ResNet18", checkpoint=str(tmp_path / "tv.pth"), remap_keys=True), ref)
 
 
 class _Evil:

@@ -324,16 +324,39 @@ def unwrap_state_dict(state, where: str = "checkpoint") -> dict:
     return state
 
 
-def load_into(model: nn.Module, state: dict, where: str) -> None:
-    """load_state_dict(strict) with a one-line error naming a few mismatches."""
+def remap_by_order(state: dict, model: nn.Module, where: str) -> dict:
+    """`state` under the names of `model`'s own state dict, paired by order (`--remap-keys`).
+
+    For checkpoints of another code base that registers the same tensors in the same order
+    under other names (EfficientNet-PyTorch's `_blocks.0._depthwise_conv.weight` for timm's
+    `blocks.0.0.conv_dw.weight`). The pairing is timm's own (`timm.models._helpers.
+    remap_state_dict`, no reshaping); before it, every pair is checked here -- same count,
+    same shape -- so a checkpoint of another architecture is refused with one line naming the
+    first pair that does not fit, instead of loading tensors into the wrong layers."""
+    from timm.models._helpers import remap_state_dict
+
+    mine = model.state_dict()
+    if len(mine) != len(state):
+        raise QubaError(f"{where}: --remap-keys pairs tensors by order, but the checkpoint holds {len(state)} "
+                        f"tensors and the architecture {len(mine)}; it is not this architecture (check --arch)")
+    for i, ((ka, va), (kb, vb)) in enumerate(zip(mine.items(), state.items()), 1):
+        if tuple(va.shape) != tuple(vb.shape):
+            raise QubaError(f"{where}: --remap-keys pairs tensors by order, but tensor {i} of {len(state)} "
+                            f"({kb!r}, shape {tuple(vb.shape)}) does not fit {ka!r} (shape {tuple(va.shape)}); "
+                            "the checkpoint's layers are not in the order of this architecture (check --arch)")
+    return remap_state_dict(state, model, allow_reshape=False)
+
+
+def load_into(model: nn.Module, state: dict, where: str, hint: str = "check --arch") -> None:
+    """load_state_dict(strict) with a one-line error naming a few mismatches (and `hint`)."""
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
         first = str(exc).strip().splitlines()
-        raise QubaError(f"{where} does not fit the architecture: {first[-1].strip() if first else exc}; check --arch") from exc
+        raise QubaError(f"{where} does not fit the architecture: {first[-1].strip() if first else exc}; {hint}") from exc
     missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
     if missing or unexpected:
         raise QubaError(
             f"{where} does not fit the architecture: {len(missing)} missing keys (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]}); check --arch"
+            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]}); {hint}"
         )
