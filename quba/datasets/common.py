@@ -15,6 +15,23 @@ from quba.errors import QubaError
 STATE_DIR = ".quba-data"
 
 
+def read_record(path, key: str, what: str, fix: str) -> dict | None:
+    """A JSON bookkeeping file of a data root (an object with the object `key`), or None when there is
+    none; one QubaError line naming `what` it is and how to `fix` it when it is damaged."""
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        raise QubaError(f"{path} is damaged (not JSON); {fix}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise QubaError(f"{path} is not a quba {what}; {fix}")
+    return data
+
+
 def work_dir(root, what: str) -> Path:
     """A fresh temporary folder `<root>/.quba-data/tmp/<what>.<pid>` on the root's filesystem, so the
     finished result moves into place by a rename."""

@@ -12,15 +12,13 @@ what it should, 1 otherwise, 2 for bad input.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from quba.datasets.common import is_image, resolve_dims, root_folder
+from quba.datasets.common import is_image, read_record, resolve_dims, root_folder
 from quba.datasets.manifest import Manifest, manifest_for
-from quba.errors import QubaError
 
 SUBSET_FILE = "quba-subset.json"
 #: problems listed per kind in the table's detail lines
@@ -64,16 +62,7 @@ class SplitReport:
 
 def read_subset(root) -> dict | None:
     """The provenance of a subset root (`quba data subset`), or None."""
-    path = Path(root) / SUBSET_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        raise QubaError(f"{path} is damaged (not JSON); make the subset again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
-        raise QubaError(f"{path} is not a quba subset provenance; make the subset again")
-    return data
+    return read_record(Path(root) / SUBSET_FILE, "splits", "subset provenance", "make the subset again")
 
 
 def expectations(root, manifest: Manifest | None = None) -> dict[str, Expected]:

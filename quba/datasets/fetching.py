@@ -20,7 +20,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from quba.datasets.common import STATE_DIR
+from quba.datasets.common import STATE_DIR, read_record
 from quba.datasets.download import FetchError, RetryPolicy, digests, download
 from quba.datasets.extract import arrange, move_into, safe_extract, unpack_limit
 from quba.datasets.manifest import Dataset, FileSpec, Manifest, manifest_for, root_manifest_path
@@ -35,17 +35,9 @@ def state_dir(root) -> Path:
 
 def read_state(root) -> dict:
     """The fetch state of a data root ({"format", "files": {"<dataset>/<file>": {...}}}); empty if none."""
-    path = state_dir(root) / STATE_FILE
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"format": 1, "files": {}}
-    except (OSError, ValueError):
-        raise QubaError(f"{path} is damaged (not JSON); delete it (fetched data stays, the next fetch "
-                        "re-checks it)") from None
-    if not isinstance(state, dict) or not isinstance(state.get("files"), dict):
-        raise QubaError(f"{path} is not a quba fetch state; delete it")
-    return state
+    state = read_record(state_dir(root) / STATE_FILE, "files", "fetch state",
+                        "delete it (fetched data stays; the next fetch checks again)")
+    return state if state is not None else {"format": 1, "files": {}}
 
 
 def _write_state(root, state: dict) -> None:
@@ -195,23 +187,20 @@ def _fetch_file(ds: Dataset, f: FileSpec, root: Path, mirror, keep_archives, pro
     size = f.size if f.size is not None else (recorded or {}).get("size")
     url = file_url(ds, f, mirror)
     try:
-        if not (archive.is_file() and entry and entry.get("verified") and entry.get("size") == archive.stat().st_size):
+        if archive.is_file():  # downloaded and verified by a run that stopped before it was unpacked
+            dig = _verify(ds, f, archive, recorded, progress)
+        else:
             _check_space(root, f, size, part)
             log(f"{key}: downloading {url} ({fmt_bytes(size)})")
             download(url, part, size=size, policy=policy, progress=progress, desc=f.name,
                      size_source="the manifest" if f.size is not None else "the size recorded at the first download")
             dig = _verify(ds, f, part, recorded, progress)
             os.replace(part, archive)
-            entry = {"url": url, "size": dig["size"], "sha256": dig["sha256"], "md5": dig["md5"],
-                     "checksum": "published" if f.published_checksum else "recorded", "verified": _now(),
-                     "extracted": False, "targets": []}
-            if not f.published_checksum:
-                log(f"{key}: no checksum is published for it; recorded sha256 {dig['sha256']} ({dig['size']} bytes) "
-                    f"in {sdir / STATE_FILE} (trust on first use: later fetches into this root must match it)")
-            state = read_state(root)
-            state["files"][key] = entry
-            _write_state(root, state)
-        targets = _unpack(ds, f, archive, root, progress, log, key)
+        try:
+            targets = _unpack(ds, f, archive, root, progress, log, key)
+        except FetchError:
+            archive.unlink()  # refused (hostile, damaged, not the layout described): not kept, not trusted
+            raise
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             for p in (part, archive):
@@ -221,10 +210,15 @@ def _fetch_file(ds: Dataset, f: FileSpec, root: Path, mirror, keep_archives, pro
                              f"{exc.filename or 'the download'}; nothing of it was kept (free about "
                              f"{fmt_bytes(2 * (size or 0)) if size else 'its size twice'} and run again)") from None
         raise
+    entry = {"url": url, "size": dig["size"], "sha256": dig["sha256"], "md5": dig["md5"],
+             "checksum": "published" if f.published_checksum else "recorded", "verified": _now(),
+             "extracted": True, "targets": targets}
     state = read_state(root)
-    entry = {**state["files"].get(key, entry), "extracted": True, "targets": targets, "extracted_at": _now()}
     state["files"][key] = entry
     _write_state(root, state)
+    if not f.published_checksum and not recorded:
+        log(f"{key}: no checksum is published for it; recorded sha256 {dig['sha256']} ({dig['size']} bytes) "
+            f"in {sdir / STATE_FILE} (trust on first use: later fetches into this root must match it)")
     if not keep_archives:
         with contextlib.suppress(OSError):
             archive.unlink()

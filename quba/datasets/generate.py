@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from quba.datasets.common import root_folder, worker_context, worker_init
+from quba.datasets.common import read_record, root_folder, worker_context, worker_init
 from quba.errors import QubaError
 from quba.numbers import check_int
 
@@ -35,17 +35,8 @@ CHUNK = 4
 
 def read_generated(root) -> dict | None:
     """The provenance of generated ImageNet-C folders under `root`, or None."""
-    path = Path(root) / "imagenet-c" / GENERATED
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        raise QubaError(f"{path} is damaged (not JSON); delete it together with the generated folders and "
-                        "generate them again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
-        raise QubaError(f"{path} is not a quba generation record; delete it with the generated folders")
-    return data
+    return read_record(Path(root) / "imagenet-c" / GENERATED, "splits", "generation record",
+                       "delete it with the generated folders and generate them again")
 
 
 def _check_names(corruptions, severities):

@@ -6,7 +6,6 @@ import tarfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import data_archives as A
 from cli_run import cli
@@ -133,7 +132,6 @@ def _fetch_everything(tmp_path, srv, capsys, root):
     assert rc == 0, err
 
 
-@pytest.mark.slow
 def test_fetch_check_evaluate_and_an_incomplete_split(tmp_path, capsys, model_file):
     root = tmp_path / "root"
     data, labels = A.val_tar()
