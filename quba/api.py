@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 
 from quba.errors import QubaError
+from quba.numbers import check_int
 from quba.suites.specs import DEFAULT_SUITE, spec
 
 __all__ = ["evaluate", "evaluate_many", "leaderboard", "compare", "certify", "consistency", "place", "reproduce",
@@ -31,26 +32,6 @@ MAX_BOOTSTRAP = 10_000
 
 
 # --- validation (once, here) -------------------------------------------------------------------
-
-def check_int(value, what: str, minimum: int, allow_none: bool = False, maximum: int | None = None,
-              why: str = ""):
-    """`value` as a whole number >= minimum (<= maximum), or one QubaError line naming `what`."""
-    if value is None and allow_none:
-        return None
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        v = int(value.strip() if isinstance(value, str) else value)
-        if isinstance(value, float) and v != value:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise QubaError(f"{what} must be a whole number >= {minimum}, got {value!r}") from None
-    if v < minimum:
-        raise QubaError(f"{what} must be a whole number >= {minimum}, got {v}")
-    if maximum is not None and v > maximum:
-        raise QubaError(f"{what} must be at most {maximum}, got {v}{why}")
-    return v
-
 
 def check_bootstrap(n) -> int:
     """`--bootstrap` as a whole number in [0, MAX_BOOTSTRAP] (one QubaError line otherwise)."""
@@ -142,10 +123,16 @@ def _check_writable(output, suite_obj) -> None:
 
 
 def _evaluate_one(loaded, suite_obj, dims, *, output, place_it: bool, **kw) -> dict:
+    from quba.datasets import completeness_hook, data_provenance
     from quba.engine import measure_model
     from quba.store.schema import make_record
 
-    record = make_record(**measure_model(loaded, suite_obj, dims, **kw))
+    kw.setdefault("split_check", completeness_hook(suite_obj))  # incomplete splits: warned, recorded
+    parts = measure_model(loaded, suite_obj, dims, **kw)
+    made = data_provenance(suite_obj, parts["splits"])  # a subset root, generated ImageNet-C
+    if made:
+        parts["provenance"]["data"] = made
+    record = make_record(**parts)
     if output is not None:
         from quba.store.leaderboard import write_leaderboard
         from quba.store.records import write_record

@@ -174,6 +174,9 @@ def render_table(rec: dict, placed: dict) -> str:
                      f"{placed['reference']} reference leaderboard ({placed.get('weights', 'paper')} weights)")
     else:
         lines.append("QUBA score: — " + (f"({placed['note']})" if placed.get("note") else ""))
+    if placed.get("comparable") is False:
+        lines.append("NOT comparable with the reference rows: measured on incomplete data (see the warnings; "
+                     "quba data check lists what is missing)")
     if rec.get("path"):
         lines.append(f"record: {rec['path']}")
     return "\n".join(lines) + "\n"

@@ -113,7 +113,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
                   batch_size=256, workers=0, seed=0, strict=False, progress=True,
                   options: dict | None = None, cache_root=None, precision="auto", threads=None,
                   protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
-                  replicates: dict | None = None) -> dict:
+                  replicates: dict | None = None, split_check=None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -134,6 +134,9 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
       replicates (paired across models: same seed, same draws; rank stability).
     options: per-dimension options, passed to hooks as opts[<dimension>].
       cache_root: folder of the prediction cache (default $QUBA_CACHE/predictions).
+    split_check: called with the loaded splits ({name: split}) before any forward pass; returns
+      {name: {"complete": bool, ...}} (quba.datasets.completeness_hook: counts against the
+      expected ones, one warning line when short), kept per split in the record.
     Returns the keyword arguments of `quba.store.schema.make_record` (model, suite,
     dimensions, splits, metadata, provenance, pass counts); `quba.api.evaluate` validates
     the input before and makes, writes and places the record after. Nothing is written.
@@ -181,6 +184,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
             if len(splits[r.split]) == 0:
                 _finish(suite_obj)
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
+    statuses = split_check(splits) if split_check is not None else {}
     if loaded.preprocess is None and _needs_transform(splits.values()):
         loaded, transform_source = with_eval_transform(loaded, input_size, interpolation, crop_pct)
     # 2. Outputs: each request once, from the cache when it is there.
@@ -237,6 +241,8 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
         split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in run.from_cache,
                              "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs,
                              "device": key_fields["device"], "precision": key_fields["precision"]}
+        if r.split in statuses:
+            split_info[r.key].update(statuses[r.split])
         if r.attack:
             attack.setdefault(r.key, 0)
         else:

@@ -57,8 +57,32 @@ def protocol_warnings(record: dict) -> list[str]:
     return out
 
 
+def incomplete_splits(record: dict) -> list[str]:
+    """The splits of a record measured on incomplete data (`complete: false`, quba/datasets)."""
+    return sorted(k for k, v in (record.get("splits") or {}).items()
+                  if isinstance(v, dict) and v.get("complete") is False)
+
+
+def data_warnings(record: dict, reference: str) -> list[str]:
+    """One line when the record's data was incomplete (then it is not comparable with the reference
+    rows), one when it was a per-class subset made by `quba data subset`."""
+    out = []
+    short = incomplete_splits(record)
+    if short:
+        more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+        out.append(f"not comparable with the {reference} rows: {len(short)} split(s) were measured on incomplete "
+                   f"data ({', '.join(short[:3])}{more}); complete them ('quba data check') and evaluate again")
+    sub = ((record.get("provenance") or {}).get("data") or {}).get("subset")
+    if sub:
+        out.append(f"measured on a subset of the data ({sub.get('per_class')} images per class, quba data subset "
+                   f"of {sub.get('source_root')}): same images as --subset {sub.get('per_class')}, wider intervals "
+                   f"than the {reference} rows' full splits")
+    return out
+
+
 def place(record: dict, weights=None) -> dict:
-    """{reference, quba, rank, n, z: {dim: z}, contribution: {dim: c}, note, warnings} for one record."""
+    """{reference, quba, rank, n, z: {dim: z}, contribution: {dim: c}, note, warnings, comparable} for
+    one record; comparable is False when a split was measured on incomplete data."""
     import pandas as pd
 
     from quba.ranking import rank
@@ -68,7 +92,7 @@ def place(record: dict, weights=None) -> dict:
     suite, model = record["suite"], record["model"]
     path = reference_path(suite)
     out = {"reference": None, "quba": None, "rank": None, "n": None, "z": {}, "contribution": {}, "note": None,
-           "warnings": protocol_warnings(record)}
+           "warnings": protocol_warnings(record), "comparable": not incomplete_splits(record)}
     if path is None:
         out["note"] = (f"no reference leaderboard ships for suite {suite!r}; "
                        "z-scores and QUBA need one (quba rank --leaderboard ... --reference CSV)")
@@ -81,6 +105,7 @@ def place(record: dict, weights=None) -> dict:
     combined = pd.concat([ref[ref["model"] != model], row], ignore_index=True, sort=False)
     s = spec(suite)
     out["reference"] = s.reference_label or str(path.name)
+    out["warnings"] += data_warnings(record, out["reference"] if out["reference"] != "paper" else "paper's")
     try:
         r = rank(combined, weights=weights, reference="paper" if s.normalisation == "paper" else ref, suite=suite)
     except QubaError as exc:

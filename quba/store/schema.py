@@ -7,12 +7,15 @@ A record (format 2) is a dict::
                                                     (null with --bootstrap 0; lo = hi = value
                                                     for parameters, a count); setup: {protocol}
                                                     or {method} where that decides the value
-    splits: {request: {images, skipped, device, precision}}
+    splits: {request: {images, skipped, device, precision, complete?}}   complete: the imagenet
+                                                    suite's split folder held all it should
+                                                    (quba.datasets; false: + expected/found counts)
     skipped_images
     metadata: {architecture, paradigm, pretraining_data, source}
     provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
                  suite, suite_version, suite_fingerprint, model_fingerprint,
-                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source}
+                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source,
+                 data?}                             data: how a subset root / generated ImageNet-C was made
     checksum: "sha256:<hex>" of the canonical JSON of everything else
 
 `make_record` builds one (every writer -- `quba evaluate`, `quba certify`,

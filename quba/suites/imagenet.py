@@ -92,6 +92,26 @@ def expected_split_names() -> list[str]:
     return names
 
 
+def class_labels(split: str, present=()) -> dict[str, int]:
+    """The class folder names split `split` accepts, with their labels (docs/imagenet-layout.md);
+    for the Backgrounds Challenge also every `NN_name` spelling among `present` (folder names)."""
+    if split == "val" or split.startswith("corruption/"):
+        return wnid_to_index()
+    if split == "ood/rendition":
+        return {w: i for i, w in enumerate(imagenet_r_wnids())}
+    if split.startswith("ood/") or split == "cue_conflict":
+        return {c: i for i, c in enumerate(sixteen_class_names())}
+    if split.startswith("bg/"):
+        known = {d: i for i, d in enumerate(BG_CLASS_FOLDERS)}
+        n9 = len(in9_class_names())
+        for d in present:  # accept any "NN_name" spelling of the nine classes
+            head = d.split("_", 1)[0]
+            if "_" in d and head.isdigit() and int(head) < n9:
+                known[d] = int(head)
+        return known
+    raise QubaError(f"the imagenet suite has no split {split!r}{closest(split, expected_split_names())}")
+
+
 def _is_image(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -137,20 +157,36 @@ class _FolderDataset:
         return to_tensor(img), i
 
     def _corrupt(self, img, i: int):
-        from PIL import Image
-        from torchvision.transforms import CenterCrop, Resize
-
-        from quba.suites.mini import corrupt_one
-
         name, severity = self.corruption
-        base = CenterCrop(224)(Resize(256)(img))
-        seed = zlib.crc32(f"imagenet-c:{self.seed}:{name}:{severity}:{i}".encode()) & 0xFFFFFFFF
-        state = np.random.get_state()
-        try:
-            out = corrupt_one(np.asarray(base), name, severity, seed)
-        finally:
-            np.random.set_state(state)
-        return Image.fromarray(np.clip(np.asarray(out), 0, 255).round().astype(np.uint8))
+        return imagenet_c_corrupt(imagenet_c_base(img), name, severity, imagenet_c_seed(self.seed, name, severity, i))
+
+
+def imagenet_c_base(img):
+    """ImageNet-C's geometry (Hendrycks & Dietterich 2019): shorter side resized to 256, centre crop 224."""
+    from torchvision.transforms import CenterCrop, Resize
+
+    return CenterCrop(224)(Resize(256)(img))
+
+
+def imagenet_c_seed(suite_seed: int, name: str, severity: int, index: int) -> int:
+    """The seed of generated corruption `name`/`severity` of val image number `index` (its position
+    in the val split): the same in the suite's generate mode and in `quba data generate imagenet-c`."""
+    return zlib.crc32(f"imagenet-c:{suite_seed}:{name}:{severity}:{index}".encode()) & 0xFFFFFFFF
+
+
+def imagenet_c_corrupt(base, name: str, severity: int, seed: int):
+    """`base` (PIL, from `imagenet_c_base`) corrupted by the `imagecorruptions` function, as a PIL image;
+    numpy's global random state is left as it was."""
+    from PIL import Image
+
+    from quba.suites.mini import corrupt_one
+
+    state = np.random.get_state()
+    try:
+        out = corrupt_one(np.asarray(base), name, int(severity), seed)
+    finally:
+        np.random.set_state(state)
+    return Image.fromarray(np.clip(np.asarray(out), 0, 255).round().astype(np.uint8))
 
 
 class ImageNetSplit:
@@ -374,11 +410,7 @@ class ImageNetSuite:
     def _bg_split(self, name: str) -> ImageNetSplit:
         folder = self.folder(name)
         in9 = in9_class_names()
-        known = {d: i for i, d in enumerate(BG_CLASS_FOLDERS)}
-        for d in _subdirs(folder):  # accept any "NN_name" spelling of the nine classes
-            head = d.split("_", 1)[0]
-            if "_" in d and head.isdigit() and int(head) < len(in9):
-                known[d] = int(head)
+        known = class_labels(name, _subdirs(folder))
         classes = self._class_folders(name, folder, known, "ImageNet-9 class (NN_name)")
         paths, labels, rel = self._collect(folder, classes)
         decision = DecisionMapping(name="imagenet-9", index_map=imagenet_index_to_in9())

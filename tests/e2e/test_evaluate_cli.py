@@ -212,7 +212,8 @@ def test_unreadable_image_files_are_skipped_and_counted_or_fail_with_strict(cold
     base = ["evaluate", "--model", f"{model_file}:colour_code", "--suite", "imagenet", "--data-root", root,
             "--dims", "accuracy", "--bootstrap", "0", "--no-progress", "--workers", "1", "--batch-size", "2"]
     rc, out, err = cli(capsys, *base, "--output", tmp_path / "strict", "--strict")
-    assert rc == 2 and len(err.strip().splitlines()) == 1 and "broken.png" in err and "--strict" in err
+    errors = [ln for ln in err.strip().splitlines() if not ln.startswith("quba: warning: incomplete data")]
+    assert rc == 2 and len(errors) == 1 and "broken.png" in err and "--strict" in err  # (10 of 50,000 images)
     assert not (tmp_path / "strict" / "imagenet" / "records").exists() or \
         not any((tmp_path / "strict" / "imagenet" / "records").iterdir())
     rc, out, err = cli(capsys, *base, "--output", tmp_path / "res", "--format", "json")
