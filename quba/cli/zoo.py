@@ -88,8 +88,11 @@ def run_list(args) -> int:
         cols = list(dict.fromkeys(list(_LIST_COLUMNS) + [k for r in rows for k in r]))
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
-        for r in rows:
-            w.writerow({**r, "parameters_m": _fmt_params(r["parameters_m"])})
+        from quba.csvsafe import escape_text
+
+        for r in rows:  # text cells escaped against spreadsheet formulas (quba/csvsafe.py)
+            w.writerow({k: escape_text(v) if isinstance(v, str) else v
+                        for k, v in {**r, "parameters_m": _fmt_params(r["parameters_m"])}.items()})
         sys.stdout.write(buf.getvalue())
     else:
         table = [("id", "source", "identifier", "params (M)", "groups")]
