@@ -62,5 +62,12 @@ def unescape_frame(frame):
 
 
 def to_csv(frame, **kwargs) -> str:
-    """`frame.to_csv(**kwargs)` (a string) with its text cells escaped."""
-    return escape_frame(frame).to_csv(**kwargs)
+    """`frame.to_csv(**kwargs)` (a string) with its text cells escaped. Python's csv writer does not
+    quote a carriage return when lines end in a newline, so a file with one in a text cell has every
+    cell quoted (a bare CR would split its row for every reader)."""
+    import csv
+
+    out = escape_frame(frame)
+    if any(isinstance(v, str) and "\r" in v for c in _text_columns(out) for v in out[c]):
+        kwargs.setdefault("quoting", csv.QUOTE_ALL)
+    return out.to_csv(**kwargs)

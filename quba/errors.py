@@ -1,4 +1,5 @@
 """One error type for bad input: the CLI prints its message as one line and exits 2."""
+import contextlib
 
 
 class QubaError(ValueError):
@@ -40,17 +41,26 @@ def _note_sigint(signum, frame):
     signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this handler
 
 
-def watch_interrupts() -> None:
-    """Remember every real Ctrl-C (SIGINT) before it becomes a KeyboardInterrupt, so that one that a
-    model's own code raises can be told apart (`real_interrupt`). Installed by the CLI and by sweep
-    workers; only from the main thread and only over Python's default handler (a notebook's own
-    handler is left alone)."""
+@contextlib.contextmanager
+def interrupts_watched():
+    """While inside, remember every real Ctrl-C (SIGINT) before it becomes a KeyboardInterrupt, so
+    that one a model's own code raises can be told apart (`real_interrupt`). Used by the CLI and by
+    sweep tasks; only in the main thread and only over Python's default handler (a notebook's own
+    handler is left alone); the previous handler is back afterwards."""
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    global _SIGINT_SEEN
+    install = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if install:
+        _SIGINT_SEEN = False
         signal.signal(signal.SIGINT, _note_sigint)
+    try:
+        yield
+    finally:
+        if install:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def real_interrupt() -> bool:

@@ -52,14 +52,18 @@ MEMORY_OPTIONS = ("batch_size", "subset", "bootstrap", "samples", "sensitivity",
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quba.errors import watch_interrupts
+    from quba.errors import interrupts_watched
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    watch_interrupts()  # a KeyboardInterrupt that no Ctrl-C caused is a model's (quba.errors.model_exit_error)
+    with interrupts_watched():  # a KeyboardInterrupt that no Ctrl-C caused is a model's (errors.model_exit_error)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if getattr(args, "plugin", None):
             from quba.cli._plugins import load

@@ -638,6 +638,12 @@ class Runner:
                 if err is None:
                     raise
                 raise err from None
+            except QubaError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a DataLoader worker that died (os._exit in a preprocess)
+                msg = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise QubaError(f"model {mid!r} on split {key!r}: reading its images failed ({type(exc).__name__}: "
+                                f"{msg}); check its preprocess, or run with --workers 0 to see more") from None
             yield item
 
     def _run(self, request: SplitRequest, split, fields: dict) -> CachedOutputs:

@@ -97,7 +97,7 @@ def resolve_reference(reference, population: pd.DataFrame, dims: list[str], suit
             name = "dataframe"
         else:
             name = str(reference)
-            if not Path(name).is_file() and name.strip().lower() not in ("reference",):
+            if not Path(name).exists() and name.strip().lower() not in ("reference",):  # a pipe: refused by name
                 raise QubaError(
                     f"reference {name!r} is neither 'paper', 'leaderboard' nor an existing CSV file"
                 )

@@ -49,6 +49,8 @@ def run_preprocess(preprocess: Callable, image, what: str):
         return preprocess(image)
     except QubaError:
         raise
+    except SystemExit as exc:  # in a DataLoader worker it would end the worker: say it here
+        raise PreprocessError(f"its preprocess called sys.exit({exc.code!r}) on {what}") from None
     except Exception as exc:  # noqa: BLE001 - the user's preprocess: any error becomes one line
         msg = (str(exc).strip().splitlines() or [""])[0][:300]
         raise PreprocessError(f"its preprocess raised {type(exc).__name__} on {what}: {msg}") from None

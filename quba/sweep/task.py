@@ -172,11 +172,11 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
 def run_task(task: dict) -> dict:
     """Run one task (see the module docstring); returns its outcome, never raises (but on a real
     Ctrl-C: a KeyboardInterrupt the model's own code raises, or its sys.exit(), is its failure)."""
-    from quba.errors import watch_interrupts
+    from quba.errors import interrupts_watched
 
-    watch_interrupts()  # in a worker process: tell the user's Ctrl-C from a model's KeyboardInterrupt
     try:
-        return _run_task(task)
+        with interrupts_watched():  # in a worker: tell the user's Ctrl-C from a model's KeyboardInterrupt
+            return _run_task(task)
     finally:
         _release()  # the task's frame (model, outputs) is gone by now
 
