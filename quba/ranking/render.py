@@ -1,7 +1,6 @@
 """Text, CSV and JSON renderings of rankings, recommendations and correlations."""
 from __future__ import annotations
 
-import io
 import json
 import math
 import os

@@ -15,7 +15,6 @@ rewritten.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 from quba import csvsafe, dimensions

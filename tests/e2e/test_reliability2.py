@@ -32,26 +32,11 @@ from quba.store.leaderboard import checksum_path, write_leaderboard
 from quba.sweep import state as S
 from quba.zoo.base import LoadedModel
 
+from cli_run import cli, one_line
 from engine_fakes import BrightnessNet, FakeSuite
 
 REPO = Path(__file__).resolve().parents[2]
 MINI_LB = REPO / "results" / "mini" / "leaderboard.csv"
-
-
-def cli(capsys, *args):
-    try:
-        rc = main([str(a) for a in args])
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert "Traceback" not in err
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture
