@@ -74,6 +74,14 @@ def npz_bytes(arrays: dict, compressed: bool = False) -> bytes:
 
 #: (cache root, errno) of the cache-write failures reported in this process: one line each, not one per file.
 _WRITE_FAILURES_REPORTED: set = set()
+_WRITE_FAILURES_SILENT = False
+
+
+def silence_cache_write_failures() -> None:
+    """For helper processes (the mini suite's generators): their failed cache writes are not reported;
+    the process that asked for the files finds them missing, writes them itself and reports that once."""
+    global _WRITE_FAILURES_SILENT
+    _WRITE_FAILURES_SILENT = True
 
 
 def _cache_root(path: Path) -> str:
@@ -103,7 +111,7 @@ def save_npz(path, arrays: dict, *, what: str, compressed: bool = False) -> bool
         return True
     except OSError as exc:
         key = (_cache_root(path), exc.errno, exc.strerror)
-        if key not in _WRITE_FAILURES_REPORTED:
+        if key not in _WRITE_FAILURES_REPORTED and not _WRITE_FAILURES_SILENT:
             _WRITE_FAILURES_REPORTED.add(key)
             warn(f"could not write the {what} {path} ({exc.strerror or exc.__class__.__name__}); "
                  "it will be recomputed next time (check free space and permissions of $QUBA_CACHE; "

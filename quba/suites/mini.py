@@ -670,6 +670,9 @@ def _generate_into_cache(job) -> str:
         cv2.setNumThreads(1)  # one process per core already
     except Exception:  # noqa: BLE001 - OpenCV missing or without threading control
         pass
+    from quba.integrity import silence_cache_write_failures
+
+    silence_cache_write_failures()  # a full cache: the parent regenerates what is missing and warns once
     seed, name, folder = job
     suite = MiniSuite(seed)
     suite.__dict__["_cache_path"] = folder

@@ -893,3 +893,16 @@ def test_out_of_memory_advice_names_only_the_commands_own_options(capsys, monkey
         monkeypatch.setattr(mod, "run", oom)
     rc, out, err = cli(capsys, command, *(["mini-cnn-standard"] if command == "evaluate" else []))
     assert rc == 2 and one_line(err) == f"quba: error: out of memory; use a smaller {options}"
+
+
+@pytest.mark.slow
+def test_suite_generator_processes_leave_the_cache_warning_to_the_parent(tmp_path):
+    """The mini suite's generator processes (one per core) each found the full cache: 3 warnings for
+    one run. They stay quiet; the parent, finding the files missing, writes them and warns once."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    code = ("from quba.suites.mini import _generate_into_cache; "
+            f"print(_generate_into_cache((0, 'ood/edge', {str(blocked / 'suite')!r})))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                       env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ood/edge" and r.stderr == "", r.stderr
