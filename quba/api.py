@@ -206,8 +206,10 @@ def load_models(specs, checkpoint=None, arch=None):
     if checkpoint is None:
         return [resolve_model(s) for s in specs]
     if not Path(checkpoint).is_file():
-        raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
-                        "or tensor-only torch file")
+        from quba.integrity import why_not_a_file
+
+        raise QubaError(f"checkpoint {str(checkpoint)!r} {why_not_a_file(checkpoint)}; give the path of a "
+                        ".safetensors or tensor-only torch file")
     if arch:
         return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch)]
     if len(specs) != 1:

@@ -188,6 +188,15 @@ def check_regular(path) -> None:
         raise NotRegularFile(path, kind)
 
 
+def why_not_a_file(path) -> str:
+    """'does not exist', or 'is <what>, not a file' for a path that is not a regular file."""
+    try:
+        kind = kind_of(os.stat(path).st_mode)
+    except OSError:
+        return "does not exist"
+    return f"is {kind}, not a file" if kind else "is a file"
+
+
 def read_regular(path) -> bytes:
     """The bytes of the regular file at `path`. Opened without blocking, so a named pipe, a
     device, a socket or a folder there is a NotRegularFile error at once, never a hang."""

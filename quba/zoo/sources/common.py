@@ -289,12 +289,12 @@ def read_checkpoint(path) -> dict:
     """A state dict from a local file: safetensors, or torch.load(weights_only=True).
 
     Pickles that would construct arbitrary objects (and so run code) are refused."""
-    from quba.integrity import kind_of
+    from quba.integrity import why_not_a_file
 
     path = Path(path)
     if not path.is_file():
-        what = "does not exist" if not path.exists() else f"is {kind_of(path.stat().st_mode)}, not a file"
-        raise QubaError(f"checkpoint {str(path)!r} {what}; pass the path of a .safetensors or .pt/.pth file")
+        raise QubaError(f"checkpoint {str(path)!r} {why_not_a_file(path)}; pass the path of a .safetensors or "
+                        ".pt/.pth file")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -68,15 +68,11 @@ def check(spec: str) -> str | None:
     (without importing it)."""
     from pathlib import Path
 
-    from quba.integrity import kind_of
+    from quba.integrity import why_not_a_file
 
     path_s, _, fn_name = str(spec).rpartition(":")
-    try:
-        kind = kind_of(Path(path_s).stat().st_mode)
-    except OSError:
-        return f"custom model file {path_s!r} does not exist; use path/to/file.py:function"
-    if kind:  # a named pipe would block the import
-        return f"custom model file {path_s!r} is {kind}, not a file; use path/to/file.py:function"
+    if not Path(path_s).is_file():  # a named pipe would block the import
+        return f"custom model file {path_s!r} {why_not_a_file(path_s)}; use path/to/file.py:function"
     if not fn_name.isidentifier():
         return f"custom model spec {spec!r} needs a function name after ':'"
     return None
