@@ -155,10 +155,11 @@ def refresh(path) -> str | None:
     path = Path(path)
     output, suite = path.parent.parent, path.parent.name
     try:
-        with locked(path):
+        ok = verify(path)  # reading only, without the lock: a current leaderboard in a read-only folder is read
+        if ok and (not _records_newer(path) or _read_or_none(path) == leaderboard_bytes(load_records(output, suite))):
+            return None
+        with locked(path):  # a writer may have just finished: check again under the lock
             ok = verify(path)
-            if ok and not _records_newer(path):
-                return None
             data = leaderboard_bytes(load_records(output, suite))
             if ok and _read_or_none(path) == data:
                 return None

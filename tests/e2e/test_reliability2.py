@@ -906,3 +906,16 @@ def test_suite_generator_processes_leave_the_cache_warning_to_the_parent(tmp_pat
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ood/edge" and r.stderr == "", r.stderr
+
+
+def test_a_current_leaderboard_is_read_without_taking_its_lock(results, capsys):
+    """Checking it against newer records only reads (a read-only results folder stays rankable)."""
+    lb = results / "leaderboard.csv"
+    for rec in (results / "records").glob("*.json"):
+        os.utime(rec, (time.time() + 60, time.time() + 60))  # newer than the leaderboard, same values
+    lock = results / ".leaderboard.csv.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()  # taking the lock would fail
+    before = lb.read_bytes(), lb.stat().st_mtime_ns
+    rc, out, err = cli(capsys, "rank", "-l", lb, "-w", "acc", "-f", "csv")
+    assert rc == 0 and err == "" and (lb.read_bytes(), lb.stat().st_mtime_ns) == before
