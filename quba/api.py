@@ -198,8 +198,10 @@ def load_models(specs, checkpoint=None, arch=None, remap_keys: bool = False):
             raise QubaError("--remap-keys goes with --checkpoint PATH (it renames the checkpoint's tensors)")
         return [resolve_model(s) for s in specs]
     if not Path(checkpoint).is_file():
-        raise QubaError(f"checkpoint {str(checkpoint)!r} does not exist; give the path of a .safetensors "
-                        "or tensor-only torch file")
+        from quba.integrity import why_not_a_file
+
+        raise QubaError(f"checkpoint {str(checkpoint)!r} {why_not_a_file(checkpoint)}; give the path of a "
+                        ".safetensors or tensor-only torch file")
     if arch:
         return [resolve_model(s) for s in specs] + [load_model(str(checkpoint), arch=arch, remap_keys=remap_keys)]
     if len(specs) != 1:

@@ -1,4 +1,5 @@
 """One error type for bad input: the CLI prints its message as one line and exits 2."""
+import contextlib
 
 
 class QubaError(ValueError):
@@ -26,3 +27,58 @@ def closest(name: str, choices, n: int = 3) -> str:
     if not hits:
         return ""
     return " (did you mean: " + ", ".join(lower[h] for h in hits) + "?)"
+
+
+# ------------------------------------------------------------------ a model's KeyboardInterrupt / sys.exit
+_SIGINT_SEEN = False
+
+
+def _note_sigint(signum, frame):
+    global _SIGINT_SEEN
+    _SIGINT_SEEN = True
+    import signal
+
+    signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt, as without this handler
+
+
+@contextlib.contextmanager
+def interrupts_watched():
+    """While inside, remember every real Ctrl-C (SIGINT) before it becomes a KeyboardInterrupt, so
+    that one a model's own code raises can be told apart (`real_interrupt`). Used by the CLI and by
+    sweep tasks; only in the main thread and only over Python's default handler (a notebook's own
+    handler is left alone); the previous handler is back afterwards."""
+    import signal
+    import threading
+
+    global _SIGINT_SEEN
+    install = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if install:
+        _SIGINT_SEEN = False
+        signal.signal(signal.SIGINT, _note_sigint)
+    try:
+        yield
+    finally:
+        if install:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def real_interrupt() -> bool:
+    """Whether a KeyboardInterrupt may be the user's Ctrl-C: one was seen, or SIGINTs are not being
+    watched here (then it must be treated as one)."""
+    import signal
+
+    return _SIGINT_SEEN or signal.getsignal(signal.SIGINT) is not _note_sigint
+
+
+def model_exit_error(exc: BaseException, who: str, where: str) -> QubaError | None:
+    """The one-line error for a SystemExit, or a KeyboardInterrupt that is no Ctrl-C, raised by a
+    model's own code (`who`: "model 'x'", `where`: "the forward pass on ..."); None for anything
+    else (a real Ctrl-C goes on stopping quba)."""
+    if isinstance(exc, SystemExit):
+        return QubaError(f"{who} called sys.exit({exc.code!r}) in {where}; a model must return logits, not exit "
+                         "(nothing was recorded for it)")
+    if isinstance(exc, KeyboardInterrupt) and not real_interrupt():
+        return QubaError(f"{who} raised KeyboardInterrupt in {where} (no Ctrl-C was pressed); fix the model "
+                         "(nothing was recorded for it)")
+    return None

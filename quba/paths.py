@@ -26,16 +26,18 @@ def cache_dir() -> Path:
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, devices: bool = False) -> None:
     """Write via a temporary file in the same folder and rename, so readers
-    never see a half-written file."""
+    never see a half-written file. Never renames over a folder, device or pipe
+    (`quba.integrity.replace_file`); `devices`: an output the user named, which
+    may be a device, a pipe or /dev/stdout, written into directly."""
     from quba.integrity import clean_stale_temps, replace_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path)  # leftovers of a killed writer
-    replace_file(path, data, fsync=True)
+    replace_file(path, data, fsync=True, devices=devices)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, devices: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), devices=devices)

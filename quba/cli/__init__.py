@@ -47,12 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The advice on running out of memory names the options, of these, that the command has.
+MEMORY_OPTIONS = ("batch_size", "subset", "bootstrap", "samples", "sensitivity", "stability", "limit")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from quba.errors import interrupts_watched
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    with interrupts_watched():  # a KeyboardInterrupt that no Ctrl-C caused is a model's (errors.model_exit_error)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         if getattr(args, "plugin", None):
             from quba.cli._plugins import load
@@ -65,8 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quba: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # only code quba runs (a model, preprocess or plugin) calls it in a command
+        print(f"quba: error: sys.exit({exc.code!r}) was called by code quba ran (a model, its preprocess or a "
+              f"plugin) during 'quba {args.command}', which did not finish; fix that code", file=sys.stderr)
+        return 2
     except MemoryError:
-        print("quba: error: out of memory; use a smaller --batch-size, --subset or --bootstrap", file=sys.stderr)
+        opts = [f"--{o.replace('_', '-')}" for o in MEMORY_OPTIONS if hasattr(args, o)]
+        hint = f"; use a smaller {', '.join(opts[:-1]) + ' or ' if len(opts) > 1 else ''}{opts[-1]}" if opts \
+            else "; free memory or use a smaller leaderboard"
+        print(f"quba: error: out of memory{hint}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # Output piped into e.g. `head`, which closed early: not an error.

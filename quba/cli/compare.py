@@ -17,7 +17,7 @@ def register(sub) -> None:
             "Compare a model update OLD -> NEW on the same ordered split: negative flip rate NFR = share of "
             "images OLD gets right and NEW gets wrong, negative flip impact NFI = NF / NEW's errors, positive "
             "flip rate PFR, relative NFR = NFR / ((1 - err_old) * err_new) (1 = as many flips as independent "
-            "errors would give), and top-1 agreement, each with a bootstrap 95%% interval (ELODI; docs/metrics.md#negative-flips). "
+            "errors would give), and top-1 agreement, each with a bootstrap 95% interval (ELODI; docs/metrics.md#negative-flips). "
             "Predictions come from the engine's cache: models already evaluated on the split cost no forward "
             "pass. With --explanations, OLD is the teacher and NEW the student: also the explanation "
             "similarity (mean cosine of both models' attribution maps for OLD's top-1 class; e2KD)."

@@ -72,9 +72,14 @@ def run(args) -> int:
     if args.out:
         from pathlib import Path
 
+        from quba.errors import QubaError
         from quba.paths import atomic_write_text
 
-        atomic_write_text(Path(args.out), json.dumps(out, indent=1) + "\n")
+        try:  # a file, or a device / pipe / /dev/stdout the user names: written into, never replaced
+            atomic_write_text(Path(args.out), json.dumps(out, indent=1) + "\n", devices=True)
+        except OSError as exc:
+            raise QubaError(f"cannot write --out {args.out!r} ({exc.strerror or exc.__class__.__name__}); "
+                            "choose another file") from None
     if args.format == "json":
         print(json.dumps(out, indent=1))
     else:

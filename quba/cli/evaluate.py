@@ -72,7 +72,7 @@ def register(sub) -> None:
         "evaluate",
         help="measure models on the QUBA dimensions (one forward pass per split, cached)",
         description=(
-            "Measure each MODEL on the QUBA dimensions of a suite and print, per dimension, the value, its 95%% "
+            "Measure each MODEL on the QUBA dimensions of a suite and print, per dimension, the value, its 95% "
             "bootstrap interval, the z-score against the reference population and its contribution to the "
             "QUBA score, then the QUBA score and the model's rank among the reference leaderboard (the paper's "
             "for imagenet, the mini zoo's for mini). Every split runs through a model once; outputs are cached "

@@ -76,7 +76,10 @@ def with_stability(out: str, fmt: str, ranking, args) -> str:
 
         import pandas as pd
 
-        table = pd.read_csv(io.StringIO(out))
+        from quba import csvsafe
+
+        # every cell as the ranking wrote it (names such as NA stay names), the escape undone for the merge
+        table = csvsafe.unescape_frame(pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False))
         merged = table.merge(st[["model", "p_keep", "rank_lo", "rank_hi"]], on="model", how="left")
-        return merged.to_csv(index=False)
+        return csvsafe.to_csv(merged, index=False)
     return out + stability_text(st, args.stability, args.seed)

@@ -44,5 +44,11 @@ def run(args) -> int:
 
     path = write_report_html(args.output, args.leaderboard, suite=args.suite, reference=args.reference,
                              title=args.title)
-    print(f"report: {path} (open it in a browser; works offline)")
+    import sys
+
+    from quba.integrity import written_in_place
+
+    # the page went into a device, a pipe or /dev/stdout: this note must not follow it there
+    print(f"report: {path} (open it in a browser; works offline)",
+          file=sys.stderr if written_in_place(path) else sys.stdout)
     return 0

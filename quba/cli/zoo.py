@@ -1,8 +1,6 @@
 """`quba zoo`: the model catalog (the QUBA paper's 326 models + the mini zoo)."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 
@@ -84,13 +82,15 @@ def run_list(args) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     elif args.format == "csv":
-        buf = io.StringIO()
+        import pandas as pd
+
+        from quba import csvsafe
+
         cols = list(dict.fromkeys(list(_LIST_COLUMNS) + [k for r in rows for k in r]))
-        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "parameters_m": _fmt_params(r["parameters_m"])})
-        sys.stdout.write(buf.getvalue())
+        frame = pd.DataFrame([{**r, "parameters_m": _fmt_params(r["parameters_m"])} for r in rows], columns=cols,
+                             dtype=object)
+        # text cells escaped against spreadsheet formulas (quba/csvsafe.py)
+        sys.stdout.write(csvsafe.to_csv(frame, index=False, lineterminator="\n"))
     else:
         table = [("id", "source", "identifier", "params (M)", "groups")]
         for r in rows:

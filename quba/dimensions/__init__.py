@@ -290,7 +290,9 @@ def load_plugin(module: str) -> list[str]:
         if spec.endswith(".py") or "/" in spec or "\\" in spec:
             path = Path(spec)
             if not path.is_file():
-                raise QubaError(f"--plugin {spec}: no such file; give a module name or a .py file")
+                from quba.integrity import why_not_a_file
+
+                raise QubaError(f"--plugin {spec} {why_not_a_file(path)}; give a module name or a .py file")
             from importlib import util as _util
 
             name = path.stem  # so its hooks can name it as "module:attr"

@@ -20,7 +20,7 @@ import numpy as np
 from quba.dimensions import SplitRequest
 from quba.engine.cache import CachedOutputs, PredictionCache
 from quba.engine.outputs import SplitOutputs, softmax
-from quba.errors import ModelOutOfMemory, QubaError
+from quba.errors import ModelOutOfMemory, QubaError, model_exit_error
 
 #: docs/metrics.md#adversarial-robustness attack settings (pixel space [0, 1]).
 ATTACK_DEFAULTS: dict[str, dict] = {
@@ -445,7 +445,8 @@ class Runner:
 
     def _prepare(self):
         if not self._moved:
-            self.model.module.to(self.device)
+            with self._model_errors(f"moving it to {self.device}"):  # e.g. a module on the meta device
+                self.model.module.to(self.device)
             if self.device.type == "cuda":  # faster convolutions there; CPU keeps the layout the
                 import torch  # shipped (CPU) numbers were made with: its logits move at ~1e-6 otherwise
 
@@ -602,6 +603,11 @@ class Runner:
                 yield
             except QubaError:
                 raise
+            except (SystemExit, KeyboardInterrupt) as exc:  # sys.exit() in the model; its own KeyboardInterrupt
+                err = model_exit_error(exc, f"model {mid!r}", where)
+                if err is None:
+                    raise  # a real Ctrl-C
+                raise err from None
             except Exception as exc:  # noqa: BLE001 - the user's model code: any error becomes one line
                 if is_out_of_memory(exc):  # its own type: `quba sweep` retries it at half the batch
                     raise ModelOutOfMemory(f"out of memory in {where} of model {mid!r}; lower --batch-size") \
@@ -610,6 +616,35 @@ class Runner:
                 raise QubaError(f"model {mid!r} raised {type(exc).__name__} in {where}: {msg}; fix the model "
                                 "(nothing was recorded for it)") from None
         return guard()
+
+    def _guarded(self, batches, key: str):
+        """`batches`, with an error of the model's preprocess (raised here, or in a DataLoader worker,
+        which wraps it in its traceback) as one line naming the model and the split."""
+        from quba.suites.base import PreprocessError
+
+        mid, it = self.model.id, iter(batches)
+        while True:
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+            except PreprocessError as exc:
+                lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                what = lines[-1].split(": ", 1)[-1] if len(lines) > 1 else str(exc)  # a worker's: the last line
+                raise QubaError(f"model {mid!r} on split {key!r}: {what}; fix the preprocess (nothing was "
+                                "recorded for it)") from None
+            except (SystemExit, KeyboardInterrupt) as exc:
+                err = model_exit_error(exc, f"the preprocess of model {mid!r}", f"split {key!r}")
+                if err is None:
+                    raise
+                raise err from None
+            except QubaError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a DataLoader worker that died (os._exit in a preprocess)
+                msg = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise QubaError(f"model {mid!r} on split {key!r}: reading its images failed ({type(exc).__name__}: "
+                                f"{msg}); check its preprocess, or run with --workers 0 to see more") from None
+            yield item
 
     def _run(self, request: SplitRequest, split, fields: dict) -> CachedOutputs:
         import torch
@@ -632,7 +667,7 @@ class Runner:
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         expected = self._expected_classes()
         try:
-            for batch, (x, idx, skipped) in enumerate(self._batches(split, indices)):
+            for batch, (x, idx, skipped) in enumerate(self._guarded(self._batches(split, indices), request.key)):
                 skipped_all.extend(skipped)
                 if x is not None:
                     where = f"split {request.key!r}, batch {batch} (images {int(idx[0])}..{int(idx[-1])})"

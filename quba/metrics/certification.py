@@ -136,9 +136,13 @@ def load_hierarchy_json(path: str | Path, class_names: Sequence[str]) -> Hierarc
     or a plain mapping {fine: [ancestor, ...]} (levels named fine, level1, ...).
     This is file I/O, used by the CLI; the metric functions take a Hierarchy.
     """
+    from quba.integrity import NotRegularFile, read_regular
+
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_regular(path).decode("utf-8", errors="replace"))  # a named pipe: not a hang
+    except NotRegularFile as exc:
+        raise QubaError(f"hierarchy file {str(path)!r} is {exc.kind}, not a file; pass a JSON file") from None
     except FileNotFoundError:
         raise QubaError(f"hierarchy file {str(path)!r} does not exist; pass a JSON file mapping fine class -> ancestors")
     except json.JSONDecodeError as exc:

@@ -38,19 +38,16 @@ def dimension_columns(frame: pd.DataFrame) -> list[str]:
     return [d for d in known if d in cols]
 
 
-def _check_rows(p: Path, label: str) -> None:
+def _check_rows(text: str, label: str) -> None:
     """Refuse ragged rows (a file cut mid-row: pandas would pad it silently) and header
-    names that repeat once stripped (' accuracy ' next to 'accuracy')."""
+    names that repeat once stripped (' accuracy ' next to 'accuracy'). Blank lines before
+    the header are skipped, as pandas does."""
     import csv
     import io
 
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise QubaError(f"leaderboard {label!r} is not a readable CSV (not UTF-8: {exc.reason})") from None
-    try:
         reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
+        header = next((row for row in reader if row), None)
         if header is None:
             return  # empty: pandas reports it
         names = [h.strip() for h in header]
@@ -72,43 +69,71 @@ def _check_rows(p: Path, label: str) -> None:
 
 
 def _check_integrity(p: Path, label: str) -> None:
-    """A leaderboard quba wrote has a `.sha256` beside it. On a mismatch (damaged or edited):
-    regenerate it from the records beside it (one line), else refuse (one line)."""
+    """A leaderboard quba wrote has a `.sha256` beside it (none: the file is used as it is).
+
+    `<output>/<suite>/leaderboard.csv` with its records beside it is what they give: damaged,
+    edited or older than a record, it is regenerated from them (one warning line) and that is
+    what is read. Any other file (a copy such as mine.csv, or one without records) that fails
+    its checksum is refused (one line): nothing would make its values true."""
     from quba.store import leaderboard as store_lb
 
-    if store_lb.verify(p) is not False:
+    ok = store_lb.verify(p)
+    if ok is None:
         return
-    records = p.parent / "records"
-    if records.is_dir() and any(records.glob("*.json")):
-        from quba.integrity import locked, warn
+    if store_lb.is_generated(p):
+        why = store_lb.refresh(p)
+        if why:
+            from quba.integrity import warn
 
-        with locked(p):
-            ok = store_lb.verify(p)  # a writer may have just finished
-        if ok is False:
-            warn(f"leaderboard {label} does not match its checksum {store_lb.checksum_path(p).name} (damaged or "
-                 f"edited); regenerated from the records in {records}")
-            store_lb.write_leaderboard(p.parent.parent, p.parent.name)
+            warn(f"leaderboard {label} {why}; regenerated from the records in {p.parent / 'records'}")
+        return
+    if ok:
         return
     raise QubaError(f"leaderboard {label!r} does not match its checksum {store_lb.checksum_path(p)} (damaged "
-                    "or edited by hand); regenerate it ('quba leaderboard --records-only'), or delete the "
-                    ".sha256 file to use it as it is")
+                    "or edited by hand); rank the leaderboard.csv that quba regenerates from its records "
+                    "('quba leaderboard --records-only'), or delete the .sha256 file to use this one as it is")
 
 
 def _read_one(path, label: str) -> pd.DataFrame:
+    import io
+
+    from quba import csvsafe
+    from quba.integrity import NotRegularFile, check_regular, read_regular
+
     p = Path(path)
-    if not p.is_file():
-        raise QubaError(f"leaderboard {str(path)!r} not found; give a CSV file (or 'reference' for the paper's)")
-    if label != "reference":
-        _check_integrity(p, str(path))
-        _check_rows(p, str(path))
     try:
-        frame = pd.read_csv(p)
+        check_regular(p)
+        if not p.is_file():
+            raise FileNotFoundError(str(p))
+        if label != "reference":
+            _check_integrity(p, str(path))
+        data = read_regular(p)
+    except NotRegularFile as exc:
+        raise QubaError(f"leaderboard {str(path)!r} is {exc.kind}, not a file; save the CSV to a file and "
+                        "give that") from None
+    except FileNotFoundError:
+        raise QubaError(f"leaderboard {str(path)!r} not found; give a CSV file (or 'reference' for the paper's)") \
+            from None
+    except OSError as exc:
+        raise QubaError(f"cannot read leaderboard {str(path)!r} ({exc.strerror or exc.__class__.__name__})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QubaError(f"leaderboard {str(path)!r} is not a readable CSV (not UTF-8: {exc.reason})") from None
+    if label != "reference":
+        _check_rows(text, str(path))
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+        if "model" in [str(c).strip() for c in frame.columns]:  # names are text: a model named NA or None
+            names = pd.read_csv(io.StringIO(text), usecols=lambda c: str(c).strip() == "model", dtype=str,
+                                keep_default_na=False)
+            frame[names.columns[0]] = names.iloc[:, 0].where(names.iloc[:, 0].str.strip() != "")
     except pd.errors.EmptyDataError:
         raise QubaError(f"leaderboard {str(path)!r} is empty; it needs a header with 'model' and dimension columns") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.ParserError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QubaError(f"leaderboard {str(path)!r} is not a readable CSV ({first})") from None
-    return prepare(frame, label)
+    return prepare(csvsafe.unescape_frame(frame), label)  # quba escapes '=… names when it writes them
 
 
 def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -132,7 +157,7 @@ def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
         raise QubaError(f"leaderboard {label!r} has a header but no rows; it needs one row per model")
     missing_name = frame["model"].isna().to_numpy()
     frame["model"] = frame["model"].astype(object).where(~missing_name, "").astype(str).str.strip()
-    if missing_name.any() or (frame["model"] == "").any() or frame["model"].isin(["nan", "None"]).any():
+    if missing_name.any() or (frame["model"] == "").any():
         raise QubaError(f"leaderboard {label!r} has rows without a model name; give every row a name")
     numeric = dims + [f"{d}_{b}" for d in dims for b in ("lo", "hi") if f"{d}_{b}" in frame.columns]
     for col in numeric:
@@ -144,7 +169,12 @@ def prepare(frame: pd.DataFrame, label: str) -> pd.DataFrame:
                 f"leaderboard {label!r}: column {col} has a non-numeric value {frame[col].iloc[i]!r} "
                 f"(model {frame['model'].iloc[i]}); use a number or leave the cell empty"
             )
-        values = values.where(np.isfinite(values))
+        infinite = np.isinf(values.to_numpy(dtype=float))
+        if infinite.any():
+            i = int(np.flatnonzero(infinite)[0])
+            raise QubaError(
+                f"leaderboard {label!r}: column {col} has {values.iloc[i]:g} for model {frame['model'].iloc[i]}, "
+                "not a finite number (out of range); fix the value or leave the cell empty")
         frame[col] = values.astype(float)
         lo, hi = dimensions.get(col.rsplit("_", 1)[0] if col not in dims else col).valid_range
         out = frame[col].notna() & ((frame[col] < lo) | (frame[col] > hi))

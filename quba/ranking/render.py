@@ -1,7 +1,6 @@
 """Text, CSV and JSON renderings of rankings, recommendations and correlations."""
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -10,7 +9,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from quba import dimensions
+from quba import csvsafe, dimensions
 from quba.ranking.score import remedy_hint
 from quba.ranking.weights import describe_weights
 
@@ -43,6 +42,8 @@ def fmt_value(dim: str, x) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)) or pd.isna(x):
         return "-"
     x = float(x)
+    if abs(x) >= 1e7:  # keeps the column: 1e+308, not 309 digits
+        return f"{x:.3g}"
     if dim == "parameters_m" or abs(x) >= 100:
         return f"{x:.1f}"
     return f"{x:.4f}"
@@ -153,22 +154,7 @@ def ranking_csv(r) -> str:
     cols = ["rank", "model", "quba"] + [c for d in r.dims for c in (d, f"{d}_z")] + ["renormalised", "leaderboard"]
     if r.sensitivity:
         cols += ["p_rank1", "p_topk", "mean_rank"]
-    buf = io.StringIO()
-    csv_safe(t[cols]).to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
-
-
-#: A cell starting with one of these is a formula to a spreadsheet (CSV injection, OWASP).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula get a leading ' (numbers stay)."""
-    out = frame.copy()
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
-    return out
+    return csvsafe.to_csv(t[cols], index=False, lineterminator="\n")  # '=… names: quba/csvsafe.py
 
 
 def ranking_dict(r) -> dict:
@@ -368,6 +354,4 @@ def correlation_table(pairs: pd.DataFrame, oriented: bool = False) -> str:
 
 
 def correlation_csv(pairs: pd.DataFrame) -> str:
-    buf = io.StringIO()
-    pairs.to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    return csvsafe.to_csv(pairs, index=False, lineterminator="\n")

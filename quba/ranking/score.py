@@ -59,8 +59,11 @@ def population_stats(frame: pd.DataFrame, dim: str) -> tuple[float, float, int]:
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return math.nan, math.nan, 0
-    mean = float(x.mean())
-    std = float(x.std(ddof=1)) if len(x) >= 2 else math.nan
+    # computed on x / max|x| and scaled back: values near the float limit (parameters_m = 1e308)
+    # would overflow the squares of the std (inf, a numpy warning) though mean and std are finite
+    scale = float(np.abs(x).max()) or 1.0
+    mean = float((x / scale).mean()) * scale
+    std = float((x / scale).std(ddof=1)) * scale if len(x) >= 2 else math.nan
     return mean, std, len(x)
 
 
@@ -94,7 +97,7 @@ def resolve_reference(reference, population: pd.DataFrame, dims: list[str], suit
             name = "dataframe"
         else:
             name = str(reference)
-            if not Path(name).is_file() and name.strip().lower() not in ("reference",):
+            if not Path(name).exists() and name.strip().lower() not in ("reference",):  # a pipe: refused by name
                 raise QubaError(
                     f"reference {name!r} is neither 'paper', 'leaderboard' nor an existing CSV file"
                 )
@@ -411,7 +414,8 @@ def rank(
     for d in w:
         s = ref.std.get(d, math.nan)
         if not (math.isfinite(s) and s > 0):
-            why = "has no spread" if s == 0 else "has fewer than 2 values"
+            why = ("has no spread" if s == 0 else "has values too large to normalise (their spread overflows "
+                   "a float); fix them" if math.isinf(s) else "has fewer than 2 values")
             raise QubaError(
                 f"dimension {d} {why} in the reference population ({ref.source[d]}), so it cannot be "
                 "z-normalised; give it weight 0 or choose another --reference"

@@ -187,7 +187,7 @@ def write_report_html(output, leaderboards=None, *, suite: str | None = None, re
         raise QubaError(f"--output {str(output)!r} is a folder; give a file name such as report.html")
     text = build_report_html(leaderboards, suite=suite, reference=reference, title=title)
     try:
-        atomic_write_text(out, text)
+        atomic_write_text(out, text, devices=True)  # -o /dev/stdout, a pipe: written into, never replaced
     except OSError as exc:
         raise QubaError(f"cannot write {str(output)!r} ({exc.strerror or exc}); choose another --output") from None
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quba import dimensions
+from quba import csvsafe, dimensions
 from quba.errors import QubaError
 from quba.paths import atomic_write_bytes, atomic_write_text
 
@@ -123,10 +123,8 @@ def write_report(leaderboard_csv, out_dir=None) -> dict:
     except QubaError as exc:
         result["notes"].append(f"no correlations: {exc}")
     else:
-        buf = io.StringIO()
-        long.to_csv(buf, index=False, float_format="%.6g")
         result["correlations"] = out_dir / "correlations.csv"
-        atomic_write_text(result["correlations"], buf.getvalue())
+        atomic_write_text(result["correlations"], csvsafe.to_csv(long, index=False, float_format="%.6g"))
         matrix = correlation_matrix(long)
         result["heatmap"] = correlation_heatmap(
             matrix, out_dir / "plots" / "correlation_heatmap.png",

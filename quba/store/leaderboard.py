@@ -15,10 +15,9 @@ rewritten.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
-from quba import dimensions
+from quba import csvsafe, dimensions
 from quba.numbers import finite_or_none
 from quba.paths import atomic_write_text
 from quba.store.records import load_records
@@ -54,6 +53,11 @@ def leaderboard_frame(records: list[dict]):
     return frame
 
 
+def leaderboard_bytes(records: list[dict]) -> bytes:
+    """The leaderboard CSV of `records`, as written (text cells escaped: quba/csvsafe.py)."""
+    return csvsafe.to_csv(leaderboard_frame(records), index=False, float_format="%.6g").encode("utf-8")
+
+
 def checksum_path(path) -> Path:
     path = Path(path)
     return path.with_name(path.name + ".sha256")
@@ -65,15 +69,43 @@ def _digest(data: bytes) -> str:
 
 def verify(path) -> bool | None:
     """True if the CSV matches its `.sha256` sidecar, False if not, None without a sidecar."""
+    from quba.integrity import read_regular
+
     path = Path(path)
     side = checksum_path(path)
     if not side.is_file():
         return None
     try:
-        want = side.read_text(encoding="ascii", errors="replace").split()
-        return bool(want) and want[0] == _digest(path.read_bytes())
+        want = read_regular(side).decode("ascii", errors="replace").split()
+        return bool(want) and want[0] == _digest(read_regular(path))
     except OSError:
         return False
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    from quba.integrity import read_regular
+
+    try:
+        return read_regular(path)
+    except FileNotFoundError:
+        return None
+
+
+def _write_locked(path: Path, data: bytes) -> None:
+    """Replace the CSV and its sidecar where they differ from `data` (the caller holds the lock)."""
+    side = f"{_digest(data)}  {path.name}\n".encode()
+    if _read_or_none(path) != data:
+        atomic_write_text(path, data.decode("utf-8"))
+    if _read_or_none(checksum_path(path)) != side:
+        atomic_write_text(checksum_path(path), side.decode())
+
+
+def _cannot_write(path: Path, output, suite: str, exc: OSError):
+    from quba.errors import QubaError
+
+    return QubaError(f"cannot write the leaderboard {path} ({exc.strerror or exc.__class__.__name__}); "
+                     "free space or fix permissions, then run 'quba leaderboard --records-only "
+                     f"--suite {suite} --output {output}'")
 
 
 def write_leaderboard(output, suite: str) -> Path | None:
@@ -81,7 +113,6 @@ def write_leaderboard(output, suite: str) -> Path | None:
 
     Under the CSV's lock the records are (re-)read, so a concurrent writer's record is
     never lost; the file is replaced atomically, and only if its content changed."""
-    from quba.errors import QubaError
     from quba.integrity import locked
 
     path = Path(output) / suite / "leaderboard.csv"
@@ -90,16 +121,50 @@ def write_leaderboard(output, suite: str) -> Path | None:
             records = load_records(output, suite)
             if not records:
                 return None
-            buf = io.StringIO()
-            leaderboard_frame(records).to_csv(buf, index=False, float_format="%.6g")
-            data = buf.getvalue().encode("utf-8")
-            side = f"{_digest(data)}  {path.name}\n"
-            if not (path.is_file() and path.read_bytes() == data):
-                atomic_write_text(path, data.decode("utf-8"))
-            if not (checksum_path(path).is_file() and checksum_path(path).read_text(errors="replace") == side):
-                atomic_write_text(checksum_path(path), side)
+            _write_locked(path, leaderboard_bytes(records))
     except OSError as exc:
-        raise QubaError(f"cannot write the leaderboard {path} ({exc.strerror or exc.__class__.__name__}); "
-                        "free space or fix permissions, then run 'quba leaderboard --records-only "
-                        f"--suite {suite} --output {output}'") from None
+        raise _cannot_write(path, output, suite, exc) from None
     return path
+
+
+def is_generated(path) -> bool:
+    """Whether `path` is a leaderboard quba regenerates: `<output>/<suite>/leaderboard.csv` with
+    the suite's records beside it (not a copy under another name, nor one without records)."""
+    path = Path(path)
+    records = path.parent / "records"
+    return path.name == "leaderboard.csv" and records.is_dir() and any(records.glob("*.json"))
+
+
+def _records_newer(path: Path) -> bool:
+    """Whether a record beside the leaderboard changed after it (its last regeneration failed?)."""
+    try:
+        written = path.stat().st_mtime_ns
+        return any(r.stat().st_mtime_ns > written for r in (path.parent / "records").glob("*.json"))
+    except OSError:
+        return True
+
+
+def refresh(path) -> str | None:
+    """Bring a leaderboard quba regenerates (`is_generated`) in line with its records.
+
+    A CSV that fails its checksum (damaged or edited), or that differs from what its records
+    give now (a record written after it, whose leaderboard write failed: disk full), is
+    regenerated under the lock. Returns why it was regenerated, or None when it was current."""
+    from quba.integrity import locked
+
+    path = Path(path)
+    output, suite = path.parent.parent, path.parent.name
+    try:
+        ok = verify(path)  # reading only, without the lock: a current leaderboard in a read-only folder is read
+        if ok and (not _records_newer(path) or _read_or_none(path) == leaderboard_bytes(load_records(output, suite))):
+            return None
+        with locked(path):  # a writer may have just finished: check again under the lock
+            ok = verify(path)
+            data = leaderboard_bytes(load_records(output, suite))
+            if ok and _read_or_none(path) == data:
+                return None
+            _write_locked(path, data)
+    except OSError as exc:
+        raise _cannot_write(path, output, suite, exc) from None
+    return ("does not match its checksum " + checksum_path(path).name + " (damaged or edited)" if not ok
+            else "is older than the records beside it (a write of it failed, e.g. on a full disk)")

@@ -69,9 +69,13 @@ def run_log_path(path) -> Path:
 
 def read_record(path) -> dict:
     """A record's values (run data of format-1 records dropped), validated."""
+    from quba.integrity import NotRegularFile, read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            rec = json.load(fh)
+        rec = json.loads(read_regular(path).decode("utf-8"))  # a named pipe there: one line, not a hang
+    except NotRegularFile as exc:
+        raise QubaError(f"record {path} is {exc.kind}, not a file; move it away and evaluate the model "
+                        "again") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise QubaError(f"record {path} is not readable JSON ({exc.__class__.__name__}); "
                         "delete it and evaluate the model again") from None
@@ -147,10 +151,11 @@ def write_record(output, record: dict, merge_existing: bool = True) -> Path:
     Under the record file's lock: re-read the file, refuse it if it holds another model,
     merge, and replace it atomically only if the values changed; then append this run to
     the run log. Write errors (disk full, read-only folder) are one QubaError line."""
-    from quba.integrity import locked, warn
+    from quba.integrity import NotRegularFile, check_regular, locked, read_regular, warn
 
     path = record_path(output, record["suite"], record["model"])
     try:
+        check_regular(path)  # a folder or named pipe in its place is not replaced (nor read: a pipe blocks)
         with locked(path):
             old_text, old = None, None
             sources = [path]
@@ -174,22 +179,38 @@ def write_record(output, record: dict, merge_existing: bool = True) -> Path:
                     continue  # a legacy name shared with another model: not ours
                 old = rec
                 if src == path:
-                    old_text = path.read_text(encoding="utf-8")
+                    old_text = read_regular(path).decode("utf-8")
                 break
             new = merge(old, record) if (merge_existing and old is not None) else record
             text = encode(new)
             if text != old_text:
                 atomic_write_text(path, text)
-            entry = {**run_part(record), "changed": text != old_text}
-            with open(run_log_path(path), "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry, default=_json_default) + "\n")
+            _log_run(path, {**run_part(record), "changed": text != old_text})
             if old is not None and legacy != path and legacy.exists() and old_text is None:
                 legacy.unlink()  # migrated to the injective name
+    except NotRegularFile as exc:
+        raise QubaError(f"cannot write the record {path}: {exc.strerror}; move it away (quba replaces only "
+                        "files)") from None
     except OSError as exc:
         raise QubaError(f"cannot write the record {path} ({exc.strerror or exc.__class__.__name__}); "
                         "free space or fix permissions, or choose another --output (the model's outputs "
                         "are cached: running again costs no forward passes)") from None
     return path
+
+
+def _log_run(path: Path, entry: dict) -> None:
+    """Append this run to the record's run log. The record is written by now: a log that cannot take
+    the line (disk full, a folder in its place) costs that line only, reported in one warning."""
+    from quba.integrity import check_regular, warn
+
+    log = run_log_path(path)
+    try:
+        check_regular(log)  # appending to a named pipe would wait for a reader
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, default=_json_default) + "\n")
+    except OSError as exc:
+        warn(f"the record {path} was written, but its run log {log.name} could not take this run "
+             f"({exc.strerror or exc.__class__.__name__}); the values are safe (free space, or move the log away)")
 
 
 def check_writable(output, suite: str) -> Path:

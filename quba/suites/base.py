@@ -15,6 +15,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from quba.errors import QubaError
+
 
 @dataclass
 class DecisionMapping:
@@ -35,6 +37,23 @@ class DecisionMapping:
         if self.index_map is not None:
             return self.index_map[np.asarray(p).argmax(axis=1)]
         return np.asarray(self.probs(p)).argmax(axis=1)
+
+
+class PreprocessError(QubaError):
+    """The model's preprocess failed on an image (one line; the runner adds the model and split)."""
+
+
+def run_preprocess(preprocess: Callable, image, what: str):
+    """`preprocess(image)`, any error of it (the model's own code) a PreprocessError naming `what`."""
+    try:
+        return preprocess(image)
+    except QubaError:
+        raise
+    except SystemExit as exc:  # in a DataLoader worker it would end the worker: say it here
+        raise PreprocessError(f"its preprocess called sys.exit({exc.code!r}) on {what}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's preprocess: any error becomes one line
+        msg = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise PreprocessError(f"its preprocess raised {type(exc).__name__} on {what}: {msg}") from None
 
 
 class Split(Protocol):

@@ -47,7 +47,7 @@ from quba.metrics.decisions import (canonical_wnids, imagenet_index_to_in9, imag
                                     in9_class_names, sixteen_class_names, sixteen_class_probs, wnid_to_index)
 from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
 from quba.metrics.shape import texture_class_from_filename
-from quba.suites.base import DecisionMapping
+from quba.suites.base import DecisionMapping, run_preprocess
 
 VERSION = "1"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
@@ -151,7 +151,7 @@ class _FolderDataset:
         if self.corruption is not None:
             img = self._corrupt(img, i)
         if self.preprocess is not None:
-            return self.preprocess(img), i
+            return run_preprocess(self.preprocess, img, f"image {self.paths[i]}"), i
         from torchvision.transforms.functional import to_tensor
 
         return to_tensor(img), i

@@ -71,7 +71,7 @@ from quba.errors import QubaError, closest
 from quba.integrity import load_npz, save_npz
 from quba.paths import cache_dir
 from quba.suites import mini_render as R
-from quba.suites.base import DecisionMapping
+from quba.suites.base import DecisionMapping, run_preprocess
 
 VERSION = "2"
 IMAGE_SIZE = 32
@@ -138,7 +138,7 @@ class _ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         x = self.images[i].float().div_(255.0)
         if self.preprocess is not None:
-            x = self.preprocess(x)
+            x = run_preprocess(self.preprocess, x, f"image {i}")
         return x, i
 
 
@@ -670,6 +670,9 @@ def _generate_into_cache(job) -> str:
         cv2.setNumThreads(1)  # one process per core already
     except Exception:  # noqa: BLE001 - OpenCV missing or without threading control
         pass
+    from quba.integrity import silence_cache_write_failures
+
+    silence_cache_write_failures()  # a full cache: the parent regenerates what is missing and warns once
     seed, name, folder = job
     suite = MiniSuite(seed)
     suite.__dict__["_cache_path"] = folder

@@ -43,8 +43,10 @@ class Plan:
 
 def read_models_file(path) -> list[str]:
     """One model id per line; blank lines and '#' comments ignored."""
+    from quba.integrity import read_regular
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8", errors="replace")  # a named pipe: one line, not a hang
     except OSError as exc:
         raise QubaError(f"cannot read --models-file {path} ({exc.strerror or exc}); give a text file "
                         "with one model id per line") from None

@@ -12,6 +12,14 @@ it, by the driver (plan, outcome) and by the workers (`running`, with host and
 start time), so several workers and even two sweeps into one output never
 lose each other's updates. A failure leaves `failures/<model>.json` (error,
 stage, host, traceback tail, time), removed again once the model succeeds.
+
+Both are bookkeeping (the records are the results), read defensively: a
+sweep.json that is not JSON, or JSON of another shape, is one line for
+`--status` and one warning for a sweep, which starts it afresh; a folder or a
+named pipe in its place is one line (move it away). A failure file that is
+damaged, of another shape, a folder or a pipe is skipped with one warning; the
+failed models are those of the readable failure files and those sweep.json
+marks failed, so `--retry-failed` and `--status` agree.
 """
 from __future__ import annotations
 
@@ -19,6 +27,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from quba.errors import QubaError
+from quba.integrity import NotRegularFile, read_regular, warn
 from quba.paths import atomic_write_text
 from quba.store.records import safe_name
 
@@ -52,29 +62,74 @@ def _lock(path: Path):
     return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
 
 
-def read_state(output, suite: str) -> dict | None:
-    path = state_path(output, suite)
+def _shape_problem(state) -> str | None:
+    """Why `state` is not a sweep.json of this layout (see the module docstring), or None."""
+    if not isinstance(state, dict):
+        return f"a JSON {type(state).__name__}, not an object"
+    models, runs = state.get("models", {}), state.get("runs", [])
+    if not isinstance(models, dict) or not all(isinstance(e, dict) for e in models.values()):
+        return "'models' is not an object of objects"
+    if not all(isinstance(e.get("state", ""), str) for e in models.values()):
+        return "a model's 'state' is not a string"
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        return "'runs' is not a list of objects"
+    return None
+
+
+def _load_json(path: Path, check) -> tuple[object | None, str | None]:
+    """(the JSON at `path`, None) when it passes `check`; (None, why not) otherwise; (None, None) if
+    there is no file. A folder or named pipe there is a why-not, never a hang."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            state = json.load(fh)
-    except (OSError, json.JSONDecodeError):
-        return None
-    return state if isinstance(state, dict) else None
+        data = json.loads(read_regular(path).decode("utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except NotRegularFile as exc:
+        return None, f"{exc.kind}, not a file"
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc.__class__.__name__})"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, "damaged (not JSON)"
+    problem = check(data)
+    return (None, f"of another shape ({problem})") if problem else (data, None)
+
+
+def read_state(output, suite: str) -> dict | None:
+    """sweep.json, or None when there is none. A damaged one is a QubaError (one line)."""
+    path = state_path(output, suite)
+    state, why = _load_json(path, _shape_problem)
+    if why and why.endswith("not a file"):
+        raise QubaError(f"sweep state {path} is {why}; move it away")
+    if why:
+        raise QubaError(f"sweep state {path} is {why}; the next 'quba sweep' into this folder starts it afresh "
+                        "(the records hold the results), or move it away")
+    return state
 
 
 def update_state(output, suite: str, change) -> dict:
-    """Apply `change(state)` (in place) to sweep.json under its lock; return the new state."""
+    """Apply `change(state)` (in place) to sweep.json under its lock; return the new state. A damaged
+    sweep.json is replaced (one warning); a folder or pipe in its place, or one that cannot be
+    written, is a QubaError."""
     path = state_path(output, suite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(path):
-        state = read_state(output, suite) or {}
-        state.setdefault("suite", suite)
-        state.setdefault("output", str(output))
-        state.setdefault("runs", [])
-        state.setdefault("models", {})
-        change(state)
-        state["updated"] = now()
-        atomic_write_text(path, json.dumps(state, indent=1) + "\n")
+    try:
+        with _lock(path):
+            state, why = _load_json(path, _shape_problem)
+            if why and why.endswith("not a file"):
+                raise QubaError(f"sweep state {path} is {why}; move it away")
+            if why:
+                warn(f"sweep state {path} was {why}; started afresh (the records hold the results)")
+            state = state or {}
+            state.setdefault("suite", suite)
+            state.setdefault("output", str(output))
+            state.setdefault("runs", [])
+            state.setdefault("models", {})
+            change(state)
+            state["updated"] = now()
+            atomic_write_text(path, json.dumps(state, indent=1) + "\n")
+    except OSError as exc:  # its lock file a folder, a full disk, ...
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise QubaError(f"cannot update the sweep state {path}: {exc.strerror or exc.__class__.__name__}{where}; "
+                        "free space, fix permissions or move what is in the way") from None
     return state
 
 
@@ -100,27 +155,52 @@ def mark(output, suite: str, model: str, **fields) -> None:
     update_state(output, suite, change)
 
 
-def write_failure(output, suite: str, model: str, info: dict) -> Path:
+def write_failure(output, suite: str, model: str, info: dict) -> Path | None:
+    """Write the model's failure file; one that cannot be written (a folder in its place, a full disk)
+    is one warning: sweep.json holds the failure too."""
     path = failure_path(output, suite, model)
-    atomic_write_text(path, json.dumps(info, indent=1, default=str) + "\n")
+    try:
+        atomic_write_text(path, json.dumps(info, indent=1, default=str) + "\n")
+    except OSError as exc:
+        warn(f"could not write the failure file {path} ({exc.strerror or exc.__class__.__name__}); the failure "
+             f"is in {STATE_FILE} (quba sweep --status)")
+        return None
     return path
 
 
 def clear_failure(output, suite: str, model: str) -> None:
-    failure_path(output, suite, model).unlink(missing_ok=True)
+    path = failure_path(output, suite, model)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:  # a folder in its place
+        warn(f"could not remove the failure file {path} of {model}, which succeeded "
+             f"({exc.strerror or exc.__class__.__name__}); remove it")
+
+
+def _failure_problem(info) -> str | None:
+    if not isinstance(info, dict):
+        return f"a JSON {type(info).__name__}, not an object"
+    if not isinstance(info.get("model"), str) or not info["model"]:
+        return "no 'model' name"
+    return None
 
 
 def failed_models(output, suite: str) -> dict[str, dict]:
-    """{model: failure info} of the failures/ folder."""
+    """{model: failure info}: the readable failure files, and the models sweep.json marks failed
+    (a damaged failure file is skipped with one warning each)."""
     out = {}
     folder = failures_dir(output, suite)
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            info = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        info, why = _load_json(p, _failure_problem)
+        if why:
+            warn(f"failure file {p} is {why}; skipped (delete it; {STATE_FILE} still lists the failure)")
             continue
-        if isinstance(info, dict) and info.get("model"):
-            out[str(info["model"])] = info
+        out[info["model"]] = info
+    state, _ = _load_json(state_path(output, suite), _shape_problem)
+    for model, entry in (state or {}).get("models", {}).items():
+        if entry.get("state") == "failed" and model not in out:
+            out[model] = {"model": model, "suite": suite, "error": entry.get("reason"), "stage": entry.get("stage"),
+                          "host": entry.get("host"), "time": entry.get("finished")}
     return out
 
 

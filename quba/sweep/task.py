@@ -170,9 +170,13 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
 
 
 def run_task(task: dict) -> dict:
-    """Run one task (see the module docstring); returns its outcome, never raises."""
+    """Run one task (see the module docstring); returns its outcome, never raises (but on a real
+    Ctrl-C: a KeyboardInterrupt the model's own code raises, or its sys.exit(), is its failure)."""
+    from quba.errors import interrupts_watched
+
     try:
-        return _run_task(task)
+        with interrupts_watched():  # in a worker: tell the user's Ctrl-C from a model's KeyboardInterrupt
+            return _run_task(task)
     finally:
         _release()  # the task's frame (model, outputs) is gone by now
 
@@ -244,8 +248,10 @@ def _run_task(task: dict) -> dict:
                 "from_cache": sum(1 for s in out.get("splits", {}).values() if s.get("cached")),
                 "splits": len(out.get("splits", {}))}
     except BaseException as exc:  # noqa: BLE001 - reported to the driver, which writes failures/
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        from quba.errors import real_interrupt
+
+        if isinstance(exc, KeyboardInterrupt) and real_interrupt():
+            raise  # the user's Ctrl-C stops the sweep
         return failure(task, stage, exc, traceback.format_exc())
 
 

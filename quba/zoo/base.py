@@ -33,6 +33,7 @@ class LoadedModel:
     fingerprint_override: str | None = None
 
     def __post_init__(self) -> None:
+        check_usable(None, self.preprocess, self.id)  # not the weights: device="meta" builds count parameters
         if self.parameters_m is None:
             self.parameters_m = count_parameters_m(self.module)
         if self.parameters_full_m is None:
@@ -43,6 +44,22 @@ class LoadedModel:
         if self.fingerprint_override:
             return self.fingerprint_override
         return weights_fingerprint(self.module)
+
+
+def check_usable(module: nn.Module | None, preprocess, name: str) -> None:
+    """A QubaError (one line) for a module that cannot run (weights on the `meta` device: shapes
+    without data) or a preprocess that is not callable (module None: the preprocess only)."""
+    from quba.errors import QubaError
+
+    if preprocess is not None and not callable(preprocess):
+        raise QubaError(f"the preprocess of model {name!r} is of type {type(preprocess).__name__}, not a "
+                        "function of an image; return (module, preprocess) with a callable preprocess, or the module alone")
+    if module is None:
+        return
+    meta = next((n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta), None)
+    if meta is not None:
+        raise QubaError(f"model {name!r} has weights on the 'meta' device ({meta} has a shape but no data); build "
+                        "it with real weights (e.g. load_state_dict(..., assign=True) after to_empty())")
 
 
 def count_parameters_m(module: nn.Module) -> float:

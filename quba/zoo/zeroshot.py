@@ -115,7 +115,7 @@ def cached_head(model_name: str, tag: str, compute: Callable[[], torch.Tensor], 
 
     path = head_cache_path(model_name, tag)
     key = _key(classnames, template_set)
-    if path.exists():
+    if path.is_file():  # not exists(): opening a named pipe would block
         try:
             with safe_open(str(path), framework="pt") as fh:
                 meta = fh.metadata() or {}

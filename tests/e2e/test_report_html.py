@@ -391,6 +391,26 @@ def test_csv_download_equals_quba_rank_csv(ref_page, files):
     assert saved.read_text() == render.ranking_csv(rank(**kw))
 
 
+def test_csv_download_escapes_formula_names_as_quba_rank_does(browser, tmp_path):
+    # issue 23.3: the page's CSV put =HYPERLINK(...) and @... names into spreadsheets unescaped
+    import pandas as pd
+
+    lb = tmp_path / "hostile.csv"
+    f = pd.read_csv(MINI)
+    f.loc[:6, "model"] = ['=HYPERLINK("http://x","y")', "@SUM(1+1)x.py:build", "+1+2", "-2+3", "\tcmd",
+                          "''=twice", "-5"]
+    f.to_csv(lb, index=False)
+    page = Page(browser, write_report_html(tmp_path / "hostile.html", [str(lb)]))
+    try:
+        got = page.page.evaluate("window.quba.csv()")
+        assert got == render.ranking_csv(rank(str(lb)))
+        rows = {r[1] for r in __import__("csv").reader(got.splitlines())}
+        assert {"'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(1+1)x.py:build", "'+1+2", "'-2+3", "cmd",
+                "''=twice", "-5"} <= rows  # names are stripped (tab); ''=twice reads as '=twice, escaped again
+    finally:
+        page.close()
+
+
 @pytest.mark.slow
 def test_real_controls_hash_round_trip_keyboard_and_screenshots(browser, files):
     shots = files["shots"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -75,13 +76,46 @@ def test_github_anchor_rules():
     assert anchors("# A\n## A\n```\n# not a heading\n```\n## A\n") == {"a", "a-1", "a-2"}
 
 
-def tracked_text_files() -> list[Path]:
-    """Tracked (and new, not ignored) files of the repository that are text."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
+#: Folders never part of the project's text: version control, caches, builds.
+SKIPPED_DIRS = {".git", "__pycache__", ".pytest_cache", "build", "dist", ".quba_cache", "node_modules"}
+
+
+def is_environment(folder: Path) -> bool:
+    """A virtual environment (venv, virtualenv, uv: pyvenv.cfg) or a conda environment."""
+    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
+
+
+def project_files(root: Path) -> list[str]:
+    """Tracked and new (not ignored) files under `root`, relative; outside a git checkout (a copied
+    folder, an unpacked sdist) every file, without caches and builds. Never a file of a virtual or
+    conda environment inside the clone, whatever its name (issue 23.14: a .venv failed 4 tests)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=root,
+                             capture_output=True, check=True).stdout.decode()
+        names = [n for n in out.split("\0") if n]
+    except (OSError, subprocess.CalledProcessError):  # no git, or not a checkout
+        names = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info"))
+            names += [os.path.relpath(os.path.join(folder, f), root) for f in sorted(files)]
+    envs: dict[Path, bool] = {}
+
+    def in_environment(rel: Path) -> bool:
+        for parent in list(rel.parents)[:-1]:  # every folder above the file, within root
+            if parent not in envs:
+                envs[parent] = is_environment(root / parent)
+            if envs[parent]:
+                return True
+        return False
+
+    return [n for n in names if not in_environment(Path(n))]
+
+
+def tracked_text_files(root: Path = ROOT) -> list[Path]:
+    """Tracked (and new, not ignored) files of the repository that are text (`project_files`)."""
     files = []
-    for name in filter(None, out.split("\0")):
-        p = ROOT / name
+    for name in project_files(root):
+        p = root / name
         if not p.is_file():
             continue
         data = p.read_bytes()
@@ -323,3 +357,34 @@ def test_metrics_doc_lists_every_dimension_with_its_direction():
         arrow, anchor = rows[name]
         assert arrow == ("↑" if higher else "↓"), f"docs/metrics.md gives {name} the wrong direction"
         assert anchor in doc_anchors, f"docs/metrics.md: #{anchor} (row of {name}) is not a heading"
+
+
+# --------------------------------------------------------------------------- issue 23.14: a clone with a venv
+def _project_with_an_environment(root: Path, env_name: str) -> None:
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.md").write_text("# A\n")
+    env = root / env_name
+    (env / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (env / "lib" / "site-packages" / "pkg" / "README.md").write_text("see docs/nowhere.md and /usr/lib\n")
+    (root / "conda" / "conda-meta").mkdir(parents=True)
+    (root / "conda" / "x.txt").write_text("docs/nowhere.md\n")
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git checkout", "no git"])
+@pytest.mark.parametrize("env_name", [".venv", "venv", "my-env"])
+def test_files_of_a_virtual_environment_inside_the_clone_are_not_checked(tmp_path, git, env_name):
+    _project_with_an_environment(tmp_path, env_name)
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    files = {p.relative_to(tmp_path).as_posix() for p in tracked_text_files(tmp_path)}
+    assert files == {"docs/a.md"}
+
+
+@pytest.mark.parametrize("command", [c for c, _ in cli_commands(build_parser())], ids=" ".join)
+def test_help_shows_percent_signs_once(command, capsys):
+    """argparse %-formats option help (95%% there prints 95%) but not a description (95%% stays)."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--help"])
+    text = capsys.readouterr().out
+    assert "%%" not in text and "%(" not in text

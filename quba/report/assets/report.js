@@ -743,6 +743,15 @@
 
   function csvNum(x) { return finite(x) ? pyRepr(x) : ""; }
 
+  // A text cell a spreadsheet would run as a formula gets a leading ' (quba/csvsafe.py: escape_text).
+  var FORMULA_START = /^[=+\-@\t\r]/, PLAIN_NUMBER = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+  function csvText(s) {
+    s = String(s);
+    var rest = s.replace(/^'+/, "");
+    if (FORMULA_START.test(rest) && (rest !== s || !PLAIN_NUMBER.test(s))) s = "'" + s;
+    return csvField(s);
+  }
+
   function rankingCsv(view) {
     var S = view.S;
     var head = ["rank", "model", "quba"];
@@ -750,9 +759,9 @@
     head.push("renormalised", "leaderboard");
     var lines = [head.map(csvField).join(",")];
     view.ranked.forEach(function (r) {
-      var f = [String(r.rank), csvField(r.model), csvNum(r.quba)];
+      var f = [String(r.rank), csvText(r.model), csvNum(r.quba)];
       S.dims.forEach(function (d) { f.push(csvNum(S.values[d][r.i]), csvNum(zOf(S, d, r.i))); });
-      f.push(r.renormalised ? "True" : "False", csvField(S.rows.leaderboard[r.i]));
+      f.push(r.renormalised ? "True" : "False", csvText(S.rows.leaderboard[r.i]));
       lines.push(f.join(","));
     });
     return lines.join("\n") + "\n";

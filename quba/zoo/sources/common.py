@@ -289,9 +289,12 @@ def read_checkpoint(path) -> dict:
     """A state dict from a local file: safetensors, or torch.load(weights_only=True).
 
     Pickles that would construct arbitrary objects (and so run code) are refused."""
+    from quba.integrity import why_not_a_file
+
     path = Path(path)
     if not path.is_file():
-        raise QubaError(f"checkpoint {str(path)!r} does not exist; pass the path of a .safetensors or .pt/.pth file")
+        raise QubaError(f"checkpoint {str(path)!r} {why_not_a_file(path)}; pass the path of a .safetensors or "
+                        ".pt/.pth file")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
