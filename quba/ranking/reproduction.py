@@ -288,14 +288,10 @@ def rows_table(report: dict, records_where: str | None = None) -> str:
 
 def rows_csv(report: dict) -> str:
     """The rows as CSV (text cells guarded against spreadsheet formulas, as `quba rank` does)."""
-    import io
-
     import pandas as pd
 
-    from quba.ranking.render import csv_safe
+    from quba import csvsafe
 
     frame = pd.DataFrame([{**{k: r[k] for k in CSV_COLUMNS if k != "notes"}, "notes": "; ".join(r["notes"])}
                           for r in report["rows"]], columns=list(CSV_COLUMNS))
-    buf = io.StringIO()
-    csv_safe(frame).to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
+    return csvsafe.to_csv(frame, index=False, lineterminator="\n")
