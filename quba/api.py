@@ -59,7 +59,7 @@ def check_bootstrap(n) -> int:
 
 def _checked(kw: dict) -> dict:
     """The engine keywords of `evaluate`, validated (one QubaError line for the first problem)."""
-    from quba.engine.paper_protocol import check_protocol
+    from quba.engine.paper_protocol import check_options, check_protocol
     from quba.zoo.eval_transform import check_overrides
 
     kw = dict(kw)
@@ -70,6 +70,7 @@ def _checked(kw: dict) -> dict:
     kw["seed"] = check_int(kw.get("seed", 0), "--seed", 0)
     kw["threads"] = check_int(kw.get("threads"), "--threads", 1, allow_none=True)
     kw["protocol"] = check_protocol(kw.get("protocol", "quba"))
+    check_options(kw["protocol"], kw.get("paper_order"), kw.get("paper_train_mode"))
     check_overrides(kw.get("input_size"), kw.get("interpolation"), kw.get("crop_pct"))
     return kw
 
@@ -94,7 +95,7 @@ def evaluate(model, suite=DEFAULT_SUITE, dims=None, *, output="results", place: 
       the record's "reference" key.
     Other keywords: those of `quba.engine.measure_model` (subset, bootstrap, device,
     batch_size, workers, seed, strict, progress, options, cache_root, precision, threads,
-    protocol, input_size, interpolation, crop_pct, replicates).
+    protocol, paper_order, paper_train_mode, input_size, interpolation, crop_pct, replicates).
     Returns the record (quba/store/schema.py), with "path" when written.
     """
     from quba.engine import resolve_dims, resolve_model

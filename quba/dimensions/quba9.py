@@ -81,7 +81,9 @@ def _protocol(opts) -> str:
 def _adversarial_requests(suite, opts) -> list[SplitRequest]:
     val = _clean(suite).split
     if _protocol(opts) == "paper":
-        return [SplitRequest(val, a) for a in PAPER_ATTACKS]
+        from quba.engine.paper_protocol import request_params  # its options key the cache
+
+        return [SplitRequest(val, a, request_params(opts)) for a in PAPER_ATTACKS]
     return [SplitRequest(val), SplitRequest(val, "fgsm"), SplitRequest(val, "pgd")]
 
 
