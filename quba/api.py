@@ -161,8 +161,10 @@ def _evaluate_one(loaded, suite_obj, dims, *, output, place_it: bool, **kw) -> d
 
 
 def setup_changes(output, record: dict) -> list[str]:
-    """One line per dimension of the record on disk that `record` replaces under another setup
-    (another attribution method, another protocol), so a value is never swapped silently."""
+    """Lines about what `record` replaces in the record on disk: a dimension measured again under
+    another setup (another attribution method, another protocol), and the dimensions a record of
+    another setup held (another transform, seed, code ...: records are merged only when their setups
+    agree, `quba.store.records.MERGE_KEYS`), so a value is never swapped or dropped silently."""
     from quba.store import records as store_records
 
     path = store_records.record_path(output, record["suite"], record["model"])
@@ -173,6 +175,13 @@ def setup_changes(output, record: dict) -> list[str]:
     except QubaError:
         return []
     notes = []
+    differ = store_records.setup_difference(old, record) if old.get("model") == record["model"] else {}
+    dropped = [d for d in (old.get("dimensions") or {}) if d not in record["dimensions"]]
+    if differ and dropped:
+        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in differ.items())
+        notes.append(f"{path} held {', '.join(dropped)} of {record['model']} measured with another setup ({what}); "
+                     "this evaluation replaces the record (records of different setups are never merged): "
+                     "evaluate those dimensions again with this setup to have them")
     for name, entry in record["dimensions"].items():
         before = (old.get("dimensions") or {}).get(name)
         if not before:

@@ -157,6 +157,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     precision = resolve_precision(precision, dev)
     suite_obj = load_suite(suite, data_root)
     loaded = resolve_model(model)
+    code_fingerprint = loaded.code_fingerprint()  # as loaded (the sweep verifies a record against this)
     transform_source = "model" if loaded.preprocess is not None else None
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
             "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
@@ -264,11 +265,14 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
             "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
-            "precision": precision, "protocol": protocol, "transform": _transform_of(loaded),
+            "precision": precision, "protocol": protocol,
+            "paper_options": {"order": opts["paper_order"], "train_mode": opts["paper_train_mode"]}
+            if "paper_order" in opts else None,
+            "transform": _transform_of(loaded),
             "transform_source": transform_source,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),
             "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
-            "code_fingerprint": main.code_fingerprint,
+            "code_fingerprint": code_fingerprint,
             "transform_overrides": transform_overrides(input_size, interpolation, crop_pct),
             "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
             "batch_size": batch_size, "parameters_m": loaded.parameters_m,

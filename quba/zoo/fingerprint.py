@@ -41,7 +41,7 @@ from torch import nn
 #: Packages whose code is keyed by their version (quba.engine.runner.stack_versions), not their files.
 STACK_PACKAGES = frozenset({"torch", "torchvision", "timm", "open_clip"})
 #: Depth to which attributes of plain objects (a preprocess, a config) are followed.
-MAX_DEPTH = 4
+MAX_DEPTH = 6
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))
 
 
@@ -167,8 +167,10 @@ class _Hasher:
             self.add(a.tobytes() if a.dtype != object else repr(a.tolist()))
         elif isinstance(v, (torch.dtype, torch.device, torch.Size, np.dtype)):
             self.add(type(v).__name__, str(v))
-        elif isinstance(v, nn.Module):
-            self.add_class(type(v))  # a module held outside _modules: its class (its own walk is not ours)
+        elif isinstance(v, nn.Module):  # a module held outside _modules (a torchvision transform): its class
+            self.add_class(type(v))  # and attributes; its weights are not walked (they may be another model's)
+            if depth < MAX_DEPTH:
+                self.value({k: x for k, x in vars(v).items() if k not in _MODULE_INTERNALS}, depth + 1)
         elif isinstance(v, (list, tuple, set, frozenset)):
             items = sorted(v, key=repr) if isinstance(v, (set, frozenset)) else v
             self.add(type(v).__name__, len(items))
