@@ -80,10 +80,8 @@ def _protocol(opts) -> str:
 
 def _adversarial_requests(suite, opts) -> list[SplitRequest]:
     val = _clean(suite).split
-    if _protocol(opts) == "paper":
-        from quba.engine.paper_protocol import request_params  # its options key the cache
-
-        return [SplitRequest(val, a, request_params(opts)) for a in PAPER_ATTACKS]
+    if _protocol(opts) == "paper":  # the engine adds the protocol's options to them (paper_protocol.route)
+        return [SplitRequest(val, a) for a in PAPER_ATTACKS]
     return [SplitRequest(val), SplitRequest(val, "fgsm"), SplitRequest(val, "pgd")]
 
 

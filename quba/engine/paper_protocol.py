@@ -140,12 +140,16 @@ def setup(name: str, opts) -> dict:
 
 
 def route(name: str, request, opts):
-    """The request a dimension's own request becomes: under train mode all, a dimension eval.py
-    measures after the attacks reads that run's outputs (`AFTER_PREFIX` + its name)."""
-    if (str((opts or {}).get("protocol") or "quba") == "paper" and name in AFTER_DIMENSIONS
-            and options_of(opts).train_mode == "all" and request.attack is None and request.model is None):
-        from quba.dimensions import SplitRequest
+    """The request a dimension's own request becomes under the paper protocol: its attack outputs
+    carry the protocol's options (`request_params`: they key the cache), and under train mode all a
+    dimension eval.py measures after the attacks reads that run's outputs (`AFTER_PREFIX` + its name)."""
+    if str((opts or {}).get("protocol") or "quba") != "paper" or request.model is not None:
+        return request
+    from quba.dimensions import SplitRequest
 
+    if is_paper(request.attack):
+        return SplitRequest(request.split, request.attack, request_params(opts), None, request.outputs)
+    if name in AFTER_DIMENSIONS and request.attack is None and options_of(opts).train_mode == "all":
         return SplitRequest(request.split, AFTER_PREFIX + name, request_params(opts), None, request.outputs)
     return request
 

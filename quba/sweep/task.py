@@ -89,9 +89,14 @@ def _enter(task: dict) -> None:
 
 def _opts(task: dict, batch_size: int) -> dict:
     """The per-run options dict `quba.engine.measure_model` hands to the dimensions' hooks."""
+    from quba.engine.paper_protocol import check_options
+
     kw = task["eval"]
+    protocol = kw.get("protocol") or "quba"
+    paper = check_options(protocol, kw.get("paper_order"), kw.get("paper_train_mode"))
     return {"seed": kw["seed"], "subset": kw["subset"], "bootstrap": kw["bootstrap"], "device": kw["device"],
-            "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"],
+            "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"], "protocol": protocol,
+            **({"paper_order": paper.order, "paper_train_mode": paper.train_mode} if paper else {}),
             "progress": False, **(kw.get("options") or {})}
 
 

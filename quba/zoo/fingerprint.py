@@ -66,10 +66,9 @@ def code_fingerprint(module: nn.Module, preprocess=None, files=()) -> str:
         for k in sorted(state):
             h.add("attr", k)
             h.value(state[k], 1)
-        persistent = set(m.state_dict(keep_vars=True)) if m._non_persistent_buffers_set else ()
-        for k in sorted(m._non_persistent_buffers_set):
+        for k in sorted(m._non_persistent_buffers_set):  # not in the state dict, so not in the weights' hash
             buf = m._buffers.get(k)
-            if buf is not None and k not in persistent:
+            if buf is not None:
                 h.add("buffer", k)
                 h.value(buf, 1)
         if isinstance(m, torch.jit.ScriptModule):
