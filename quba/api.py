@@ -41,7 +41,7 @@ def check_bootstrap(n) -> int:
 
 def _checked(kw: dict) -> dict:
     """The engine keywords of `evaluate`, validated (one QubaError line for the first problem)."""
-    from quba.engine.paper_protocol import check_protocol
+    from quba.engine.paper_protocol import check_options, check_protocol
     from quba.zoo.eval_transform import check_overrides
 
     kw = dict(kw)
@@ -52,6 +52,7 @@ def _checked(kw: dict) -> dict:
     kw["seed"] = check_int(kw.get("seed", 0), "--seed", 0)
     kw["threads"] = check_int(kw.get("threads"), "--threads", 1, allow_none=True)
     kw["protocol"] = check_protocol(kw.get("protocol", "quba"))
+    check_options(kw["protocol"], kw.get("paper_order"), kw.get("paper_train_mode"))
     check_overrides(kw.get("input_size"), kw.get("interpolation"), kw.get("crop_pct"))
     return kw
 
@@ -76,7 +77,7 @@ def evaluate(model, suite=DEFAULT_SUITE, dims=None, *, output="results", place: 
       the record's "reference" key.
     Other keywords: those of `quba.engine.measure_model` (subset, bootstrap, device,
     batch_size, workers, seed, strict, progress, options, cache_root, precision, threads,
-    protocol, input_size, interpolation, crop_pct, replicates).
+    protocol, paper_order, paper_train_mode, input_size, interpolation, crop_pct, replicates).
     Returns the record (quba/store/schema.py), with "path" when written.
     """
     from quba.engine import resolve_dims, resolve_model
@@ -148,8 +149,10 @@ def _evaluate_one(loaded, suite_obj, dims, *, output, place_it: bool, **kw) -> d
 
 
 def setup_changes(output, record: dict) -> list[str]:
-    """One line per dimension of the record on disk that `record` replaces under another setup
-    (another attribution method, another protocol), so a value is never swapped silently."""
+    """Lines about what `record` replaces in the record on disk: a dimension measured again under
+    another setup (another attribution method, another protocol), and the dimensions a record of
+    another setup held (another transform, seed, code ...: records are merged only when their setups
+    agree, `quba.store.records.MERGE_KEYS`), so a value is never swapped or dropped silently."""
     from quba.store import records as store_records
 
     path = store_records.record_path(output, record["suite"], record["model"])
@@ -160,6 +163,13 @@ def setup_changes(output, record: dict) -> list[str]:
     except QubaError:
         return []
     notes = []
+    differ = store_records.setup_difference(old, record) if old.get("model") == record["model"] else {}
+    dropped = [d for d in (old.get("dimensions") or {}) if d not in record["dimensions"]]
+    if differ and dropped:
+        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in differ.items())
+        notes.append(f"{path} held {', '.join(dropped)} of {record['model']} measured with another setup ({what}); "
+                     "this evaluation replaces the record (records of different setups are never merged): "
+                     "evaluate those dimensions again with this setup to have them")
     for name, entry in record["dimensions"].items():
         before = (old.get("dimensions") or {}).get(name)
         if not before:

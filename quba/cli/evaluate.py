@@ -43,6 +43,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="quba (default): attacks in [0,1] pixel space, model in eval mode; paper: adversarial "
                         "robustness exactly as the QUBA authors' code ran it (normalised-space attacks, their "
                         "clamping, train-mode side effect), comparable with the paper's rows (recorded, cached apart)")
+    p.add_argument("--paper-order", choices=["shuffled", "suite"], default=None,
+                   help="with --protocol paper: shuffled (default: the authors' DataLoader(shuffle=True) order, "
+                        "drawn from the generator seeded with --seed) or suite (the suite's order)")
+    p.add_argument("--paper-train-mode", choices=["attack", "all"], default=None,
+                   help="with --protocol paper: attack (default: the train-mode side effect stays inside "
+                        "adversarial robustness, as eval.py --adv_rob alone) or all (the authors' one call with all "
+                        "nine flags: corruption, OOD, calibration and class balance measured in train mode after "
+                        "the attacks, object focus and shape bias with the running statistics they left)")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="evaluate your own weights: a .safetensors or tensor-only torch file, loaded safely into "
                         "--arch NAME (timm name or torchvision:NAME), or without --arch into the one catalog "
@@ -108,6 +116,7 @@ def evaluate_kwargs(args) -> dict:
                 device=args.device, batch_size=args.batch_size, workers=args.workers, seed=args.seed,
                 output=args.output, strict=args.strict, progress=args.progress, options=further_options(args),
                 precision=args.precision, threads=getattr(args, "threads", None), protocol=args.protocol,
+                paper_order=getattr(args, "paper_order", None), paper_train_mode=getattr(args, "paper_train_mode", None),
                 input_size=args.input_size, interpolation=args.interpolation, crop_pct=args.crop_pct)
 
 

@@ -80,7 +80,7 @@ def _protocol(opts) -> str:
 
 def _adversarial_requests(suite, opts) -> list[SplitRequest]:
     val = _clean(suite).split
-    if _protocol(opts) == "paper":
+    if _protocol(opts) == "paper":  # the engine adds the protocol's options to them (paper_protocol.route)
         return [SplitRequest(val, a) for a in PAPER_ATTACKS]
     return [SplitRequest(val), SplitRequest(val, "fgsm"), SplitRequest(val, "pgd")]
 

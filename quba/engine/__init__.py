@@ -16,7 +16,7 @@ import platform
 from quba.errors import QubaError
 from quba.numbers import finite_or_none
 
-__all__ = ["measure_model", "resolve_model", "resolve_dims", "dimension_setup"]
+__all__ = ["measure_model", "resolve_model", "resolve_dims", "dimension_setup", "requested_setup"]
 
 
 def resolve_model(model):
@@ -87,9 +87,13 @@ def _versions() -> dict:
             "open_clip": stack["open_clip_torch"]}
 
 
-def collect_requests(dim_objs, suite, opts):
-    """Union of the requests; 'logits' wins over 'decisions' for the same outputs."""
+def collect_requests(dim_objs, suite, opts, originals: dict | None = None):
+    """Union of the requests; 'logits' wins over 'decisions' for the same outputs. A dimension's
+    request may be routed to other outputs (`paper_protocol.route`: under the paper protocol's
+    train mode all, a dimension measured after the attacks reads that run's outputs); `originals`,
+    when given, is filled with {dimension: {routed request: the request the dimension made}}."""
     from quba.dimensions import SplitRequest
+    from quba.engine.paper_protocol import route
 
     merged: dict[tuple, SplitRequest] = {}
     per_dim: dict[str, list[SplitRequest]] = {}
@@ -99,8 +103,11 @@ def collect_requests(dim_objs, suite, opts):
         for r in reqs:
             if not isinstance(r, SplitRequest):
                 raise TypeError(f"dimension {dim.name}: needs() must return SplitRequest objects, got {r!r}")
-        per_dim[dim.name] = reqs
-        for r in reqs:
+        routed = [route(dim.name, r, opts) for r in reqs]
+        if originals is not None:
+            originals[dim.name] = dict(zip(routed, reqs))
+        per_dim[dim.name] = routed
+        for r in routed:
             key = (r.split, r.attack, tuple(r.params), r.model)
             old = merged.get(key)
             if old is None or (old.outputs == "decisions" and r.outputs == "logits"):
@@ -113,7 +120,8 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
                   batch_size=256, workers=0, seed=0, strict=False, progress=True,
                   options: dict | None = None, cache_root=None, precision="auto", threads=None,
                   protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
-                  replicates: dict | None = None, split_check=None) -> dict:
+                  replicates: dict | None = None, split_check=None, paper_order=None,
+                  paper_train_mode=None) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
@@ -125,7 +133,8 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
       fp32 | bf16; part of the cache key and recorded per split. threads: torch threads of
       this process (default: torch's, all cores).
     protocol: quba (default) | paper: adversarial robustness as the QUBA
-      authors' code measured it (quba/engine/paper_protocol.py).
+      authors' code measured it (quba/engine/paper_protocol.py); paper_order
+      (shuffled | suite) and paper_train_mode (attack | all) are its options.
     input_size, interpolation, crop_pct: the ImageNet evaluation transform a
       module without its own preprocess gets on image-file suites
       (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the
@@ -152,12 +161,14 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     precision = resolve_precision(precision, dev)
     suite_obj = load_suite(suite, data_root)
     loaded = resolve_model(model)
+    code_fingerprint = loaded.code_fingerprint()  # as loaded (the sweep verifies a record against this)
     transform_source = "model" if loaded.preprocess is not None else None
     opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
             "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
-            "precision": precision, **(options or {})}
+            "precision": precision, **_paper_opts(protocol, paper_order, paper_train_mode), **(options or {})}
     dim_objs = [D.get(n) for n in names]
-    requests, per_dim = collect_requests(dim_objs, suite_obj, opts)
+    originals: dict = {}
+    requests, per_dim = collect_requests(dim_objs, suite_obj, opts, originals)
     known_splits = set(suite_obj.split_names())
     pending = set()
     if hasattr(suite_obj, "prepare"):  # a generated suite: its missing splits are made in parallel, in
@@ -209,10 +220,12 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     # 3. Dimensions and their intervals.
     results, details = {}, {}
     for dim in dim_objs:
-        mine = {r: by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
+        asked = originals.get(dim.name, {})  # the dimension reads its outputs under the requests it made
+        mine = {asked.get(r, r): by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
         ctx = measure.Context(dimension=dim.name, suite=suite_obj, model=loaded, opts=opts, device=dev,
                               outputs=mine, split_fn=lambda n: splits[n] if n in splits else suite_obj.split(n))
-        fields = {r: runners[r.model].cache_fields(r) for r in mine if r.model in runners}
+        ctx.fingerprints = {"model_fingerprint": runners[None].fingerprint, "model_code": runners[None].code_fingerprint}
+        fields = {asked.get(r, r): runners[r.model].cache_fields(r) for r in per_dim[dim.name] if r.model in runners}
         res, value, lo, hi, reps = measure.measure(dim, ctx, bootstrap, seed, cache=ScoreCache(cache_root),
                                                    request_fields=fields)
         if bootstrap > 0 and replicates is not None:
@@ -224,7 +237,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
             extra = {k: v for k, v in res.items() if k != "value"}
             if extra:
                 entry["details"] = _jsonable(extra)
-        setup = dimension_setup(dim.name, protocol, entry.get("details"))
+        setup = dimension_setup(dim.name, opts, entry.get("details"))
         if setup:
             entry["setup"] = setup
         results[dim.name] = entry
@@ -259,10 +272,15 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
         "provenance": {
             **_versions(), "seed": seed, "device": str(dev),
             "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
-            "precision": precision, "protocol": protocol, "transform": _transform_of(loaded),
+            "precision": precision, "protocol": protocol,
+            "paper_options": {"order": opts["paper_order"], "train_mode": opts["paper_train_mode"]}
+            if "paper_order" in opts else None,
+            "transform": _transform_of(loaded),
             "transform_source": transform_source,
             "suite": suite_obj.name, "suite_version": str(suite_obj.version),
             "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
+            "code_fingerprint": code_fingerprint,
+            "transform_overrides": transform_overrides(input_size, interpolation, crop_pct),
             "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
             "batch_size": batch_size, "parameters_m": loaded.parameters_m,
             "parameters_full_m": loaded.parameters_full_m,
@@ -270,18 +288,51 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     }
 
 
-def dimension_setup(name: str, protocol: str, details: dict | None) -> dict:
-    """What, besides the model and the suite, decides a dimension's value: the protocol for the
-    dimensions whose protocols differ (quba/engine/paper_protocol.py), the attribution method for
-    those computed from attributions. Stored with the value in the record."""
-    from quba.engine.paper_protocol import PROTOCOL_DIMENSIONS
-
-    setup = {}
-    if name in PROTOCOL_DIMENSIONS:
-        setup["protocol"] = protocol
+def dimension_setup(name: str, opts: dict, details: dict | None = None) -> dict:
+    """What, besides the model and the suite, decides a dimension's value, stored with the value in
+    the record: the protocol (for the dimensions whose protocols differ; under `--protocol paper` also
+    its options and the batch size, `paper_protocol.setup`), the options the user gave the dimension
+    (from its options declaration, so a plugin's are covered), and the attribution method it resolved
+    to (details). `requested_setup` is the part the options decide (the sweep compares it)."""
+    setup = requested_setup(name, opts)
     if isinstance(details, dict) and isinstance(details.get("method"), str):
         setup["method"] = details["method"]
     return setup
+
+
+def requested_setup(name: str, opts: dict) -> dict:
+    """The part of a dimension's setup that the evaluation's options decide, before any work:
+    {protocol, paper, options}, each only where it applies (see `dimension_setup`)."""
+    import dataclasses
+
+    from quba import dimensions as D
+    from quba.engine import paper_protocol as P
+
+    opts = opts or {}
+    setup = {}
+    if name in P.PROTOCOL_DIMENSIONS:
+        setup["protocol"] = str(opts.get("protocol") or "quba")
+    setup.update(P.setup(name, opts))
+    parsed = D.get(name).parse_options(opts) if D.is_known(name) else None
+    given = {k: v for k, v in dataclasses.asdict(parsed).items() if v is not None} if parsed is not None else {}
+    if given:
+        setup["options"] = _jsonable(given)
+    return setup
+
+
+def _paper_opts(protocol: str, order, train_mode) -> dict:
+    """The paper protocol's options in the engine's options dict (none under the quba protocol)."""
+    from quba.engine.paper_protocol import check_options
+
+    o = check_options(protocol, order, train_mode)
+    return {} if o is None else {"paper_order": o.order, "paper_train_mode": o.train_mode}
+
+
+def transform_overrides(input_size=None, interpolation=None, crop_pct=None) -> dict | None:
+    """The user's --input-size/--interpolation/--crop-pct as given (None: none), for the provenance."""
+    given = {"input_size": input_size, "interpolation": interpolation, "crop_pct": crop_pct}
+    given = {k: v for k, v in given.items() if v is not None}
+    return given or None
 
 
 def _finish(suite) -> None:

@@ -10,6 +10,11 @@ done. The cache lives under `quba.paths.cache_dir()/predictions` ($QUBA_CACHE).
 Each file carries a checksum of its arrays (`quba.integrity`): a damaged file
 is reported in one line, removed and recomputed; writes are not fsync'd (a file
 torn by a power cut fails its checksum), and a failed write is one warning.
+Each file also holds the key it was written under (`info["key"]`), checked on
+load: a file copied or renamed under another key's name is one warning line
+and recomputed, never served. Outputs are checked whole before they are
+written and after they are read (`CachedOutputs.problem`: one row per image,
+finite logits, one class count), so bad outputs never poison the cache.
 """
 from __future__ import annotations
 
@@ -36,10 +41,39 @@ class CachedOutputs:
     skipped: np.ndarray  # int64 [S]: unreadable images left out
     info: dict  # what produced it (key fields, passes, seconds)
 
+    def problem(self) -> str | None:
+        """Why these outputs cannot be used (rows that do not match the images, non-finite or ragged
+        logits), or None."""
+        n = len(self.index)
+        for name in ("labels", "preds", "decisions"):
+            if len(getattr(self, name)) != n:
+                return f"{len(getattr(self, name))} {name} for {n} images"
+        if self.logits is not None:
+            if self.logits.ndim != 2 or len(self.logits) != n:
+                return f"logits of shape {tuple(self.logits.shape)} for {n} images"
+            if not np.isfinite(self.logits).all():
+                return "non-finite logits (NaN or inf)"
+        return None
+
 
 def cache_key(fields: dict) -> str:
     blob = json.dumps(fields, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def same_key(stored, fields: dict) -> bool:
+    """Whether the key stored in a cache file is `fields` (compared as the JSON they were written as)."""
+    def canon(x):
+        return json.dumps(x, sort_keys=True, default=str)
+
+    try:
+        return canon(json.loads(canon(fields))) == canon(stored)
+    except (TypeError, ValueError):
+        return False
+
+
+def _wrong_key(path, what: str) -> None:
+    warn(f"{what} {path} holds the outputs of another key (copied or renamed?); recomputing it")
 
 
 class PredictionCache:
@@ -69,6 +103,13 @@ class PredictionCache:
             )
         except (KeyError, ValueError, TypeError) as exc:  # checksummed but not ours: recompute
             warn(f"prediction-cache file {path} lacks {exc}; recomputing it")
+            return None
+        if not same_key(out.info.get("key"), fields):
+            _wrong_key(path, "prediction-cache file")
+            return None
+        problem = out.problem()
+        if problem:  # written by a quba that cached without checking
+            warn(f"prediction-cache file {path} holds unusable outputs ({problem}); recomputing it")
             return None
         if need_logits and not has_logits:
             return None
@@ -117,11 +158,14 @@ class ScoreCache:
         try:
             names = json.loads(str(z["names"]))
             info = json.loads(str(z["info"]))
-            info.pop("key", None)  # what identified it: for a reader of the file, not a detail
-            return Scores(values={k: z[f"v{i}"] for i, k in enumerate(names)}, info=info)
+            values = {k: z[f"v{i}"] for i, k in enumerate(names)}
         except (KeyError, ValueError, TypeError) as exc:  # checksummed but not ours: recompute
             warn(f"score-cache file {path} lacks {exc}; recomputing it")
             return None
+        if not same_key(info.pop("key", None), fields):  # what identified it: checked, not a detail
+            _wrong_key(path, "score-cache file")
+            return None
+        return Scores(values=values, info=info)
 
     def save(self, fields: dict, scores) -> Path:
         path = self.path(fields)

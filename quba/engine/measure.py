@@ -69,6 +69,8 @@ class Context:
         self._draw_rng = None
         self._states: dict = {}  # (split, size) -> generator state before its draws: paired, cheap
         self._last: tuple | None = None  # the last weights handed out (key, array)
+        #: {"model_fingerprint", "model_code"} of the model, hashed once by its runner (None: computed here)
+        self.fingerprints: dict | None = None
 
     def outputs(self, request: SplitRequest | str) -> SplitOutputs:
         if isinstance(request, str):
@@ -237,9 +239,14 @@ def score_fields(dim: D.Dimension, ctx: Context, request_fields: dict) -> dict:
     import dataclasses
 
     opts = dim.parse_options(ctx.opts)
-    fp = ctx.model.fingerprint() if ctx.model is not None and hasattr(ctx.model, "fingerprint") else None
+    fps = getattr(ctx, "fingerprints", None) or {}
+    fp, code = fps.get("model_fingerprint"), fps.get("model_code")
+    if fp is None and ctx.model is not None and hasattr(ctx.model, "fingerprint"):
+        fp = ctx.model.fingerprint()
+    if code is None and ctx.model is not None and hasattr(ctx.model, "code_fingerprint"):
+        code = ctx.model.code_fingerprint()
     return {"dimension": dim.name, "options": dataclasses.asdict(opts) if opts is not None else None,
-            "model_fingerprint": fp, "suite": getattr(ctx.suite, "name", None),
+            "model_fingerprint": fp, "model_code": code, "suite": getattr(ctx.suite, "name", None),
             "suite_version": str(getattr(ctx.suite, "version", "")),
             "suite_fingerprint": ctx.suite.fingerprint() if hasattr(ctx.suite, "fingerprint") else None,
             "seed": ctx.opts.get("seed", 0),

@@ -121,7 +121,7 @@ def attack_params(request: SplitRequest, seed: int, batch_size: int) -> dict:
         return {}
     from quba.engine import paper_protocol
 
-    if request.attack in paper_protocol.ATTACKS:
+    if paper_protocol.is_paper(request.attack):
         return paper_protocol.params(request, seed, batch_size)
     if request.attack not in ATTACK_DEFAULTS:
         raise QubaError(f"unknown attack {request.attack!r}; known: {', '.join(ATTACK_DEFAULTS)}")
@@ -363,6 +363,7 @@ class Runner:
         self.seconds: dict[str, float] = {}
         self._bucket: dict | None = None
         self._fingerprint: str | None = None
+        self._code_fingerprint: str | None = None
         self._splits: dict = {}
         self._moved = False
         self.precision = resolve_precision(precision, self.device)
@@ -388,6 +389,14 @@ class Runner:
             self._fingerprint = self.model.fingerprint()
         return self._fingerprint
 
+    @property
+    def code_fingerprint(self) -> str:
+        """The model's code (classes, their files, attributes, transform: quba/zoo/fingerprint.py),
+        hashed once per runner like the weights."""
+        if self._code_fingerprint is None:
+            self._code_fingerprint = self.model.code_fingerprint()
+        return self._code_fingerprint
+
     def split(self, name: str):
         if name not in self._splits:
             self._splits[name] = self.suite.split(name)
@@ -400,16 +409,18 @@ class Runner:
         return stratified_subset(split.labels, int(self.subset))
 
     def cache_fields(self, request: SplitRequest) -> dict:
-        """Everything that changes the outputs: weights, image transform, device and precision,
-        suite, split, subset, attack and its parameters (the protocol among them)."""
+        """Everything that changes the outputs: weights, the model's code (its classes and their
+        files, attributes, transform), image transform, device and precision, suite, split, subset,
+        attack and its parameters (the protocol and its options among them)."""
         from quba.engine import paper_protocol
 
         return {
             "model_fingerprint": self.fingerprint,
+            "model_code": self.code_fingerprint,
             "input_size": list(self.model.input_size) if self.model.input_size else None,
             "preprocess": describe_preprocess(self.model.preprocess),
             "device": self.device.type,
-            "precision": "fp32" if request.attack in paper_protocol.ATTACKS else self.precision,
+            "precision": "fp32" if paper_protocol.is_paper(request.attack) else self.precision,
             "suite": self.suite.name,
             "suite_version": str(self.suite.version),
             "suite_fingerprint": self.suite.fingerprint(),
@@ -429,10 +440,10 @@ class Runner:
         if out is None and request.attack is not None and request.attack.startswith("paper_"):
             from quba.engine import paper_protocol
 
-            out = paper_protocol.run(self, request, split)  # the four outputs of the authors' pipeline, cached
+            out = paper_protocol.run(self, request, split)  # every output of the authors' pipeline, cached
         elif out is None:
             out = self._run(request, split, fields)
-            self.cache.save(fields, out)
+            self.save(fields, out, request.key)
         else:
             self.from_cache.append(request.key)
             if self.strict and len(out.skipped):  # cached without --strict: still an unreadable file
@@ -442,6 +453,15 @@ class Runner:
         return SplitOutputs(name=request.key, index=out.index, labels=out.labels, preds=out.preds,
                             decisions=out.decisions, logits=out.logits, meta=meta, decision=split.decision,
                             skipped=len(out.skipped))
+
+    def save(self, fields: dict, out: CachedOutputs, where: str) -> None:
+        """Cache `out` once it is known to be whole (rows = images, finite logits, one class count):
+        bad outputs are an error naming the model, never a cache file that poisons later runs."""
+        problem = out.problem()
+        if problem:
+            raise QubaError(f"model {self.model.id!r} gave unusable outputs on {where!r} ({problem}); "
+                            "fix the model (nothing was recorded or cached for it)")
+        self.cache.save(fields, out)
 
     def _prepare(self):
         if not self._moved:
@@ -569,13 +589,16 @@ class Runner:
         n = len(names) if names is not None else None
         return n if n else self.model.num_classes
 
-    def _checked_logits(self, z, expected: int | None, where: str) -> np.ndarray:
+    def _checked_logits(self, z, expected: int | None, where: str, rows: int | None = None) -> np.ndarray:
         import torch
 
         mid = self.model.id
         if not torch.is_tensor(z) or z.ndim != 2:
             raise QubaError(f"model {mid!r} must return logits [batch, classes], "
                             f"got {type(z).__name__} {tuple(getattr(z, 'shape', ()))} on {where}")
+        if rows is not None and z.shape[0] != rows:
+            raise QubaError(f"model {mid!r} returned {z.shape[0]} rows of logits for a batch of {rows} images "
+                            f"on {where}; it must return one row per image (nothing was recorded or cached for it)")
         head = self.model.num_classes
         if head and z.shape[1] != head:
             raise QubaError(f"model {mid!r} returned {z.shape[1]} classes on {where}, but its classification "
@@ -679,7 +702,7 @@ class Runner:
                             self._autocast():
                         z = self.model.module(x)
                     self._check_eval(f"the forward pass on {request.key!r}")
-                    z = self._checked_logits(z, expected, where)
+                    z = self._checked_logits(z, expected, where, rows=len(idx))
                     p = softmax(z)
                     preds.append(z.argmax(axis=1))
                     decisions.append(np.asarray(split.decision.predict(p)))

@@ -119,10 +119,22 @@ def run_part(record: dict) -> dict:
     return entry
 
 
-def _same_setup(a: dict, b: dict) -> bool:
-    keys = ("suite", "suite_fingerprint", "model_fingerprint", "subset")
+#: Provenance that decides every dimension of a record: records that differ in any are not merged
+#: (issue 23.4: a merged record said 32 px / nearest while its calibration was measured at 224 px).
+#: What decides single dimensions (protocol, paper options, attribution method, the dimension's
+#: options) is each dimension's `setup`; device and precision are recorded per split.
+MERGE_KEYS = ("suite", "suite_fingerprint", "model_fingerprint", "code_fingerprint", "subset", "seed", "bootstrap",
+              "transform", "transform_overrides")
+
+
+def setup_difference(a: dict, b: dict) -> dict:
+    """{provenance key: (a's, b's)} of the MERGE_KEYS two records of one model differ in."""
     pa, pb = a.get("provenance", {}), b.get("provenance", {})
-    return a.get("model") == b.get("model") and all(pa.get(k) == pb.get(k) for k in keys)
+    return {k: (pa.get(k), pb.get(k)) for k in MERGE_KEYS if pa.get(k) != pb.get(k)}
+
+
+def _same_setup(a: dict, b: dict) -> bool:
+    return a.get("model") == b.get("model") and not setup_difference(a, b)
 
 
 def merge(old: dict, new: dict) -> dict:

@@ -5,16 +5,17 @@ A record (format 2) is a dict::
     model, suite, format
     dimensions: {name: {value, lo, hi, details?, setup?}}   lo/hi: 95 % bootstrap interval
                                                     (null with --bootstrap 0; lo = hi = value
-                                                    for parameters, a count); setup: {protocol}
-                                                    or {method} where that decides the value
+                                                    for parameters, a count); setup: {protocol,
+                                                    paper, options, method} where they decide it
     splits: {request: {images, skipped, device, precision, complete?}}   complete: the imagenet
                                                     suite's split folder held all it should
                                                     (quba.datasets; false: + expected/found counts)
     skipped_images
     metadata: {architecture, paradigm, pretraining_data, source}
     provenance: {quba, torch, torchvision, timm, numpy, python, seed, device, autocast,
-                 suite, suite_version, suite_fingerprint, model_fingerprint,
-                 subset, bootstrap, batch_size, precision, protocol, transform, transform_source,
+                 suite, suite_version, suite_fingerprint, model_fingerprint, code_fingerprint,
+                 subset, bootstrap, batch_size, precision, protocol, paper_options,
+                 transform, transform_source, transform_overrides,
                  data?}                             data: how a subset root / generated ImageNet-C was made
     checksum: "sha256:<hex>" of the canonical JSON of everything else
 

@@ -5,12 +5,13 @@ Planning decides, before anything runs, what each model needs:
 - skipped: catalog entries this installation cannot load (source
   `unavailable`, a missing optional package) and non-classifiers, with the reason;
 - up to date: its record already holds every requested dimension (finite) for
-  this suite (fingerprint, version), subset, seed and bootstrap, and the id pins
+  this suite (fingerprint, version), subset, seed, bootstrap and every other
+  option that changes a value (`quba.sweep.task.record_up_to_date`), and the id pins
   the weights (a catalog id without a checkpoint): not touched at all;
 - to run: one task per model, or with --split-tasks one task per split request
   and a final task that computes the dimensions from the shared cache. A
   custom FILE.py:FUNCTION model whose record looks up to date is verified by
-  its task against the weights' fingerprint, before any forward pass.
+  its task against the fingerprints of its weights and code, before any forward pass.
 
 A rerun of the same command after any interruption resumes: finished records
 are up to date, finished splits are in the prediction cache (written atomically
@@ -204,7 +205,7 @@ class Driver:
                           f"({res.get('forward_passes', 0)} forward passes, {res.get('from_cache', 0)} of "
                           f"{res.get('splits', 0)} split(s) from cache{extra})")
             else:
-                self.line(f"cached {model}: its record is up to date (weights verified); not touched")
+                self.line(f"cached {model}: its record is up to date (weights and code verified); not touched")
         self.bar.update(1)
 
     def run(self, models: list[str]) -> dict[str, dict]:

@@ -89,9 +89,14 @@ def _enter(task: dict) -> None:
 
 def _opts(task: dict, batch_size: int) -> dict:
     """The per-run options dict `quba.engine.measure_model` hands to the dimensions' hooks."""
+    from quba.engine.paper_protocol import check_options
+
     kw = task["eval"]
+    protocol = kw.get("protocol") or "quba"
+    paper = check_options(protocol, kw.get("paper_order"), kw.get("paper_train_mode"))
     return {"seed": kw["seed"], "subset": kw["subset"], "bootstrap": kw["bootstrap"], "device": kw["device"],
-            "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"],
+            "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"], "protocol": protocol,
+            **({"paper_order": paper.order, "paper_train_mode": paper.train_mode} if paper else {}),
             "progress": False, **(kw.get("options") or {})}
 
 
@@ -149,8 +154,17 @@ def check_finite(record: dict, dims) -> None:
         raise QubaError(f"model {record['model']!r} gave non-finite {', '.join(bad)} (NaN or inf outputs?)")
 
 
-def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerprint: str | None = None) -> bool:
-    """Whether `record` already holds `dims` (finite) measured with this setup."""
+def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerprint: str | None = None,
+                      code_fingerprint: str | None = None) -> bool:
+    """Whether `record` already holds `dims` (finite) measured with this setup: the suite, every run
+    option that changes values (subset, seed, bootstrap, an explicit precision, the transform
+    overrides, the protocol), and per dimension the setup the options decide
+    (`quba.engine.requested_setup`: the protocol and its options, and the dimension's own options
+    from its declaration, so a plugin's options count too); with fingerprints, also the model's
+    weights and code."""
+    from quba.engine import requested_setup, transform_overrides
+    from quba.engine.paper_protocol import check_options
+
     prov = record.get("provenance", {})
     if record.get("suite") != suite.name or prov.get("suite_fingerprint") != suite.fingerprint():
         return False
@@ -160,11 +174,27 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
         return False
     if any(k in prov and k in eval_kw and prov[k] != eval_kw[k] for k in SETUP_IF_RECORDED):
         return False
+    if eval_kw.get("precision") in ("fp32", "bf16") and prov.get("precision") != eval_kw["precision"]:
+        return False  # auto: decided by each worker's device, which the driver cannot know
+    if prov.get("transform_overrides") != transform_overrides(eval_kw.get("input_size"), eval_kw.get("interpolation"),
+                                                              eval_kw.get("crop_pct")):
+        return False
     if model_fingerprint is not None and prov.get("model_fingerprint") != model_fingerprint:
         return False
+    if code_fingerprint is not None and prov.get("code_fingerprint") != code_fingerprint:
+        return False
+    protocol = eval_kw.get("protocol") or "quba"
+    paper = check_options(protocol, eval_kw.get("paper_order"), eval_kw.get("paper_train_mode"))
+    opts = {"protocol": protocol, "batch_size": eval_kw.get("batch_size", 256), **(eval_kw.get("options") or {})}
+    if paper is not None:
+        opts.update(paper_order=paper.order, paper_train_mode=paper.train_mode)
     for d in dims:
-        v = record.get("dimensions", {}).get(d, {}).get("value")
+        entry = record.get("dimensions", {}).get(d, {})
+        v = entry.get("value")
         if v is None or not math.isfinite(v):
+            return False
+        have, want = entry.get("setup") or {}, requested_setup(d, opts)
+        if any(have.get(k) != want.get(k) for k in ("protocol", "paper", "options")):
             return False
     return True
 
@@ -212,7 +242,8 @@ def _run_task(task: dict) -> dict:
 
             path = record_path(task["output"], suite.name, loaded.id)
             if path.exists() and record_up_to_date(read_record(path), suite=suite, dims=task["dims"],
-                                                   eval_kw=task["eval"], model_fingerprint=loaded.fingerprint()):
+                                                   eval_kw=task["eval"], model_fingerprint=loaded.fingerprint(),
+                                                   code_fingerprint=loaded.code_fingerprint()):
                 return {"status": "cached", "model": task["model"], "kind": task["kind"], "host": host(),
                         "pid": os.getpid(), "seconds": time.perf_counter() - t0, "record": str(path)}
         stage = "evaluate"

@@ -1,12 +1,12 @@
 """What a loaded model is, for every part of quba that consumes one."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
 from torch import nn
+
+from quba.zoo.fingerprint import code_fingerprint, weights_fingerprint  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -40,10 +40,16 @@ class LoadedModel:
             self.parameters_full_m = self.parameters_m
 
     def fingerprint(self) -> str:
-        """Hash of the weights (or an explicit id + tag when given)."""
+        """Hash of the weights (or an explicit id + tag when given): the record's model_fingerprint."""
         if self.fingerprint_override:
             return self.fingerprint_override
         return weights_fingerprint(self.module)
+
+    def code_fingerprint(self) -> str:
+        """Hash of what besides the weights decides the logits: classes and their files, attributes,
+        non-persistent buffers, the image transform, a custom model's file (quba/zoo/fingerprint.py)."""
+        files = [self.meta["file"]] if self.source == "custom" and (self.meta or {}).get("file") else []
+        return code_fingerprint(self.module, self.preprocess, files)
 
 
 def check_usable(module: nn.Module | None, preprocess, name: str) -> None:
@@ -64,14 +70,3 @@ def check_usable(module: nn.Module | None, preprocess, name: str) -> None:
 
 def count_parameters_m(module: nn.Module) -> float:
     return sum(p.numel() for p in module.parameters()) / 1e6
-
-
-def weights_fingerprint(module: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-                 if t.numel() else b"")
-    return h.hexdigest()[:16]

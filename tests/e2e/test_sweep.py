@@ -281,11 +281,16 @@ def test_failing_models_are_isolated_recorded_and_retried(fresh_cache, tmp_path,
     assert [p.name for p in (out / "mini" / "failures").glob("*.json")] == [next(
         p.name for p in (out / "mini" / "failures").glob("*nan*"))]
     assert (standard.read_bytes(), standard.stat().st_mtime_ns) == snap
-    # a file model with an up-to-date record: its task checks the weights' fingerprint, then leaves it alone
+    # its file changed (the fix above): the code fingerprint of every model in it changed, so the oom
+    # model's record is no longer up to date (issue 23.4) and it is evaluated again
+    rc, stdout, err = cli(capsys, "sweep", f"{models}:oom", "--batch-size", "128", *CHEAP, "--output", out)
+    assert rc == 0 and "1 done, 0 cached" in stdout
+    # a file model with an up-to-date record: its task checks the weights' and code's fingerprints, then
+    # leaves it alone
     oom_path = next(p for p in (out / "mini" / "records").glob("*oom*"))
     snap = (oom_path.read_bytes(), oom_path.stat().st_mtime_ns)
     rc, stdout, err = cli(capsys, "sweep", f"{models}:oom", *CHEAP, "--output", out)
-    assert rc == 0 and "0 done, 1 cached" in stdout and "(weights verified); not touched" in err
+    assert rc == 0 and "0 done, 1 cached" in stdout and "(weights and code verified); not touched" in err
     assert (oom_path.read_bytes(), oom_path.stat().st_mtime_ns) == snap
 
 
