@@ -174,6 +174,7 @@ def _dimensions(plan, outputs: dict, cache_root, replicates) -> dict:
                               device=plan.device, outputs={asked: outputs[r] for asked, r in served.items()},
                               split_fn=lambda n: splits[n] if n in splits else suite.split(n))
         ctx.fingerprints = fps
+        ctx.models = plan.models  # {spec: LoadedModel}: a teacher or reference, resolved once by the plan
         res, value, lo, hi, reps = measure.measure(dim, ctx, run.bootstrap, run.seed, cache=scores,
                                                    request_fields={a: plan.fields[r] for a, r in served.items()})
         if run.bootstrap > 0 and replicates is not None:

@@ -258,7 +258,7 @@ def explanation_similarity_scores(ctx):
     eo = explanation_options(ctx.options)
     student_out, teacher_out = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)),
                                       "explanation_similarity")
-    teacher = resolve_model(t)
+    teacher = (getattr(ctx, "models", None) or {}).get(t) or resolve_model(t)  # the plan's, resolved once
     pos = select_images(len(student_out), eo["max_images"])
     cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
                                   teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),
