@@ -71,21 +71,30 @@ def tokenformer(model, suite, *, seed: int = 0, steps: int | None = None, progre
     return {}
 
 
-def grown_base(base_id: str = BASE_ID, seed: int = 0) -> nn.Module:
-    """The shipped ``base_id`` model grown by ``GROWTH`` (its function unchanged)."""
-    from quba.zoo.archs.tokenformer import grow
+def grown_base(base_id: str = BASE_ID) -> nn.Module:
+    """The shipped ``base_id`` model (the one ``mini-tokenformer-m`` grows from)."""
     from quba.zoo.mini import load, weights_path
 
     if not weights_path(base_id).exists():
         raise QubaError(f"mini-tokenformer-m grows {base_id!r}, which has no weights yet; "
                         f"run 'quba zoo train-mini {base_id}' first")
-    return grow(load(base_id).module, GROWTH, seed=seed)
+    return load(base_id).module
+
+
+def grow_and_train(model, base: nn.Module, suite, *, seed: int = 0, steps: int | None = None,
+                   progress: bool = True):
+    """``model`` (the -m architecture) := ``base`` grown by ``GROWTH`` (zero keys: the same
+    function; τ of ``base`` comes with it), then trained ``steps`` further steps with seed + 1."""
+    from quba.zoo.archs.tokenformer import grow
+
+    model.load_state_dict(grow(base, GROWTH, seed=seed).state_dict())
+    _fit(model, suite, steps or DEFAULT_STEPS, seed + 1, progress, "tokenformer grown")
+    return model
 
 
 @register_recipe("tokenformer_grown")
 def tokenformer_grown(model, suite, *, seed: int = 0, steps: int | None = None, progress: bool = True, **_):
-    model.load_state_dict(grown_base(seed=seed).state_dict())  # τ of the small model comes with it
-    _fit(model, suite, steps or DEFAULT_STEPS, seed + 1, progress, "tokenformer grown")
+    grow_and_train(model, grown_base(), suite, seed=seed, steps=steps, progress=progress)
     return {}
 
 
