@@ -216,3 +216,26 @@ def test_extra_catalog_is_its_own_file_and_never_a_paper_row():
     extra = [r for r in catalog(include_mini=False) if r["id"] not in paper]
     assert len(paper) == 326 and {r["id"] for r in extra} == {"CoDA-Net-L", "TokenFormer-B-16", "TokenFormer-L-16"}
     assert all("extra" in groups_of(r) and "ALL" not in groups_of(r) for r in extra)
+
+
+def test_an_unavailable_architecture_takes_your_own_checkpoint(tmp_path, monkeypatch):
+    """The path of `quba evaluate CoDA-Net-L --checkpoint PATH`: the catalog row's architecture is
+    built without weights and the file's weights go into it (a small configuration stands in)."""
+    from safetensors.torch import save_file
+
+    from quba.zoo import archs
+    from quba.zoo.sources import checkpoint
+    from quba.zoo.sources.common import Built
+
+    monkeypatch.setitem(archs.CONFIGS, "coda_tiny", lambda arg: Built(
+        C.CoDANet([(4, 2, 3, 2), (3, 2, 1, 1)], temperature=10.0, bias=-math.log(2)), None, None, None,
+        add_inverse=True))
+    row = {"id": "CoDA-tiny", "source": "unavailable", "identifier": "quba:coda_tiny()", "pretrained_tag": "",
+           "preprocess": "", "notes": "no public weights: test"}
+    torch.manual_seed(3)
+    mine = C.CoDANet([(4, 2, 3, 2), (3, 2, 1, 1)], temperature=10.0, bias=-math.log(2))
+    save_file({k: v.contiguous() for k, v in mine.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    loaded = checkpoint.load_into_row(row, tmp_path / "w.safetensors")
+    x = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.module(x), mine(C.encode(x)))
