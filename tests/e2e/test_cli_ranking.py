@@ -234,13 +234,11 @@ def test_ranks_a_leaderboard_written_by_the_store(tmp_path, capsys):
 def test_rank_suite_mini_ranks_the_shipped_mini_reference(capsys):
     """`quba rank --suite mini` without --leaderboard: the mini zoo's shipped reference, every
     classifier of the mini zoo (CoDA-Net and TokenFormers included), normalised by itself."""
-    from quba.cli import main
+    import csv
+
     from quba.zoo.mini import catalog_rows
 
     assert main(["rank", "--suite", "mini", "--format", "csv"]) == 0
-    import csv
-    import io
-
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     ids = {r["id"] for r in catalog_rows() if (r.get("task") or "classification") == "classification"}
     assert {r["model"] for r in rows} == ids
