@@ -149,7 +149,7 @@ BAD = [
     (["rank", "--top", "0"], "--top"),
     (["rank", "--reference", "/nonexistent/ref.csv"], "neither 'paper'"),
     (["rank", "--sensitivity", "10", "--concentration", "0"], "concentration"),
-    (["rank", "--suite", "mini"], "no rows of suite"),
+    (["rank", "--leaderboard", "reference", "--suite", "mini"], "no rows of suite"),
     (["recommend", "--prefer", "calibraton"], "did you mean"),
     (["recommend", "--prefer", "accuracy=-2"], ">= 0"),
     (["recommend", "--samples", "0"], "samples"),
