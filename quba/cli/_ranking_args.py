@@ -21,7 +21,8 @@ def add_leaderboard(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--leaderboard", "-l", metavar="CSV", action="append", default=None,
         help="leaderboard CSV (repeat to combine several; the name 'reference' stands for the shipped "
-             "326-model paper leaderboard, the default when none is given)",
+             "326-model paper leaderboard, the default when none is given; with --suite mini and none given: "
+             "the shipped mini zoo reference)",
     )
 
 
@@ -48,7 +49,8 @@ def add_filters(p: argparse.ArgumentParser, missing: bool = True) -> None:
     g.add_argument("--pretraining-data", action="append", default=[], metavar="D",
                    help="e.g. ImageNet-1k, 21k, large-scale")
     g.add_argument("--name", action="append", default=[], metavar="GLOB", help="model name glob, e.g. 'ViT*'")
-    g.add_argument("--suite", metavar="S", help="rank one suite's rows (needed when leaderboards mix suites)")
+    g.add_argument("--suite", metavar="S", help="rank one suite's rows (needed when leaderboards mix suites; without --leaderboard, "
+                        "that suite's shipped reference: --suite mini ranks the mini zoo)")
     if missing:
         g.add_argument("--exclude-missing", action="store_true",
                        help="drop models missing any dimension of the leaderboard, even unweighted ones")

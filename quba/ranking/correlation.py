@@ -63,7 +63,7 @@ def correlate(
     than 3 complete rows, or a constant column, get NaN.
     """
     filters = Filters(max_params, architecture, paradigm, pretraining_data, name, suite)
-    lb, _ = filters.select_suite(as_leaderboard(leaderboard))
+    lb, _ = filters.select_suite(as_leaderboard(leaderboard, suite))
     present = [d for d in dimension_columns(lb) if lb[d].notna().any()]
     if dims:
         wanted = [dimensions.canonical(d) for d in dims]

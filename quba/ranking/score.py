@@ -384,7 +384,7 @@ def rank(
     w_all, label = weights_mod.resolve_weights(weights, preset)
     explicit = set(weights_mod.parse_spec(weights)) if weights is not None else set()
 
-    lb_all = as_leaderboard(leaderboard)
+    lb_all = as_leaderboard(leaderboard, suite)
     lb, suite_name = filters.select_suite(lb_all)
     dims = dimension_columns(lb)
     dims = [d for d in dims if lb[d].notna().any()] or dims
