@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_stability_options, add_weights, filter_kwargs, fill)
+                                    add_stability_options, add_weights, filters_from, fill)
 
 ORDER = 31
 
@@ -45,8 +45,8 @@ def run(args) -> int:
 
     rec = recommend(
         args.leaderboard, prefer=args.prefer, preset=args.preset, weights=args.weights, reference=args.reference,
-        top=args.top, samples=args.samples, concentration=args.concentration, seed=args.seed,
-        **filter_kwargs(args),
+        filters=filters_from(args), renormalise=args.renormalise, top=args.top, samples=args.samples,
+        concentration=args.concentration, seed=args.seed,
     )
     out = render.recommendation_text(rec) if args.format == "text" else render.recommendation_json(rec)
     if args.stability:
