@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from quba.cli._aliases import deprecate
+
 FILTERS_HELP = """\
 filters (repeatable ones combine with OR; different filters with AND):
   --architecture/--paradigm/--pretraining-data match case-insensitively: a value
@@ -31,10 +33,11 @@ def add_weights(p: argparse.ArgumentParser) -> None:
                         "work). Alone: only these dimensions count. With --preset: these entries override "
                         "the preset's")
     p.add_argument("--preset", "-p", metavar="NAME", help="named weights (default: paper; listed below)")
-    p.add_argument("--reference", metavar="paper|leaderboard|CSV",
-                   help="population for z-normalisation: the paper's fixed constants (default for the ImageNet "
+    p.add_argument("--reference-population", dest="reference", metavar="paper|leaderboard|CSV",
+                   help="the population that z-normalises: the paper's fixed constants (default for the ImageNet "
                         "suite), the mean and sample std of the loaded leaderboard (default for other suites), "
                         "or of the rows of a CSV")
+    deprecate(p, "--reference", "--reference-population")  # before 0.2 (vs --reference-model, a model)
 
 
 def add_filters(p: argparse.ArgumentParser, renormalise: bool = True) -> None:

@@ -20,7 +20,9 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_leaderboard(p)
-    p.add_argument("--dims", metavar="D1,D2,...", help="only these dimensions (default: all with values)")
+    p.add_argument("--dims", nargs="+", metavar="DIM",
+                   help="only these dimensions (names or aliases, space- or comma-separated, as in evaluate; "
+                        "default: all with values)")
     p.add_argument("--oriented", action="store_true",
                    help="negate lower-is-better dimensions first, so rho > 0 means 'better goes with better'")
     add_filters(p, renormalise=False)
@@ -32,7 +34,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from quba.ranking import correlate, render
 
-    dims = [d for d in args.dims.split(",") if d.strip()] if args.dims else None
+    dims = [d.strip() for part in args.dims for d in part.split(",") if d.strip()] if args.dims else None
     pairs = correlate(args.leaderboard, dims=dims, oriented=args.oriented, filters=filters_from(args))
     print(render.correlation_table(pairs, args.oriented) if args.format == "table"
           else render.correlation_csv(pairs), end="")

@@ -95,7 +95,7 @@ def place(record: dict, weights=None) -> dict:
            "warnings": protocol_warnings(record), "comparable": not incomplete_splits(record)}
     if path is None:
         out["note"] = (f"no reference leaderboard ships for suite {suite!r}; "
-                       "z-scores and QUBA need one (quba rank --leaderboard ... --reference CSV)")
+                       "z-scores and QUBA need one (quba rank --leaderboard ... --reference-population CSV)")
         return out
     ref = load_leaderboard(path).drop(columns=["leaderboard"], errors="ignore")
     if "suite" not in ref.columns:

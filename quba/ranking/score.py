@@ -80,7 +80,7 @@ def resolve_reference(reference, population: pd.DataFrame, dims: list[str], suit
         if suite not in [p.name for p in paper_suites]:
             raise QubaError(
                 f"the paper's constants normalise the {', '.join(p.title for p in paper_suites)} suite, not {suite!r}; "
-                "use --reference leaderboard (or a CSV of that suite)"
+                "use --reference-population leaderboard (or a CSV of that suite)"
             )
         consts = weights_mod.paper_constants()
         for d in dims:
@@ -453,7 +453,7 @@ def rank(
                    "a float); fix them" if math.isinf(s) else "has fewer than 2 values")
             raise QubaError(
                 f"dimension {d} {why} in the reference population ({ref.source[d]}), so it cannot be "
-                "z-normalised; give it weight 0 or choose another --reference"
+                "z-normalised; give it weight 0 or choose another --reference-population"
             )
 
     cand = filters.apply(lb, dims)

@@ -225,7 +225,7 @@ def test_report_cli_one_suite_and_bad_input(tmp_path, capsys):
     for argv, msg in [
         (["-l", str(tmp_path / "nope.csv")], "not found"),
         (["--suite", "cifar"], "no rows of suite 'cifar'"),
-        (["--reference", "paper", "-l", MINI], "paper's constants normalise the ImageNet suite"),
+        (["--reference-population", "paper", "-l", MINI], "paper's constants normalise the ImageNet suite"),
         (["-o", str(tmp_path)], "is a folder"),
     ]:
         target = tmp_path / "bad.html"
