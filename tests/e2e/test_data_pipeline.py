@@ -272,7 +272,7 @@ def test_subset_is_what_evaluate_subset_takes_and_carries_its_provenance(tmp_pat
     rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "1", "--output", sub, "--no-progress")
     assert rc == 2 and "already exists" in err
     rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "1", "--output", full / "inner")
-    assert rc == 2 and "outside --root" in err
+    assert rc == 2 and "outside --data-root" in err
 
 
 def test_a_subset_of_an_incomplete_root_stays_incomplete(tmp_path, capsys):
