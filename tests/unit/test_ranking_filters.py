@@ -164,6 +164,9 @@ def test_one_filters_object_serves_rank_recommend_and_correlate():
     kept = f.apply(lb, ["accuracy"])
     assert pairs.set_index(["dim_a", "dim_b"]).loc[("accuracy", "adversarial_robustness"), "n"] == len(kept)
     assert rank(filters={"max_params": 50, "architecture": ["cnn", "transformer"]}).ranked.equals(r.ranked)
+    import quba
+
+    assert quba.Filters is Filters  # the top-level API has it beside quba.rank
 
 
 def test_correlate_exclude_missing_keeps_the_complete_rows_of_the_correlated_dimensions():
