@@ -43,7 +43,8 @@ def register(sub) -> None:
                                      "entries, so parameters_m is null there).")
     sp.add_argument("id", help="model id, e.g. ResNet50 or clip-vit-b-16")
     sp.add_argument("--build", action="store_true", help="construct the architecture and count its parameters")
-    sp.add_argument("--format", "-f", choices=["text", "json"], default="text")
+    sp.add_argument("--format", "-f", choices=["text", "json"], default="text",
+                    help="text (readable, default) or json (every catalog column, availability and parameter counts)")
     sp.set_defaults(func=run_show)
 
     fp = zsub.add_parser("fetch", help="download the weights of catalog models into the cache",

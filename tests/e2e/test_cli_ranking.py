@@ -147,7 +147,7 @@ BAD = [
     (["rank", "--architecture", "transfomer"], "did you mean: Transformer"),
     (["rank", "--format", "xml"], "invalid choice"),
     (["rank", "--top", "0"], "--top"),
-    (["rank", "--reference", "/nonexistent/ref.csv"], "neither 'paper'"),
+    (["rank", "--reference-population", "/nonexistent/ref.csv"], "neither 'paper'"),
     (["rank", "--sensitivity", "10", "--concentration", "0"], "concentration"),
     (["rank", "--leaderboard", "reference", "--suite", "mini"], "no rows of suite"),
     (["recommend", "--prefer", "calibraton"], "did you mean"),
@@ -190,7 +190,7 @@ def test_mixed_suites_via_cli(tmp_path, capsys):
     pd.DataFrame({"model": ["a", "b"], "suite": "mini", "accuracy": [0.1, 0.2]}).to_csv(p, index=False)
     rc, out, err = run(capsys, "rank", "-l", "reference", "-l", str(p))
     assert rc == 2 and "--suite" in err
-    rc, out, err = run(capsys, "rank", "-l", str(p), "--reference", "paper")
+    rc, out, err = run(capsys, "rank", "-l", str(p), "--reference-population", "paper")
     assert rc == 2 and "ImageNet suite" in err
 
 
