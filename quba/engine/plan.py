@@ -241,6 +241,7 @@ class Plan:
         try:
             splits, statuses = _load_splits(requests, selected, split_check)
             code_fp = loaded.code_fingerprint()  # as loaded
+            untransformed = loaded
             transform_source = "model" if loaded.preprocess is not None else None
             if loaded.preprocess is None and _needs_transform(splits.values()):
                 loaded, transform_source = with_eval_transform(loaded, run.input_size, run.interpolation,
@@ -249,7 +250,8 @@ class Plan:
             for r in selected:
                 if r.model not in models:
                     models[r.model] = resolve_model(r.model)
-            fps = {spec: (m.fingerprint(), m.code_fingerprint()) for spec, m in models.items()}
+            fps = {spec: (m.fingerprint(), code_fp if m is untransformed else m.code_fingerprint())
+                   for spec, m in models.items()}
             suite_fp = suite.fingerprint()
             fields = {r: cache_fields(r, model=models[r.model], fingerprint=fps[r.model][0],
                                       code_fingerprint=fps[r.model][1], suite=suite, suite_fingerprint=suite_fp,

@@ -4,14 +4,34 @@ transform, so the model task's record shows that its run cost no forward and no 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import pytest
 
 from quba.cli import main
 from quba.store.records import record_path
 
-TESTS = Path(__file__).resolve().parents[1]
+COLOUR_MODEL = """
+import torch
+from torch import nn
+
+
+class Colour(nn.Module):
+    \"\"\"imagenet_fixture.ColourCodeModel made differentiable (the attacks need gradients): the logit of
+    class j falls with the distance of the image's mean colour from j's code (R + 256 G).\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        j = torch.arange(1000)
+        self.register_buffer("code", torch.stack([j % 256, j // 256], 1).float())
+        self.scale = nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        rg = x.mean(dim=(2, 3))[:, :2] * 255.0
+        return -self.scale * ((rg[:, None, :] - self.code[None]) ** 2).sum(-1)
+
+
+def build():
+    return Colour()
+"""
 
 
 def cli(capsys, *argv):
@@ -33,9 +53,7 @@ def test_split_tasks_leave_the_model_task_nothing_to_run(tmp_path, monkeypatch, 
     monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     fake_imagenet_tree(tmp_path / "imagenet", splits=("val",))
-    (tmp_path / "colour.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
-        "from imagenet_fixture import ColourCodeModel\n\ndef build():\n    return ColourCodeModel()\n")
+    (tmp_path / "colour.py").write_text(COLOUR_MODEL)
     rc, _, err = cli(capsys, "sweep", "colour.py:build", "--suite", "imagenet", "--data-root", "imagenet",
                      "--dims", "accuracy", "adversarial_robustness", "--split-tasks", "--protocol", "paper",
                      "--precision", "bf16", "--input-size", "16", "--bootstrap", "10", "--no-progress",
@@ -51,5 +69,5 @@ def test_split_tasks_leave_the_model_task_nothing_to_run(tmp_path, monkeypatch, 
     cost = prov["cost"]
     assert cost["forward_passes"] == 0 and cost["attack_passes"] == 0, cost
     assert cost["splits_from_cache"] == cost["splits"] >= 2, cost
-    assert rec["dimensions"]["accuracy"]["value"] == 1.0
+    assert rec["dimensions"]["accuracy"]["value"] == 1.0  # every image's colour codes its class
     assert rec["dimensions"]["adversarial_robustness"]["value"] is not None

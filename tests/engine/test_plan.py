@@ -62,7 +62,8 @@ def test_the_plan_is_the_same_for_a_split_task_and_its_model_task():
     requests = P.plan_requests(suite, ["accuracy", "adversarial_robustness"], run)
     whole = requests.with_model("mini-cnn-standard")
     units = requests.shards()
-    assert [len(keys) for _, keys in units] == [1, 2]  # val; the paper protocol's FGSM and PGD: one run
+    # val; the paper protocol's FGSM and PGD, clean and attacked outputs: one run, one unit
+    assert [len(keys) for _, keys in units] == [1, 4]
     for _, keys in units:
         part = P.plan_requests(suite, ["accuracy", "adversarial_robustness"], run).with_model(
             "mini-cnn-standard", only=keys)
