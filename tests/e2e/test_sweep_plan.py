@@ -4,9 +4,10 @@ transform, so the model task's record shows that its run cost no forward and no 
 from __future__ import annotations
 
 import json
-import pytest
 
-from quba.cli import main
+import pytest
+from cli_run import cli
+
 from quba.store.records import record_path
 
 COLOUR_MODEL = """
@@ -32,15 +33,6 @@ class Colour(nn.Module):
 def build():
     return Colour()
 """
-
-
-def cli(capsys, *argv):
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.mark.slow
