@@ -283,13 +283,6 @@ def requested_setup(name: str, opts: dict, options: dict | None = None) -> dict:
     return setup
 
 
-def transform_overrides(input_size=None, interpolation=None, crop_pct=None) -> dict | None:
-    """The user's --input-size/--interpolation/--crop-pct as given (None: none), for the provenance."""
-    from quba.engine.plan import RunOptions
-
-    return RunOptions(input_size=input_size, interpolation=interpolation, crop_pct=crop_pct).transform_overrides()
-
-
 def _finish(suite) -> None:
     """End a generated suite's background split generation (quba.suites.mini.MiniSuite.prepare)."""
     if hasattr(suite, "finish"):
