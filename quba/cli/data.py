@@ -78,6 +78,9 @@ def register(sub) -> None:
                     help="instead of --devkit: one WNID per line in image order, or 'IMAGE,WNID ...' lines "
                          "(e.g. Kaggle's LOC_val_solution.csv)")
     pp.add_argument("--root", required=True, metavar="DIR", help="the data root (created if missing)")
+    pp.add_argument("--manifest", metavar="FILE",
+                    help="a JSON file describing the root, kept in it (docs/data.md#a-data-root-of-your-own): e.g. "
+                         "the counts of a val that is not ImageNet's 50,000 images")
     _progress(pp)
     pp.set_defaults(func=run_prepare)
 
@@ -210,7 +213,7 @@ def run_prepare(args) -> int:
     from quba.datasets import prepare_imagenet_val
 
     r = prepare_imagenet_val(args.source, args.root, devkit=args.devkit, labels=args.labels,
-                             progress=args.progress, log=_log)
+                             manifest=args.manifest, progress=args.progress, log=_log)
     print(f"{r['val']}: {r['images']} images in {r['classes']} classes ({r['status']})")
     return 0
 

@@ -147,24 +147,57 @@ def completeness_hook(suite):
 
 
 def data_provenance(suite, split_names=()) -> dict | None:
-    """What a record keeps about how the suite's data root was made: the subset's provenance, and
-    the generation record when generated ImageNet-C folders were measured; None for other suites."""
+    """What a record keeps about how the suite's data root was made (`provenance.data`): the subset's
+    provenance (`subset`), how the measured ImageNet-C splits were generated (`generated_imagenet_c`:
+    folders of `quba data generate`, or on the fly in the suite's generate mode), and the measured
+    splits the root's own manifest expects other counts of than the datasets publish (`manifest`,
+    see `described_splits`); None for other suites or when there is nothing to keep."""
     from quba.datasets.generate import read_generated
     from quba.suites.imagenet import ImageNetSuite
 
     if not isinstance(suite, ImageNetSuite):
         return None
     root = suite.root
+    names = sorted({str(s).split("@")[0] for s in split_names})
+    corrupted = [s for s in names if s.startswith("corruption/")]
     out = {}
     sub = read_subset(root)
     if sub is not None:
         out["subset"] = {k: sub.get(k) for k in ("seed", "per_class", "source_root", "source_fingerprint",
                                                   "created")}
-    gen = read_generated(root)
-    if gen is not None and suite.corruptions == "folders" and any(s.startswith("corruption/") and s.split("@")[0] in gen["splits"] for s in split_names):
+    gen = read_generated(root) if suite.corruptions == "folders" else None
+    if gen is not None and any(s in gen["splits"] for s in corrupted):
         out["generated_imagenet_c"] = {k: gen.get(k) for k in ("seed", "image_format", "subset_seed", "updated")}
         out["generated_imagenet_c"]["per_class"] = sorted({v.get("per_class") or 0 for v in gen["splits"].values()})
+    elif suite.corruptions == "generate" and corrupted:
+        out["generated_imagenet_c"] = {"seed": suite.seed, "on_the_fly": True}
+    described = described_splits(root, names)
+    if described:
+        out["manifest"] = described
     return out or None
+
+
+def described_splits(root, names) -> dict | None:
+    """{"file": the root's own manifest, "splits": {split: {images, classes, published_images,
+    published_classes}}} for the splits `names` whose counts that manifest (`quba data fetch|prepare
+    --manifest FILE`, kept as `<root>/.quba-data/manifest.json`) sets to other numbers than the shipped
+    manifest's, the datasets' published ones: such a split can be complete as described and still
+    hold other images than the published dataset (a few photos as `val`). None when there are none."""
+    from quba.datasets.manifest import load_manifest, root_manifest_path
+
+    path = root_manifest_path(root)
+    if not path.is_file():
+        return None
+    published = load_manifest().splits()
+    exp = expectations(root)
+    out = {}
+    for name in names:
+        e, p = exp.get(name), published.get(name)
+        if e is None or e.source != "manifest" or (p is not None and (e.images, e.classes) == (p.images, p.classes)):
+            continue
+        out[name] = {"images": e.images, "classes": e.classes, "published_images": p.images if p else None,
+                     "published_classes": p.classes if p else None}
+    return {"file": str(path), "splits": out} if out else None
 
 
 # ---------------------------------------------------------------------------- the full check
