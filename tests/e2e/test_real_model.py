@@ -3,9 +3,9 @@ PyPI wheel, EfficientNet-PyTorch naming, loaded with --remap-keys) on real photo
 ImageNet classes (tests/real_photos.py), through the chain a user types:
 
     ILSVRC2012_img_val.tar + ILSVRC2012_devkit_t12.tar.gz   (the photos' views, in the release's layout)
-    -> quba data prepare imagenet-val --from TAR --devkit DEVKIT --root R [--manifest FILE]
-    -> quba data generate imagenet-c --root R
-    -> quba data check --root R
+    -> quba data prepare imagenet-val --from TAR --devkit DEVKIT --data-root R [--manifest FILE]
+    -> quba data generate imagenet-c --data-root R
+    -> quba data check --data-root R
     -> quba evaluate --checkpoint LITE0 --arch tf_efficientnet_lite0 --remap-keys --suite imagenet
     -> quba reproduce
 
@@ -84,7 +84,7 @@ def describing_manifest(path, images: int, classes: int):
 
 def prepare(capsys, archives, root, *extra):
     rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", archives["tar"], "--devkit",
-                       archives["devkit"], "--root", root, "--no-progress", *extra)
+                       archives["devkit"], "--data-root", root, "--no-progress", *extra)
     assert rc == 0, err
     assert f"{archives['images']} images in {archives['classes']} classes (prepared)" in out
     # every view in the folder of its photo's WNID, through the devkit's IDs
@@ -192,10 +192,10 @@ def test_real_model_on_real_photos_end_to_end(tmp_path, monkeypatch, capsys):
     root = tmp_path / "photos-root"
     prepare(capsys, archives, root, "--manifest", describing_manifest(tmp_path / "photos.json", n, k))
 
-    rc, out, err = cli(capsys, "data", "generate", "imagenet-c", "--root", root, "--workers", "2", "--no-progress")
+    rc, out, err = cli(capsys, "data", "generate", "imagenet-c", "--data-root", root, "--workers", "2", "--no-progress")
     assert rc == 0, err
     assert f"75 split(s) of {n} images: {75 * n} written, 0 already there" in out
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "corruption_robustness",
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "corruption_robustness",
                        "--no-progress")
     assert rc == 0, out
     assert f"complete: all 76 split(s) under {root} hold what they should" in out
@@ -245,7 +245,7 @@ def test_a_photo_root_is_an_incomplete_imagenet_val(tmp_path, monkeypatch, capsy
     n, k = archives["images"], archives["classes"]
     root = tmp_path / "photos-root"
     prepare(capsys, archives, root)
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "--no-progress")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--no-progress")
     assert rc == 1
     assert f"val: {n} of 50,000 images, {k} of 1,000 classes; missing class folder(s)" in out
 
