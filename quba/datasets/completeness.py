@@ -182,22 +182,28 @@ def described_splits(root, names) -> dict | None:
     published_classes}}} for the splits `names` whose counts that manifest (`quba data fetch|prepare
     --manifest FILE`, kept as `<root>/.quba-data/manifest.json`) sets to other numbers than the shipped
     manifest's, the datasets' published ones: such a split can be complete as described and still
-    hold other images than the published dataset (a few photos as `val`). None when there are none."""
+    hold other images than the published dataset (a few photos as `val`). A subset root inherits what
+    its source root's manifest described (`source_manifest` in its provenance, `quba data subset`).
+    None when there are none."""
     from quba.datasets.manifest import load_manifest, root_manifest_path
 
+    names = list(names)
+    inherited = (read_subset(root) or {}).get("source_manifest") or {}
+    out = {s: v for s, v in (inherited.get("splits") or {}).items() if s in names}
     path = root_manifest_path(root)
-    if not path.is_file():
+    if path.is_file():
+        published = load_manifest().splits()
+        exp = expectations(root)
+        for name in names:
+            e, p = exp.get(name), published.get(name)
+            if e is None or e.source != "manifest" or (p is not None and (e.images, e.classes) == (p.images,
+                                                                                                   p.classes)):
+                continue
+            out[name] = {"images": e.images, "classes": e.classes, "published_images": p.images if p else None,
+                         "published_classes": p.classes if p else None}
+    if not out:
         return None
-    published = load_manifest().splits()
-    exp = expectations(root)
-    out = {}
-    for name in names:
-        e, p = exp.get(name), published.get(name)
-        if e is None or e.source != "manifest" or (p is not None and (e.images, e.classes) == (p.images, p.classes)):
-            continue
-        out[name] = {"images": e.images, "classes": e.classes, "published_images": p.images if p else None,
-                     "published_classes": p.classes if p else None}
-    return {"file": str(path), "splits": out} if out else None
+    return {"file": str(path) if path.is_file() else inherited.get("file"), "splits": out}
 
 
 # ---------------------------------------------------------------------------- the full check

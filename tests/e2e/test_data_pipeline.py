@@ -262,3 +262,74 @@ def test_a_subset_of_an_incomplete_root_stays_incomplete(tmp_path, capsys):
     assert rc == 0 and "were incomplete" in err
     rc, out, err = cli(capsys, "data", "check", "--data-root", sub, "--dims", "accuracy", "--no-progress")
     assert rc == 1 and "a subset of an incomplete split" in out
+
+
+# ---------------------------------------------------------------------------- a newcomer's whole path
+@pytest.mark.slow
+def test_a_newcomer_goes_from_archives_to_a_reproduction(tmp_path, capsys, model_file):
+    """docs/data.md as a newcomer types it, every step through the CLI: prepare val from the tar ->
+    fetch the public datasets from a server (127.0.0.1) -> generate ImageNet-C (no 66 GB download) ->
+    check -> a per-class subset -> evaluate -> reproduce. The reproduction against the paper finds no
+    row for a model of one's own and says so; against a run of `--subset 1` on the full root (a
+    colleague's leaderboard) every value is the same (the subset root holds exactly what --subset 1
+    reads), and every row still names why it is not like for like: the subset, the root's own manifest,
+    and on corruption robustness the ImageNet-C quba generated instead of the released files."""
+    root, small = tmp_path / "imagenet", tmp_path / "imagenet-1"
+    data, labels = A.val_tar()  # 6 images in 3 classes
+    (tmp_path / "ILSVRC2012_img_val.tar").write_bytes(data)
+    (tmp_path / "labels.txt").write_text("\n".join(labels))
+    rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", tmp_path / "ILSVRC2012_img_val.tar",
+                       "--labels", tmp_path / "labels.txt", "--data-root", root, "--no-progress")
+    assert rc == 0 and "6 images in 3 classes (prepared)" in out, err
+    with FileServer({}) as srv:
+        _fetch_everything(tmp_path, srv, capsys, root)
+        assert srv.requests  # fetched over HTTP
+    rc, out, err = cli(capsys, "data", "generate", "imagenet-c", "--data-root", root, "--per-class", "1",
+                       "--workers", "2", "--no-progress")
+    assert rc == 0, err
+    assert "75 split(s) of 3 images: 225 written, 0 already there" in out
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--quick", "--no-progress")
+    assert rc == 0, out
+    assert f"complete: all 84 split(s) under {root} hold what they should" in out
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", root, "--per-class", "1", "--output", small,
+                       "--no-progress")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "data", "check", "--data-root", small, "--no-progress")
+    assert rc == 0, out
+
+    dims = ["accuracy", "corruption_robustness", "ood_robustness", "shape_bias", "object_focus"]
+    base = ["evaluate", "--model", model_file, "--suite", "imagenet", "--dims", *dims, "--bootstrap", "50",
+            "--no-progress", "--format", "json"]
+    rc, out, err = cli(capsys, *base, "--data-root", small, "-o", tmp_path / "mine")
+    assert rc == 0, err
+    (rec,) = json.loads(out)
+    assert all(s["complete"] is True for s in rec["splits"].values()) and "incomplete" not in err
+    data = rec["provenance"]["data"]
+    assert set(data) == {"subset", "generated_imagenet_c", "manifest"}
+    # the subset root keeps what the source root's own manifest described (6 val images, not 50,000)
+    assert data["manifest"]["file"] == str(root / ".quba-data" / "manifest.json")
+    assert data["manifest"]["splits"]["val"] == {"images": 6, "classes": 3, "published_images": 50000,
+                                                 "published_classes": 1000}
+
+    rc, out, err = cli(capsys, "reproduce", "-o", tmp_path / "mine")
+    assert rc == 0, err
+    assert "none of the 1 record(s) has a row in the paper's leaderboard" in out
+
+    rc, out, err = cli(capsys, *base, "--data-root", root, "--subset", "1", "-o", tmp_path / "colleague")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "reproduce", "-o", tmp_path / "mine", "--against",
+                       tmp_path / "colleague" / "imagenet" / "leaderboard.csv", "--format", "json")
+    assert rc == 0, err
+    rows = {r["dimension"]: r for r in json.loads(out)["rows"]}
+    assert set(rows) == set(dims)
+    assert all(r["difference"] == pytest.approx(0, abs=1e-6) and r["inside"] is True for r in rows.values())
+    assert rows["accuracy"]["fresh"] == 1.0
+    subset = "data subset of 1 image per class (quba data subset, seed 0)"
+    generated = ("ImageNet-C generated locally from val (quba data generate: PNG from quba's corruption code, "
+                 "1 image per class), not the published ImageNet-C archive (JPEG)")
+    assert rows["accuracy"]["notes"] == [
+        subset, "data root described by its own manifest: val 6 images in 3 classes; published: 50000 in 1000"]
+    for d, r in rows.items():
+        assert r["like_for_like"] is False and r["notes"][0] == subset, (d, r["notes"])
+        assert any(n.startswith("data root described by its own manifest: ") for n in r["notes"]), (d, r["notes"])
+        assert (generated in r["notes"]) == (d == "corruption_robustness"), (d, r["notes"])
