@@ -137,9 +137,13 @@ def _subset_note(record: dict) -> str | None:
     sub = _data(record).get("subset")
     if isinstance(sub, dict):
         n, seed = sub.get("per_class"), sub.get("seed")
-        return (f"data subset: {n} images per class" if n else "data subset") + \
+        return (f"data subset of {_per_class(n)}" if n else "data subset") + \
             f" (quba data subset{f', seed {seed}' if seed is not None else ''})"
     return None
+
+
+def _per_class(n) -> str:
+    return f"{n} image{'' if n == 1 else 's'} per class"
 
 
 def _described_note(record: dict, read: list[str] | None) -> str | None:
@@ -167,12 +171,12 @@ def _generated_note(record: dict, read: list[str] | None) -> str | None:
     if not isinstance(gen, dict) or not any(str(n).startswith("corruption/") for n in names):
         return None
     if gen.get("on_the_fly"):
-        how = "generated on the fly from val by quba's corruption code"
+        how = "on the fly from val (quba's corruption code)"
     else:
         per = [n for n in gen.get("per_class") or [] if n]
-        how = ("generated from val by quba data generate (PNG from quba's corruption code"
-               + (f", {', '.join(map(str, per))} images per class" if per else "") + ")")
-    return f"ImageNet-C {how}, not the released ImageNet-C files (JPEG)"
+        how = ("from val (quba data generate: PNG from quba's corruption code"
+               + (f", {' / '.join(_per_class(n) for n in per)}" if per else "") + ")")
+    return f"ImageNet-C generated locally {how}, not the published ImageNet-C archive (JPEG)"
 
 
 def _protocol_note(dimension: str, entry: dict, record: dict, published_protocol: str | None,

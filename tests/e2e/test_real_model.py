@@ -229,8 +229,8 @@ def test_real_model_on_real_photos_end_to_end(tmp_path, monkeypatch, capsys):
     assert acc["difference"] == pytest.approx(1.0 - 0.7769)
     described = (f"data root described by its own manifest: val {n} images in {k} classes; "
                  f"published: {PUBLISHED_VAL[0]} in {PUBLISHED_VAL[1]}")
-    generated = ("ImageNet-C generated from val by quba data generate (PNG from quba's corruption code), "
-                 "not the released ImageNet-C files (JPEG)")
+    generated = ("ImageNet-C generated locally from val (quba data generate: PNG from quba's corruption code), "
+                 "not the published ImageNet-C archive (JPEG)")
     assert acc["notes"] == [described] and acc["like_for_like"] is False
     assert cr["published"] == 0.7706 and cr["fresh"] == real["dimensions"]["corruption_robustness"]["value"]
     assert cr["notes"] == [described, generated] and cr["like_for_like"] is False

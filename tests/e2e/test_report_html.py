@@ -1036,7 +1036,7 @@ def test_the_reproduction_section_equals_quba_reproduce(browser, tmp_path, capsy
         notes = {(r[0], r[1]): r[9] for r in got}  # every kind of note is there
         assert "quba protocol, paper's rows: paper" in notes[("ResNet50", "adversarial_robustness")]
         assert "incomplete split corruption/snow/2 (1500 of 50000 images)" in notes[("ResNet50", "corruption_robustness")]
-        assert "ImageNet-C generated from val by quba data generate" in notes[("AlexNet", "corruption_robustness")]
+        assert "ImageNet-C generated locally from val (quba data generate" in notes[("AlexNet", "corruption_robustness")]
         assert notes[("EfficientNet-B0", "accuracy")].startswith("data root described by its own manifest: val 6")
         assert notes[("ResNet50", "parameters_m")] == "like for like"
         text = pg.inner_text("#repro")

@@ -100,9 +100,9 @@ def test_how_the_data_root_was_made_is_read_from_what_the_data_commands_write(tm
                  _record("VGG16", dims, data={"generated_imagenet_c": {"seed": 0, "on_the_fly": True}}))
     rep = reproduce(out)
     r50, alex, vgg = _rows(rep, "ResNet50"), _rows(rep, "AlexNet"), _rows(rep, "VGG16")
-    subset = "data subset: 10 images per class (quba data subset, seed 0)"
-    generated = ("ImageNet-C generated from val by quba data generate (PNG from quba's corruption code, 10 images "
-                 "per class), not the released ImageNet-C files (JPEG)")
+    subset = "data subset of 10 images per class (quba data subset, seed 0)"
+    generated = ("ImageNet-C generated locally from val (quba data generate: PNG from quba's corruption code, "
+                 "10 images per class), not the published ImageNet-C archive (JPEG)")
     assert r50["accuracy"]["notes"] == [subset]
     assert r50["corruption_robustness"]["notes"] == [subset, generated]
     assert r50["parameters_m"]["notes"] == [] and r50["parameters_m"]["like_for_like"]
@@ -111,7 +111,8 @@ def test_how_the_data_root_was_made_is_read_from_what_the_data_commands_write(tm
     assert alex["parameters_m"]["notes"] == []
     assert vgg["accuracy"]["notes"] == [] and vgg["accuracy"]["like_for_like"]
     assert vgg["corruption_robustness"]["notes"] == [
-        "ImageNet-C generated on the fly from val by quba's corruption code, not the released ImageNet-C files (JPEG)"]
+        "ImageNet-C generated locally on the fly from val (quba's corruption code), not the published ImageNet-C "
+        "archive (JPEG)"]
 
 
 def test_an_incomplete_split_is_named_with_the_counts_evaluate_records():
