@@ -82,7 +82,15 @@ def expectations(root, manifest: Manifest | None = None) -> dict[str, Expected]:
     return out
 
 
-def _describe(exp: Expected) -> str:
+def _describe(exp: Expected, man: Manifest | None = None, split: str | None = None) -> str:
+    """Where the expected counts come from; a --manifest (or the root's own) that sets other counts
+    than the published ones is named as the source, not the dataset."""
+    from quba.datasets.manifest import load_manifest
+
+    if exp.source == "manifest" and man is not None and len(man.sources) > 1:
+        pub = load_manifest().splits().get(split)
+        if pub is None or (pub.images, pub.classes) != (exp.images, exp.classes):
+            return f"the manifest {man.sources[-1]}"
     return {"manifest": "the dataset's published counts", "generated": "quba-generated.json",
             "subset": SUBSET_FILE}[exp.source]
 
@@ -318,7 +326,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
                 f" and {len(rep.missing_classes) - EXAMPLES} more" if len(rep.missing_classes) > EXAMPLES else "")
         if rep.short_classes:
             detail += f"; {rep.short_classes} class(es) hold fewer than {exp.per_class} images"
-        rep.problems.append(f"{detail} (expected per {_describe(exp)})")
+        rep.problems.append(f"{detail} (expected per {_describe(exp, man, rep.split)})")
     if rep.unknown_folders:
         found.append("unexpected")
         rep.problems.append(f"{len(rep.unknown_folders)} folder(s) that are no class of {rep.split}, e.g. "
@@ -329,7 +337,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
     if rep.images > exp.images or rep.classes > exp.classes:
         found.append("unexpected")
         rep.problems.append(f"more than expected: {rep.images:,} of {exp.images:,} images, "
-                            f"{rep.classes:,} of {exp.classes:,} classes (expected per {_describe(exp)})")
+                            f"{rep.classes:,} of {exp.classes:,} classes (expected per {_describe(exp, man, rep.split)})")
     rep.status = min(found, key=STATUSES.index) if found else "ok"
 
 

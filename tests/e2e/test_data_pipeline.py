@@ -1,5 +1,6 @@
 """The real path end to end, offline: prepare val -> fetch (local server) -> check -> evaluate, and
 what `check`, `subset` and an evaluation on incomplete data say."""
+import io
 import json
 import tarfile
 
@@ -87,6 +88,38 @@ def test_prepare_val_with_the_devkit_parsed_by_torchvision(tmp_path, capsys, mon
     assert rc == 0, err
     for k, w in enumerate(labels, 1):
         assert (tmp_path / "root" / "val" / w / f"ILSVRC2012_val_{k:08d}.png").is_file()
+
+
+def test_a_data_root_of_your_own_is_judged_against_its_own_manifest(tmp_path, capsys):
+    """docs/data.md#a-data-root-of-your-own as written: photos with any names, `IMAGE,WNID` labels and a
+    --manifest kept in the root; `check` judges the root against that manifest and names it as the source
+    of the counts (not "the dataset's published counts") when the root does not hold what it says."""
+    data, labels = A.val_tar()
+    photos = tmp_path / "photos"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+        for k, m in enumerate(members):
+            dest = photos / f"holiday_{k}.png"
+            dest.parent.mkdir(exist_ok=True)
+            dest.write_bytes(tar.extractfile(m).read())
+    (tmp_path / "labels.txt").write_text("".join(f"holiday_{k}.png,{w}\n" for k, w in enumerate(labels)))
+
+    def own(classes):
+        man = tmp_path / f"mine{classes}.json"
+        man.write_text(json.dumps({"schema": 1, "datasets": {"imagenet-val": {"splits": {"val": {
+            "folder": "val", "images": 6, "classes": classes, "counts_source": "my photos"}}}}}))
+        return man
+
+    for classes, rc_want in ((3, 0), (2, 1)):
+        root = tmp_path / f"root{classes}"
+        rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", photos, "--labels",
+                           tmp_path / "labels.txt", "--data-root", root, "--manifest", own(classes), "--no-progress")
+        assert rc == 0 and "6 images in 3 classes (prepared)" in out, err
+        assert (root / ".quba-data" / "manifest.json").read_bytes() == own(classes).read_bytes()
+        rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--no-progress")
+        assert rc == rc_want, out
+    assert "val: more than expected: 6 of 6 images, 3 of 2 classes (expected per the manifest " \
+           f"{root / '.quba-data' / 'manifest.json'})" in out
 
 
 # ---------------------------------------------------------------------------- fetch -> check -> evaluate
