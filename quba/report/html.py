@@ -20,7 +20,8 @@ run after the first paint, so the ranking is drawn and usable first.
 The "Reproduction" section compares the records beside every leaderboard given that quba
 regenerates from records (``<output>/<suite>/leaderboard.csv`` with ``records/`` beside it) with
 the suite's published leaderboard, row for row what ``quba reproduce -o <output> --suite <suite>``
-gives (`reproduction_data`); the page leaves the section out when no leaderboard has records.
+gives (`reproduction_data`), for the records that have a published counterpart; the page leaves
+the section out when none has.
 
 Adding a section: put its data under a new key of `report_data`'s document, a
 ``<section data-nav="…">`` in ``report.html`` and its drawing function in the ``SECTIONS``
@@ -123,7 +124,9 @@ def reproduction_data(leaderboards, suites) -> dict:
     """{suite: [reproduction report]} of the records beside each leaderboard given that quba regenerates
     from records (`quba.store.leaderboard.is_generated`), once per records folder, for the `suites`
     shown: each is `quba.ranking.reproduction.reproduce(<output>, <suite>)` (the rows of `quba reproduce
-    --format json`), or {"records", "error"} when it cannot be made (one line, as the command says it)."""
+    --format json`), or {"records", "error"} when it cannot be made (one line, as the command says it).
+    A records folder none of whose models has a published row is left out (the section is about
+    reproducing published values; `quba reproduce` still lists such records)."""
     from quba.ranking.leaderboard import REFERENCE_NAMES
     from quba.ranking.reproduction import reproduce
     from quba.store.leaderboard import is_generated
@@ -143,7 +146,8 @@ def reproduction_data(leaderboards, suites) -> dict:
             report = reproduce(output, suite)
         except QubaError as exc:
             report = {"records": str(path.parent / "records"), "error": str(exc)}
-        out.setdefault(suite, []).append(report)
+        if report.get("error") or report["rows"]:
+            out.setdefault(suite, []).append(report)
     return out
 
 

@@ -1057,26 +1057,33 @@ def test_the_reproduction_section_equals_quba_reproduce(browser, tmp_path, capsy
         page.close()
 
 
-def test_the_reproduction_section_is_absent_without_records_and_says_when_nothing_matches(browser, ref_page,
-                                                                                         tmp_path, capsys):
+def test_the_reproduction_section_is_there_only_for_records_with_a_published_row(browser, ref_page, tmp_path):
+    """No records (the paper's leaderboard alone), or records none of whose models has a published row (a
+    checkpoint of one's own): no section. Beside the shipped mini records it is there, and on the suite
+    whose records have no published row it says so."""
     assert ref_page.page.locator("#repro-section").count() == 0  # the paper's leaderboard only: no records
     assert "Reproduction" not in ref_page.page.inner_text("#jump")
     from paper_records import record, write
     from quba.store.leaderboard import write_leaderboard
 
     write(tmp_path / "results", record("tf_efficientnet_lite0@lite0.pth", {"accuracy": (0.75, 0.7, 0.8)}))
-    html = write_report_html(tmp_path / "r.html", ["reference", str(write_leaderboard(tmp_path / "results", "imagenet")),
-                                                   MINI])
-    page = Page(browser, html)
+    mine = str(write_leaderboard(tmp_path / "results", "imagenet"))
+    page = Page(browser, write_report_html(tmp_path / "own.html", ["reference", mine]))
     try:
-        text = page.page.inner_text("#repro")
-        assert "No model matches a row of the paper's leaderboard." in text
-        assert "none of the 1 record(s) has a row in the paper's leaderboard" in text
+        assert page.page.locator("#repro-section").count() == 0
+        assert "Reproduction" not in page.page.inner_text("#jump")
+    finally:
+        page.close()
+    page = Page(browser, write_report_html(tmp_path / "r.html", ["reference", mine, MINI]))
+    try:
+        assert "Reproduction" in page.page.inner_text("#jump")
+        text = page.page.inner_text("#repro")  # suite imagenet: only the Lite0 record, without a paper row
+        assert "No model of suite imagenet has a row in its published leaderboard" in text
         assert page.page.locator("#repro table").count() == 0 and page.page.locator("#repro button").count() == 0
         page.show("#suite=mini")  # the shipped mini records against their own reference
         assert page.page.inner_text("#h-repro") == "Reproduction against mini_reference.csv"
         rep = __import__("quba").reproduce(ROOT / "results", "mini")
-        assert _section_rows(page.page) == _cli_rows(rep["rows"])
+        assert _section_rows(page.page) == _cli_rows(rep["rows"]) and len(rep["rows"]) >= 13 * 9
     finally:
         page.close()
 

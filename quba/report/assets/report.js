@@ -1569,8 +1569,6 @@
   var REPRO_CSV_COLUMNS = ["model", "dimension", "fresh", "lo", "hi", "published", "difference", "inside",
     "like_for_like", "notes"];
 
-  function reproTitle(label) { return label === "paper" ? "the paper's leaderboard" : label; }
-
   /** Python's f"{x:.Ng}" for the few cases rows_table meets (trailing zeros dropped, exponent of 2 digits). */
   function pyG(x, digits) {
     var s = x.toPrecision(digits);
@@ -1627,9 +1625,9 @@
     var label = labels.length && labels.every(function (l) { return l === labels[0]; }) ? labels[0] : "paper";
     $("h-repro").textContent = "Reproduction against " + (label === "paper" ? "the paper" : label);
     if (!reports.length) {
-      el.innerHTML = '<p class="repro-summary">No model matches a row of the published leaderboard: none of the ' +
-        "leaderboards given for suite " + esc(state.suite) + " has records beside it (quba reproduce compares the " +
-        "records under &lt;output&gt;/" + esc(state.suite) + "/records/).</p>";
+      el.innerHTML = '<p class="repro-summary">No model of suite ' + esc(state.suite) + " has a row in its published " +
+        "leaderboard: no records beside the leaderboards given for it are of a published model (quba reproduce " +
+        "compares the records under &lt;output&gt;/" + esc(state.suite) + "/records/).</p>";
       return;
     }
     el.innerHTML = reports.map(function (rep, k) {
@@ -1637,38 +1635,32 @@
         "</h3>";
       if (rep.error) return head + '<p class="repro-summary">Not compared: ' + esc(rep.error) + "</p></div>";
       var pub = rep.against === "paper" ? "paper" : "published";
-      var body = "";
-      if (!rep.rows.length) {
-        body = '<p class="repro-summary"><b>No model matches a row of ' + esc(reproTitle(rep.against)) + ".</b></p>";
-      } else {
-        body = '<div class="table-wrap short"><table class="repro"><thead><tr><th scope="col" class="c-model">model</th>' +
-          '<th scope="col" class="c-dim">dimension</th><th scope="col">fresh</th><th scope="col">95% CI</th>' +
-          '<th scope="col">' + pub + '</th><th scope="col">difference</th><th scope="col">inside</th>' +
-          '<th scope="col" class="notes">notes</th></tr></thead><tbody>' +
-          rep.rows.map(function (r) {
-            var d = r.dimension;
-            var ci = finite(r.lo) && finite(r.hi) ? "[" + reproNum(r.lo, d) + ", " + reproNum(r.hi, d) + "]" : "\u2014";
-            var attrs = [["model", r.model], ["dimension", d], ["fresh", csvNum(r.fresh)], ["lo", csvNum(r.lo)],
-              ["hi", csvNum(r.hi)], ["published", csvNum(r.published)], ["difference", csvNum(r.difference)],
-              ["inside", pyBool(r.inside)], ["like", pyBool(r.like_for_like)]].map(function (a) {
-              return " data-" + a[0] + '="' + esc(a[1]) + '"';
-            }).join("");
-            return "<tr" + attrs + (r.like_for_like ? "" : ' class="unlike"') + '><td class="c-model">' + esc(r.model) +
-              '</td><td class="c-dim">' + esc(d + arrow(d)) + "</td><td>" + reproNum(r.fresh, d) + '</td><td class="ci">' +
-              ci + "</td><td>" + reproNum(r.published, d) + "</td><td>" + reproDiff(r.difference, d) +
-              '</td><td class="inside">' + yesNo(r.inside) + '</td><td class="notes">' +
-              (r.notes.length ? esc(r.notes.join("; ")) : "like for like") + "</td></tr>";
-          }).join("") + "</tbody></table></div>";
-      }
+      var body = '<div class="table-wrap short"><table class="repro"><thead><tr><th scope="col" class="c-model">model</th>' +
+        '<th scope="col" class="c-dim">dimension</th><th scope="col">fresh</th><th scope="col">95% CI</th>' +
+        '<th scope="col">' + pub + '</th><th scope="col">difference</th><th scope="col">inside</th>' +
+        '<th scope="col" class="notes">notes</th></tr></thead><tbody>' +
+        rep.rows.map(function (r) {
+          var d = r.dimension;
+          var ci = finite(r.lo) && finite(r.hi) ? "[" + reproNum(r.lo, d) + ", " + reproNum(r.hi, d) + "]" : "\u2014";
+          var attrs = [["model", r.model], ["dimension", d], ["fresh", csvNum(r.fresh)], ["lo", csvNum(r.lo)],
+            ["hi", csvNum(r.hi)], ["published", csvNum(r.published)], ["difference", csvNum(r.difference)],
+            ["inside", pyBool(r.inside)], ["like", pyBool(r.like_for_like)]].map(function (a) {
+            return " data-" + a[0] + '="' + esc(a[1]) + '"';
+          }).join("");
+          return "<tr" + attrs + (r.like_for_like ? "" : ' class="unlike"') + '><td class="c-model">' + esc(r.model) +
+            '</td><td class="c-dim">' + esc(d + arrow(d)) + "</td><td>" + reproNum(r.fresh, d) + '</td><td class="ci">' +
+            ci + "</td><td>" + reproNum(r.published, d) + "</td><td>" + reproDiff(r.difference, d) +
+            '</td><td class="inside">' + yesNo(r.inside) + '</td><td class="notes">' +
+            (r.notes.length ? esc(r.notes.join("; ")) : "like for like") + "</td></tr>";
+        }).join("") + "</tbody></table></div>";
       var foot = '<p class="repro-summary">' + esc(rep.summary.line) + "</p>";
       if (rep.unmatched.length) {
-        foot += '<p class="muted small">' + (rep.models.length ? "Without a row: " : "Records: ") +
-          esc(rep.unmatched.join(", ")) + "</p>";
+        foot += '<p class="muted small">Without a row: ' + esc(rep.unmatched.join(", ")) + "</p>";
       }
       if (rep.rows.some(function (r) { return r.inside === null; })) {
         foot += '<p class="muted small">inside \u2014: no 95% interval (evaluated with --bootstrap 0) or no published value</p>';
       }
-      var button = rep.rows.length ? '<button type="button" data-repro-csv="' + k + '">Download reproduction (CSV)</button>' : "";
+      var button = '<button type="button" data-repro-csv="' + k + '">Download reproduction (CSV)</button>';
       return head + body + foot + button + "</div>";
     }).join("");
   }
@@ -1797,7 +1789,7 @@
     $("footer").innerHTML = "QUBA = \u03a3<sub>d</sub> w<sub>d</sub> s<sub>d</sub> (x<sub>d</sub> \u2212 \u03bc<sub>d</sub>)/\u03c3<sub>d</sub> / \u03a3<sub>d</sub> w<sub>d</sub> " +
       "(Hesse et al., Beyond Accuracy, Sec. 4); s<sub>d</sub> = +1 where higher is better. The same numbers as <code>quba rank</code>. " +
       "The view is in the address: copy it to share; Back undoes a change.";
-    // The reproduction section only where some leaderboard given has records beside it (quba reproduce).
+    // The reproduction section only where the records beside some leaderboard given have published rows.
     if (!Object.keys(DATA.reproduction || {}).length) $("repro-section").remove();
     $("jump").innerHTML = Array.prototype.map.call(document.querySelectorAll("main > section[data-nav]"), function (s) {
       return '<a href="#' + s.id + '" data-jump="' + s.id + '">' + esc(s.getAttribute("data-nav")) + "</a>";
