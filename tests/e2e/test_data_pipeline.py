@@ -120,6 +120,17 @@ def test_a_data_root_of_your_own_is_judged_against_its_own_manifest(tmp_path, ca
         assert rc == rc_want, out
     assert "val: more than expected: 6 of 6 images, 3 of 2 classes (expected per the manifest " \
            f"{root / '.quba-data' / 'manifest.json'})" in out
+    # a subset of the described root is still described: its records say so (provenance.data.manifest)
+    from quba.datasets.completeness import described_splits
+
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", tmp_path / "root3", "--per-class", "1", "--output",
+                       tmp_path / "sub", "--no-progress")
+    assert rc == 0, err
+    want = {"file": str(tmp_path / "root3" / ".quba-data" / "manifest.json"), "splits": {"val": {
+        "images": 6, "classes": 3, "published_images": 50000, "published_classes": 1000}}}
+    assert json.loads((tmp_path / "sub" / "quba-subset.json").read_text())["source_manifest"] == want
+    assert described_splits(tmp_path / "sub", ["val"]) == want
+    assert described_splits(tmp_path / "sub", ["ood/edge"]) is None
 
 
 # ---------------------------------------------------------------------------- fetch -> check -> evaluate
