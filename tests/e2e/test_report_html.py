@@ -1057,6 +1057,7 @@ def test_the_reproduction_section_equals_quba_reproduce(browser, tmp_path, capsy
         page.close()
 
 
+@pytest.mark.slow
 def test_the_reproduction_section_is_there_only_for_records_with_a_published_row(browser, ref_page, tmp_path):
     """No records (the paper's leaderboard alone), or records none of whose models has a published row (a
     checkpoint of one's own): no section. Beside the shipped mini records it is there, and on the suite
