@@ -471,7 +471,7 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
     import json
 
     import quba
-    from quba.engine import met3r as E
+    from quba import met3r as E
     from quba.suites import SUITE_NAMES
 
     bootstrap = check_bootstrap(bootstrap)
@@ -537,7 +537,7 @@ def _pair_groups(pairs: list[dict], suite_name: str) -> list[dict]:
     suite's target level)."""
     import numpy as np
 
-    from quba.engine.met3r import content_levels
+    from quba.met3r import content_levels
 
     levels = content_levels(suite_name)
     groups: dict[tuple, list] = {}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from quba.engine import met3r as E
+from quba import met3r as E
 from quba.errors import QubaError
 from quba.metrics import met3r as mm
 
@@ -103,7 +103,7 @@ def test_dino_features_from_a_local_weight_file(tmp_path):
 # ----------------------------------------------------------------------------- geometry plug-in
 def test_reconstructor_plugin(tmp_path, monkeypatch):
     (tmp_path / "fake_recon_q7.py").write_text(
-        "import numpy as np\nfrom quba.engine.met3r import known_geometry\n"
+        "import numpy as np\nfrom quba.met3r import known_geometry\n"
         "def factory():\n"
         "    def recon(v1, v2):\n"
         "        H, W = v1.shape[1:]\n"
