@@ -467,101 +467,12 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
     a record for NAME with dimension met3r under `<output>/<suite>/` (suite: that suite, or 'pairs'
     for a folder) and regenerate its leaderboard. Returns what `quba consistency --format json`
     prints (with "record": its path)."""
-    import hashlib
-    import json
-
-    import quba
-    from quba import met3r as E
-    from quba.suites import SUITE_NAMES
+    from quba.met3r.run import consistency as run
 
     bootstrap = check_bootstrap(bootstrap)
     limit = check_int(limit, "--limit", 1, allow_none=True)
     seed = check_int(seed, "--seed", 0)
     if record is not None and not str(record).strip():
         raise QubaError("--record needs a non-empty name")
-    known = geometry == "known"
-    reconstructor = None if known else E.load_reconstructor(geometry)
-    meta = None
-    if pairs in SUITE_NAMES:
-        ids, v1, v2, geos, meta = E.suite_pairs(pairs, seed)
-        suite_name = pairs
-    else:
-        ids, v1, v2, geos = E.load_pair_folder(pairs, need_geometry=known)
-        suite_name = "pairs"
-    if limit is not None:
-        ids, v1, v2 = ids[:limit], v1[:limit], v2[:limit]
-        geos = geos[:limit] if geos is not None else None
-    if record is not None:
-        from quba.store.records import check_writable
-
-        check_writable(output, suite_name)
-    kw = {"dino_weights": dino_weights, "seed": seed}
-    if dino_model:
-        kw["dino_model"] = dino_model
-    feats = E.make_features(features, **kw)
-    res = E.evaluate_pairs(v1, v2, reconstructor if reconstructor is not None else geos, feats, progress=progress)
-    detail = res.pop("pairs_detail")
-    res["pairs_count"] = res.pop("pairs")
-    for p in detail:
-        p["pair"] = ids[p.pop("index")]
-    if meta is not None:
-        for i, p in enumerate(detail):
-            p["kind"] = str(meta["kind"][i])
-            p["change"] = float(meta["change"][i])
-    lo, hi = E.bootstrap_pairs([p["mean"] for p in detail], bootstrap, seed)
-    out = {"source": pairs, "geometry": geometry, **res, "lo": _clean(lo), "hi": _clean(hi),
-           "groups": _pair_groups(detail, suite_name) if meta is not None else None, "pairs": detail}
-    out = _jsonable(out)
-    if record is not None:
-        from quba.store.leaderboard import write_leaderboard
-        from quba.store.records import write_record
-        from quba.store.schema import make_record
-
-        fp = hashlib.sha256(json.dumps([p["pair"] for p in out["pairs"]]).encode()).hexdigest()[:16]
-        rec = make_record(
-            model=record, suite=suite_name,
-            dimensions={"met3r": {"value": out["met3r"], "lo": out["lo"], "hi": out["hi"],
-                                  "details": {k: out[k] for k in ("forward", "backward", "pairs_count",
-                                                                  "pairs_without_overlap", "features")}}},
-            metadata={"source": "pairs"},
-            provenance={"quba": quba.__version__, "suite": suite_name, "suite_fingerprint": f"pairs:{fp}",
-                        "model_fingerprint": None, "subset": limit, "seed": seed, "bootstrap": bootstrap,
-                        "pairs_source": str(pairs), "geometry": geometry, "features": out["features"]})
-        out["record"] = str(write_record(output, rec))
-        write_leaderboard(output, suite_name)
-    return out
-
-
-def _pair_groups(pairs: list[dict], suite_name: str) -> list[dict]:
-    """Mean per (kind, change level) of a suite's multiview pairs (content change rounded to the
-    suite's target level)."""
-    import numpy as np
-
-    from quba.met3r import content_levels
-
-    levels = content_levels(suite_name)
-    groups: dict[tuple, list] = {}
-    for p in pairs:
-        level = min(levels, key=lambda t: abs(t - p["change"])) if p["kind"] == "content" and levels else p["change"]
-        groups.setdefault((p["kind"], level), []).append(p["mean"])
-    order = {"consistent": 0, "content": 1, "pose": 2}
-    return [{"kind": k, "change": c, "pairs": len(v), "met3r": float(np.nanmean(v))}
-            for (k, c), v in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
-
-
-def _clean(x):
-    import math
-
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return _clean(obj)
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return _jsonable(obj.item())
-    return obj
+    return run(pairs, geometry=geometry, features=features, dino_model=dino_model, dino_weights=dino_weights,
+               seed=seed, limit=limit, bootstrap=bootstrap, record=record, output=output, progress=progress)
