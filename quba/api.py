@@ -3,9 +3,9 @@
     evaluate     measure a model on a suite's dimensions; write its record and the leaderboard
     evaluate_many  the same for several models (everything checked before the first one starts)
     leaderboard  evaluate many models (or none) and write the leaderboard, correlations and plots
-    compare      negative flips and agreement of a model update OLD -> NEW
+    compare      negative flips and agreement of a model update OLD -> NEW (the work: quba/flips.py)
     certify      certified information gain of a segmentation model (randomized smoothing)
-    consistency  MEt3R multi-view consistency of image pairs
+    consistency  MEt3R multi-view consistency of image pairs (the work: quba/met3r/)
     place        a record among its suite's reference leaderboard (z-scores, QUBA score, rank)
     reproduce    records against the published leaderboard: fresh vs published value per dimension
 
@@ -371,14 +371,7 @@ def reproduce(output="results", suite=None, *, against=None, models=None) -> dic
 
 # --- compare -------------------------------------------------------------------------------------
 
-#: The metrics of `compare`: key, label, direction.
-COMPARE_ROWS = (
-    ("nfr", "negative flip rate (NFR)", "↓"),
-    ("nfi", "negative flip impact (NFI)", "↓"),
-    ("pfr", "positive flip rate (PFR)", "↑"),
-    ("relative_nfr", "relative NFR", "↓"),
-    ("agreement", "top-1 agreement", "↑"),
-)
+from quba.flips import COMPARE_ROWS  # noqa: E402,F401 - the rows of `quba compare`'s table (the CLI's)
 
 
 def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subset=None, bootstrap=200, seed=0,
@@ -388,12 +381,8 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
     each with a bootstrap 95 % interval (docs/metrics.md#negative-flips); with `explanations`, also
     the explanation similarity of NEW (student) to OLD (teacher). Predictions come from the engine's
     cache. Returns what `quba compare --format json` prints."""
-    import numpy as np
-
-    from quba.engine.beyond import cached_outputs, explanation_cosines_for, paired, select_images
     from quba.engine.runner import resolve_device
-    from quba.metrics.agreement import bootstrap_mean
-    from quba.metrics.flips import bootstrap_flips, flip_summary
+    from quba.flips import compare as run
 
     bootstrap = check_bootstrap(bootstrap)
     subset = check_int(subset, "--subset", 1, allow_none=True)
@@ -406,35 +395,9 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
         from quba.zoo.attribution import check_method
 
         check_method(attribution)  # unknown method: fail before work
-    old_m, old_out, old_passes = cached_outputs(old, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_m, new_out, new_passes = cached_outputs(new, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_out, old_out = paired(new_out, old_out, "quba compare")
-    y = new_out.labels
-    summary = flip_summary(y, old_out.decisions, new_out.decisions)
-    ci = bootstrap_flips(y, old_out.decisions, new_out.decisions, n_boot=bootstrap, seed=seed)
-    result = {
-        "old": old_m.id, "new": new_m.id, "suite": suite_obj.name, "split": split, "subset": subset,
-        "images": int(len(y)), "forward_passes": {"old": old_passes, "new": new_passes},
-        "metrics": {k: {"value": summary[k], "lo": ci.get(k, (None, None))[0], "hi": ci.get(k, (None, None))[1]}
-                    for k, _, _ in COMPARE_ROWS},
-        "err_old": summary["err_old"], "err_new": summary["err_new"],
-        "negative_flips": summary["n_negative_flips"], "positive_flips": summary["n_positive_flips"],
-        "bootstrap": bootstrap, "seed": seed,
-    }
-    if explanations:
-        from quba.zoo.attribution import resolve_method
-
-        resolve_method(old_m.module, attribution)
-        pos = select_images(len(new_out), max_images)
-        cos = explanation_cosines_for(new_m, old_m, suite_obj.split(split), new_out.index[pos],
-                                      old_out.preds[pos], method=attribution, device=dev, progress=progress)
-        lo_hi = bootstrap_mean(cos, n_boot=bootstrap, seed=seed) or (None, None)
-        result["metrics"]["explanation_similarity"] = {"value": float(np.mean(cos)), "lo": lo_hi[0],
-                                                       "hi": lo_hi[1]}
-        result["explanations"] = {"method": attribution, "images": int(len(cos)), "teacher": old_m.id}
-    return result
+    return run(old, new, suite_obj, split, device=dev, subset=subset, bootstrap=bootstrap, seed=seed,
+               explanations=explanations, attribution=attribution, max_images=max_images, batch_size=batch_size,
+               progress=progress)
 
 
 # --- certify -------------------------------------------------------------------------------------
