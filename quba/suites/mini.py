@@ -204,7 +204,9 @@ class MiniSuite(MiniCache):
     def _generate(self, name: str) -> dict:
         if name.startswith("corruption/"):  # val's images, corrupted
             _, cname, sev = name.split("/")
-            return corrupt_split(self.seed, self.split("val"), self.corruption_subset(), cname, int(sev))
+            val = self.split("val")
+            return corrupt_split(self.seed, val.images.numpy(), val.labels, val.meta, self.corruption_subset(), cname,
+                                 int(sev))
         return build(self.seed, name)
 
     # -- training-time generator -----------------------------------------

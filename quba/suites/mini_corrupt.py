@@ -17,13 +17,14 @@ def corruption_subset(val_labels: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(val_labels == c)[:k] for c in range(NUM_CLASSES)]))
 
 
-def corrupt_split(seed: int, val, idx: np.ndarray, cname: str, severity: int) -> dict:
-    """The arrays of split corruption/<cname>/<severity>: val's images at `idx` (a `MiniSplit`
-    and `corruption_subset`'s indices) corrupted, with their labels and metadata and
+def corrupt_split(seed: int, images: np.ndarray, labels: np.ndarray, meta: dict, idx: np.ndarray, cname: str,
+                  severity: int) -> dict:
+    """The arrays of split corruption/<cname>/<severity>: val's `images` (uint8 [N,3,H,W]) at
+    `idx` (`corruption_subset`'s indices) corrupted, with their `labels`, their `meta` arrays and
     "meta__val_index". numpy's global random state is restored afterwards."""
     from imagecorruptions import corrupt
 
-    src = val.images.numpy()[idx].transpose(0, 2, 3, 1)
+    src = np.asarray(images)[idx].transpose(0, 2, 3, 1)
     out = np.empty_like(src)
     state = np.random.get_state()
     try:
@@ -33,9 +34,9 @@ def corrupt_split(seed: int, val, idx: np.ndarray, cname: str, severity: int) ->
                 out[k] = corrupt_one(src[k], cname, severity, s, corrupt)
     finally:
         np.random.set_state(state)
-    arrays = {"images": out.transpose(0, 3, 1, 2).copy(), "labels": val.labels[idx].copy(),
+    arrays = {"images": out.transpose(0, 3, 1, 2).copy(), "labels": labels[idx].copy(),
               "meta__val_index": idx.astype(np.int64)}
-    for k, v in val.meta.items():
+    for k, v in meta.items():
         arrays["meta__" + k] = v[idx].copy()
     return arrays
 
