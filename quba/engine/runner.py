@@ -791,3 +791,27 @@ def choose_attack_batch(module, x1, device, batch_size: int, uncounted) -> int:
             h.remove()
     per_image = max(1, 3 * sum(sizes) + 3 * x1.numel() * 4)  # saved activations, their gradients, inputs
     return int(max(1, min(batch_size, _free_bytes(device) // per_image)))
+
+
+def cached_outputs(model, suite, split: str = "val", *, device="auto", batch_size: int = 256, subset=None,
+                   progress: bool = True):
+    """Outputs of ``model`` on ``split`` through the engine's prediction cache, and the forward
+    passes it took (0 when they were cached): what `quba compare` reads. Returns (LoadedModel,
+    SplitOutputs, passes)."""
+    import torch
+
+    from quba.engine import resolve_model
+
+    loaded = resolve_model(model)
+    if split not in suite.split_names():
+        from quba.errors import closest
+
+        raise QubaError(f"suite {suite.name!r} has no split {split!r}{closest(split, suite.split_names())}")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    runner = Runner(loaded, suite, device=dev, batch_size=batch_size, subset=subset,
+                    progress=progress, cache=PredictionCache())
+    try:
+        out = runner.outputs(SplitRequest(split))
+    finally:
+        runner.close()
+    return loaded, out, int(sum(runner.forward_passes.values()))

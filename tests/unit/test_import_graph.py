@@ -189,3 +189,44 @@ def test_no_branching_on_suite_names_outside_the_suites():
              and (lines := _suite_name_comparisons(ast.parse(p.read_text())))}
     assert found == {}
     assert _suite_name_comparisons(ast.parse('if suite.name == "mini":\n    pass\n')) == [1]  # the check can fail
+
+
+#: The hook modules of quba's own dimensions (issue 20.5: they left engine/ for dimensions/).
+HOOK_MODULES = ("quba9.py", "beyond.py", "certify.py", "pointing_game.py")
+
+
+def _engine_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every `from quba.engine... import name` in the file; (module, '') for
+    `import quba.engine...`."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("quba.engine"):
+            out += [(node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "") for a in node.names if a.name.startswith("quba.engine")]
+    return out
+
+
+def test_engine_holds_no_dimension_hooks():
+    """Issue 20.5: engine/ is the engine (runner, cache, attacks, measure); the hooks of quba's
+    dimensions live under dimensions/, and the engine reaches them only through the registry's lazy
+    ``module:attr`` references, never by import."""
+    for name in HOOK_MODULES:
+        assert (ROOT / "dimensions" / name).is_file(), name
+        assert not (ROOT / "engine" / name).exists(), name
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        hooks = {m for m in _imports(path) if m.rsplit(".", 1)[-1] in {n[:-3] for n in HOOK_MODULES}
+                 and m.startswith("quba.dimensions.")}
+        assert not hooks, f"{path.name} imports the hook module(s) {sorted(hooks)}"
+
+
+def test_dimension_hooks_import_no_private_engine_name():
+    """The dimensions never import the engine (quba/dimensions/__init__.py; it imports them: a
+    circle otherwise); were a hook to need it, only through a public name."""
+    for path in sorted((ROOT / "dimensions").rglob("*.py")):
+        used = _engine_imports(path)
+        assert not [u for u in used if u[1].startswith("_") or "._" in u[0]], (path.name, used)
+        assert not used, (path.name, used)
+    assert "engine" not in graph().get("dimensions", set())
+    assert _engine_imports(ROOT / "flips.py")  # the check can fail: compare reads the engine's cache
+
