@@ -230,3 +230,31 @@ def test_dimension_hooks_import_no_private_engine_name():
     assert "engine" not in graph().get("dimensions", set())
     assert _engine_imports(ROOT / "flips.py")  # the check can fail: compare reads the engine's cache
 
+
+
+def test_the_runner_parts_import_torch_lazily():
+    """Issue 20.5 split quba/engine/runner.py into its parts; the cache key's parts and the device
+    helpers import torch only inside the function that needs it, so planning and keying do not pay
+    torch's import at module load."""
+    for name in ("keys.py", "device.py"):
+        tree = ast.parse((ROOT / "engine" / name).read_text(encoding="utf-8"))
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not any((getattr(n, "module", None) or "").startswith("torch")
+                       or any(a.name.startswith("torch") for a in n.names) for n in top), name
+        assert _imports_torch(ROOT / "engine" / name), name  # lazily, inside a function: the check can fail
+
+
+def test_the_runner_reexports_its_parts():
+    """Code and plugins that import from quba.engine.runner keep working after the split: every
+    public name of the runner's parts is the same object there."""
+    import importlib
+
+    from quba.engine import runner
+
+    for part in ("keys", "device", "attack_pass"):
+        mod = importlib.import_module(f"quba.engine.{part}")
+        for name in [n for n in runner.__all__ if hasattr(mod, n) and n in vars(mod)]:
+            assert getattr(runner, name) is getattr(mod, name), (part, name)
+    assert set(runner.__all__) <= set(vars(runner)), set(runner.__all__) - set(vars(runner))
+    assert {"stack_versions", "stratified_subset", "resolve_device", "choose_attack_batch", "Runner",
+            "cached_outputs"} <= set(runner.__all__)
