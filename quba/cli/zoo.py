@@ -23,8 +23,10 @@ def register(sub) -> None:
                          description="List catalog entries. Groups are the paper's: CNN, TRA, ViL, Bcos, SL, "
                                      "SELF_SL, SEMISL, AT, A1, A2, A3, IN1k, IN21k, BD, ALL; plus 'mini'.")
     lp.add_argument("--group", "-g", metavar="G", help="only models of this group (e.g. ViL, AT, IN21k, mini)")
+    from quba.cli import _names
+
     lp.add_argument("--source", "-s", metavar="S",
-                    help="only this source: timm, torchvision, open_clip, bcos, hub, unavailable, mini")
+                    help=f"only this source: {', '.join(_names.sources())}")
     lp.add_argument("--available", action="store_true",
                     help="only entries this installation can load (weights may still need a download)")
     lp.add_argument("--format", "-f", choices=["table", "csv", "json"], default="table",
