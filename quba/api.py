@@ -334,9 +334,7 @@ def reproduce(output="results", suite=None, *, against=None, models=None) -> dic
     from quba.store.records import load_records, records_dir
     from quba.suites.specs import DEFAULT_LEADERBOARD_SUITE, SPECS
 
-    suite = str(suite or DEFAULT_LEADERBOARD_SUITE).strip().lower()
-    if spec(suite) is None:
-        raise QubaError(f"unknown suite {suite!r}{closest(suite, list(SPECS))}; known suites: {', '.join(SPECS)}")
+    suite = SPECS.canonical(str(suite or DEFAULT_LEADERBOARD_SUITE))  # unknown: one line naming the known
     if against is None or str(against).strip().lower() in ("paper", "reference"):
         path = reference_path(suite)
         if path is None:
@@ -472,7 +470,7 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
 
     import quba
     from quba.engine import met3r as E
-    from quba.suites import SUITE_NAMES
+    from quba.suites import SPECS
 
     bootstrap = check_bootstrap(bootstrap)
     limit = check_int(limit, "--limit", 1, allow_none=True)
@@ -482,7 +480,7 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
     known = geometry == "known"
     reconstructor = None if known else E.load_reconstructor(geometry)
     meta = None
-    if pairs in SUITE_NAMES:
+    if pairs in SPECS.names():
         ids, v1, v2, geos, meta = E.suite_pairs(pairs, seed)
         suite_name = pairs
     else:

@@ -111,10 +111,12 @@ def quick_status(root, splits: dict, manifest: Manifest | None = None) -> dict[s
     generated on the fly from val gets val's status. Splits the manifest does not know are left out."""
     import numpy as np
 
+    from quba.suites.imagenet import ImageNetSplit
+
     exp = expectations(root, manifest)
     out = {}
     for name, sp in splits.items():
-        key = "val" if getattr(sp, "corruption", None) is not None else name
+        key = "val" if isinstance(sp, ImageNetSplit) and sp.corruption is not None else name
         if key not in exp:
             continue
         out[name] = count_status(len(sp), int(len(np.unique(sp.labels))), exp[key])
@@ -161,7 +163,9 @@ def data_provenance(suite, split_names=()) -> dict | None:
         out["subset"] = {k: sub.get(k) for k in ("seed", "per_class", "source_root", "source_fingerprint",
                                                   "created")}
     gen = read_generated(root)
-    if gen is not None and suite.corruptions == "folders" and any(s.startswith("corruption/") and s.split("@")[0] in gen["splits"] for s in split_names):
+    measured = {key.split("@")[0] for key in split_names}  # record keys: split, then @attack
+    if gen is not None and suite.corruptions == "folders" and any(
+            suite.split_info(s).family == "corruption" and s in gen["splits"] for s in measured):
         out["generated_imagenet_c"] = {k: gen.get(k) for k in ("seed", "image_format", "subset_seed", "updated")}
         out["generated_imagenet_c"]["per_class"] = sorted({v.get("per_class") or 0 for v in gen["splits"].values()})
     return out or None
@@ -202,7 +206,7 @@ def _scan(root: Path, split: str, folder: Path, rep: SplitReport) -> list[str]:
     rep.images = sum(per_class.values())
     rep.classes = len(present)
     universe = sorted(set(known.values()))
-    if rep.expected.classes == len(universe) and not split.startswith("bg/"):
+    if rep.expected.classes == len(universe) and _family(split) != "background":
         rep.missing_classes = sorted(set(known) - present)
     if rep.expected.per_class:
         rep.short_classes = sum(1 for n in per_class.values() if n < rep.expected.per_class)
@@ -253,6 +257,12 @@ def _decode_all(paths: list[str], workers: int, progress: bool) -> dict[str, str
     return bad
 
 
+def _family(split: str) -> str:
+    from quba.suites.imagenet import SPLITS
+
+    return SPLITS[split].family if split in SPLITS else ""
+
+
 def _judge(rep: SplitReport, man: Manifest) -> None:
     exp = rep.expected
     if not rep.present:
@@ -260,7 +270,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
         how = ""
         if ds is not None:
             how = f"quba data fetch {ds.name}" if ds.downloadable else (ds.how or "")
-            if rep.split.startswith("corruption/"):
+            if _family(rep.split) == "corruption":
                 how += " (or: quba data generate imagenet-c)"
         rep.status = "missing"
         rep.problems.append(f"folder {rep.folder} is missing" + (f"; {how}" if how else ""))

@@ -65,8 +65,13 @@ def resolve_dims(dims) -> list[str]:
 
 
 def load_suite(suite, data_root=None):
-    """A suite object from a suite object or a name (`quba.suites.load_suite`)."""
+    """A suite object from a suite object (a `quba.suites.base.Suite`) or a name (`quba.suites.load_suite`)."""
     if not isinstance(suite, str):
+        from quba.suites.base import Suite
+
+        if not isinstance(suite, Suite):
+            raise QubaError(f"cannot evaluate on a {type(suite).__name__}; give a suite name or a "
+                            "quba.suites.base.Suite (docs/adding-a-suite.md)")
         return suite
     from quba.suites import load_suite as by_name
 
@@ -154,6 +159,7 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     from quba.engine import measure
     from quba.engine.cache import PredictionCache, ScoreCache
     from quba.engine.runner import Runner, resolve_device, resolve_precision
+    from quba.suites.base import Split
 
     # 1. Resolve (the API validated the input before).
     names = resolve_dims(dims)
@@ -170,11 +176,10 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     originals: dict = {}
     requests, per_dim = collect_requests(dim_objs, suite_obj, opts, originals)
     known_splits = set(suite_obj.split_names())
-    pending = set()
-    if hasattr(suite_obj, "prepare"):  # a generated suite: its missing splits are made in parallel, in
-        # the background while the model runs on the splits already there (val first)
-        needed = [r.split for d in dim_objs for r in per_dim[d.name] if r.split in known_splits]
-        pending = set(suite_obj.prepare(needed, background=True)) - {"val"}
+    # a generated suite makes its missing splits in parallel, in the background while the model runs
+    # on the splits already there (val first); other suites prepare nothing
+    needed = [r.split for d in dim_objs for r in per_dim[d.name] if r.split in known_splits]
+    pending = set(suite_obj.prepare(needed, background=True)) - {"val"}
     splits = {}
     for dim in dim_objs:
         for r in per_dim[dim.name]:
@@ -192,6 +197,10 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
                 _finish(suite_obj)
                 msg = str(exc)
                 raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
+            if not isinstance(splits[r.split], Split):
+                _finish(suite_obj)
+                raise QubaError(f"suite {suite_obj.name!r} gave a {type(splits[r.split]).__name__} for split "
+                                f"{r.split!r}, not a quba.suites.base.Split (docs/adding-a-suite.md)")
             if len(splits[r.split]) == 0:
                 _finish(suite_obj)
                 raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
@@ -337,13 +346,12 @@ def transform_overrides(input_size=None, interpolation=None, crop_pct=None) -> d
 
 def _finish(suite) -> None:
     """End a generated suite's background split generation (quba.suites.mini.MiniSuite.prepare)."""
-    if hasattr(suite, "finish"):
-        suite.finish()
+    suite.finish()
 
 
 def _needs_transform(splits) -> bool:
     """Splits of image files (imagenet) need a resize/crop; in-memory tensors (mini) are fed as they are."""
-    return any(getattr(sp, "images", None) is None for sp in splits)
+    return any(sp.images is None for sp in splits)
 
 
 def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=None):

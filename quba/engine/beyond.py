@@ -47,7 +47,7 @@ class SplitImages:
     def __init__(self, split, preprocess=None):
         self.split = split
         self.preprocess = preprocess
-        self._array = getattr(split, "images", None) if preprocess is None else None
+        self._array = split.images if preprocess is None else None
         self._dataset = None
 
     def __len__(self) -> int:
@@ -75,7 +75,7 @@ def pointing_options(suite, opts) -> dict:
     from quba.engine.pointing_game import DEFAULTS
 
     # the suite may override defaults (QUBA-mini: fewer grids); no branching on suite names here
-    base = {**DEFAULTS, **(getattr(suite, "option_defaults", None) or {}).get("interpretability", {})}
+    base = {**DEFAULTS, **suite.option_defaults.get("interpretability", {})}
     user = opts.get("interpretability") or {}
     for k in base:
         if user.get(k) is not None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 
 from quba.numbers import finite_or_none
 
@@ -79,11 +78,11 @@ def _reads(dimension: str, record: dict) -> list[str] | None:
     """The record's splits `dimension` reads (its `needs` hook on a stand-in for the record's
     suite); None when that cannot be told (a dimension whose hook wants the real suite)."""
     from quba import dimensions as D
-    from quba.suites.base import DEFAULT_ROLES
+    from quba.suites.base import SuiteOutline
 
     splits = list((record.get("splits") or {}))
     present = sorted({s.split("@")[0] for s in splits})
-    suite = SimpleNamespace(name=record.get("suite"), roles=DEFAULT_ROLES, split_names=lambda: present)
+    suite = SuiteOutline(record.get("suite") or "", present)
     opts = {"protocol": (record.get("provenance") or {}).get("protocol") or "quba"}
     try:
         needs = D.get(dimension).needs

@@ -71,7 +71,7 @@ from quba.errors import QubaError, closest
 from quba.integrity import load_npz, save_npz
 from quba.paths import cache_dir
 from quba.suites import mini_render as R
-from quba.suites.base import DecisionMapping, run_preprocess
+from quba.suites.base import DecisionMapping, Split, SplitInfo, Suite, run_preprocess
 
 VERSION = "2"
 IMAGE_SIZE = 32
@@ -104,12 +104,22 @@ TEXTURE_MODES = ("class", "tied", "random", "scrambled")
 BACKGROUND_MODES = ("class", "tied", "random")
 
 
+def _split_infos() -> dict[str, SplitInfo]:
+    infos = [SplitInfo("train", "train"), SplitInfo("val", "clean")]
+    infos += [SplitInfo.corrupted(c, s) for c in CORRUPTIONS for s in SEVERITIES]
+    infos += [SplitInfo.ood(o) for o in OOD_NAMES]
+    infos += [SplitInfo("cue_conflict", "cue_conflict"), SplitInfo.background("mixed_same"),
+              SplitInfo.background("mixed_rand"), SplitInfo("segmentation", "segmentation"),
+              SplitInfo("multiview", "multiview")]
+    return {i.name: i for i in infos}
+
+
+#: Every split of QUBA-mini, in order, with what it is.
+SPLITS: dict[str, SplitInfo] = _split_infos()
+
+
 def _split_names() -> list[str]:
-    names = ["train", "val"]
-    names += [f"corruption/{c}/{s}" for c in CORRUPTIONS for s in SEVERITIES]
-    names += [f"ood/{o}" for o in OOD_NAMES]
-    names += ["cue_conflict", "bg/mixed_same", "bg/mixed_rand", "segmentation", "multiview"]
-    return names
+    return list(SPLITS)
 
 
 def _seed_of(*parts) -> int:
@@ -142,7 +152,7 @@ class _ImageDataset(torch.utils.data.Dataset):
         return x, i
 
 
-class MiniSplit:
+class MiniSplit(Split):
     """One split: `.images` uint8 [N,3,H,W], `.labels` int64 [N], `.meta` per-image arrays."""
 
     def __init__(self, name: str, images: np.ndarray, labels: np.ndarray, meta: dict[str, np.ndarray]):
@@ -151,9 +161,6 @@ class MiniSplit:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.meta = meta
         self.decision = DecisionMapping()
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
     def dataset(self, preprocess: Callable | None = None):
         return _ImageDataset(self.images, preprocess)
@@ -175,10 +182,11 @@ class MultiViewSplit(MiniSplit):
         return _ImageDataset(self.view1 if view == 1 else self.view2, preprocess)
 
 
-class MiniSuite:
+class MiniSuite(Suite):
     """QUBA-mini (see the module docstring for splits, sizes and timing)."""
 
     name = "mini"
+    title = "QUBA-mini"
     version = VERSION
     image_size = IMAGE_SIZE
     multiview_size = MULTIVIEW_SIZE
@@ -209,6 +217,9 @@ class MiniSuite:
 
     def split_names(self) -> list[str]:
         return _split_names()
+
+    def split_info(self, name: str) -> SplitInfo:
+        return SPLITS.get(name) or super().split_info(name)
 
     @property
     def cache_path(self):
@@ -263,7 +274,7 @@ class MiniSuite:
         missing = [n for n in wanted if n not in self._splits and not self._file(n).exists()]
         if not missing:
             return []
-        if "val" in missing or any(n.startswith("corruption/") for n in missing):
+        if "val" in missing or any(SPLITS[n].family == "corruption" for n in missing):
             if "val" not in self._splits and not self._file("val").exists():
                 missing = ["val"] + [n for n in missing if n != "val"]
             self.split("val")  # the corruption splits corrupt val's images
@@ -337,15 +348,15 @@ class MiniSuite:
             return self._draw(SIZES["train_per_class"], self._rng(name), "class", "class")
         if name == "val":
             return self._draw(SIZES["val_per_class"], self._rng(name), "class", "class")
-        if name.startswith("corruption/"):
-            _, cname, sev = name.split("/")
-            return self._corruption(cname, int(sev))
-        if name.startswith("ood/"):
-            return self._ood(name.split("/", 1)[1])
+        info = SPLITS[name]
+        if info.family == "corruption":
+            return self._corruption(info.corruption, info.severity)
+        if info.family == "ood":
+            return self._ood(info.variant)
         if name == "cue_conflict":
             return self._cue_conflict()
-        if name.startswith("bg/"):
-            return self._backgrounds(name.split("/", 1)[1])
+        if info.family == "background":
+            return self._backgrounds(info.variant)
         if name == "segmentation":
             return self._segmentation()
         if name == "multiview":
