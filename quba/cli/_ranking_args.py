@@ -48,7 +48,9 @@ def add_filters(p: argparse.ArgumentParser, missing: bool = True) -> None:
     g.add_argument("--pretraining-data", action="append", default=[], metavar="D",
                    help="e.g. ImageNet-1k, 21k, large-scale")
     g.add_argument("--name", action="append", default=[], metavar="GLOB", help="model name glob, e.g. 'ViT*'")
-    g.add_argument("--suite", metavar="S", help="rank one suite's rows (needed when leaderboards mix suites)")
+    from quba.cli import _names
+
+    g.add_argument("--suite", metavar=_names.suite_metavar(), help="rank one suite's rows (needed when leaderboards mix suites)")
     if missing:
         g.add_argument("--exclude-missing", action="store_true",
                        help="drop models missing any dimension of the leaderboard, even unweighted ones")
