@@ -180,6 +180,48 @@ def test_the_entry_point_routes_of_suites_sources_and_executors(tmp_path, monkey
         sys.modules.pop("ep_pkg_q20", None)
 
 
+def test_an_installed_distribution_adds_a_suite_through_its_entry_points(tmp_path, monkeypatch):
+    """A real (fake) distribution on the path, found by importlib.metadata itself: its dist-info's
+    entry_points.txt names a suite and an executor; quba reads the groups on lookup, lazily."""
+    (tmp_path / "dist_pkg_q20.py").write_text(textwrap.dedent('''
+        from quba.suites.base import Suite
+        from quba.sweep.executors import LocalExecutor
+
+        class DistSuite(Suite):
+            name = "dist_suite"
+            class_names = ["a", "b"]
+            def fingerprint(self): return "d"
+            def split_names(self): return ["val"]
+            def split(self, name): raise KeyError(name)
+
+        class DistExecutor(LocalExecutor):
+            name = "dist_exec"
+    '''))
+    info = tmp_path / "dist_pkg_q20-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dist-pkg-q20\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[quba.suites]\ndist_suite = dist_pkg_q20:DistSuite\n\n"
+                                           "[quba.executors]\ndist_exec = dist_pkg_q20:DistExecutor\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert [e.value for e in md.entry_points(group="quba.suites") if e.name == "dist_suite"] == [
+        "dist_pkg_q20:DistSuite"]  # importlib.metadata sees the distribution
+    from quba.suites import specs
+    from quba.sweep import executors
+
+    for mod, attr in ((specs, "SPECS"), (executors, "EXECUTORS")):
+        monkeypatch.setattr(mod, attr, getattr(mod, attr).copy())
+        getattr(mod, attr).read_entry_points(force=True)
+    try:
+        assert "dist_suite" in specs.names() and "dist_exec" in executors.EXECUTORS
+        assert "dist_pkg_q20" not in sys.modules  # known by name, not imported
+        from quba.suites import load_suite
+
+        assert load_suite("dist_suite").split_names() == ["val"]
+        assert executors.EXECUTORS.get("dist_exec").__name__ == "DistExecutor"
+    finally:
+        sys.modules.pop("dist_pkg_q20", None)
+
+
 def test_kinds_refuse_what_is_not_of_their_kind(monkeypatch):
     from quba import dimensions
     from quba.suites import specs
