@@ -13,7 +13,7 @@ moves both sides. Printed, each as evaluate / bare loop:
   nine dimensions             all 86 splits (75 ImageNet-C folders, OOD, cue-conflict,
                               backgrounds) and both attacks, cold
   warm re-run                 the nine dimensions again, everything from the cache
-  --workers 2 vs 0            the nine-dimension run with 2 DataLoader workers over the same
+  --loader-workers 2 vs 0     the nine-dimension run with 2 DataLoader workers over the same
                               run with 0 (and the bare loop's own 2-vs-0 ratio beside it)
 
 Also the forward passes per clean image (the engine's own counter; 1 = every image once) and
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, help="paired repetitions (default 2; --small 1)")
     ap.add_argument("--rows", default="accuracy,calibration,nine",
                     help="comma-separated rows to measure: accuracy, calibration (accuracy + calibration + "
-                         "class balance), nine (the nine dimensions, then the warm re-run and --workers 2 vs "
+                         "class balance), nine (the nine dimensions, then the warm re-run and --loader-workers 2 vs "
                          "0); default all three")
     args = ap.parse_args(argv)
     rows = {r.strip() for r in args.rows.split(",") if r.strip()}
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         ev0 = nine0[i]
         w_ratios.append(ev2 / ev0)
         bw_ratios.append(run_bare(rec, workers=2) / bare0[i])
-    print(f"{'--workers 2 / --workers 0 (nine)':<34} evaluate {statistics.median(w_ratios):5.2f}  "
+    print(f"{'--loader-workers 2 / 0 (nine)':<34} evaluate {statistics.median(w_ratios):5.2f}  "
           f"(bare loop 2/0: {statistics.median(bw_ratios):5.2f})", flush=True)
 
     fwd, att = rec["forward_passes"], rec["attack_passes"]

@@ -17,6 +17,7 @@ _API = {
     "rank": "quba.ranking",
     "recommend": "quba.ranking",
     "correlate": "quba.ranking",
+    "Filters": "quba.ranking",
     "load_leaderboard": "quba.ranking",
     "load_model": "quba.zoo",
     "load_suite": "quba.suites",

@@ -48,7 +48,7 @@ def _checked(kw: dict) -> dict:
     kw["subset"] = check_int(kw.get("subset"), "--subset", 1, allow_none=True)
     kw["bootstrap"] = check_bootstrap(kw.get("bootstrap", 200))
     kw["batch_size"] = check_int(kw.get("batch_size", 256), "--batch-size", 1)
-    kw["workers"] = check_int(kw.get("workers", 0), "--workers", 0)
+    kw["workers"] = check_int(kw.get("workers", 0), "--loader-workers", 0)
     kw["seed"] = check_int(kw.get("seed", 0), "--seed", 0)
     kw["threads"] = check_int(kw.get("threads"), "--threads", 1, allow_none=True)
     kw["protocol"] = check_protocol(kw.get("protocol", "quba"))

@@ -22,7 +22,7 @@ blocking and refuses a named pipe (FIFO), device, socket or folder in the place
 of a file (`NotRegularFile`, an OSError whose `strerror` says what is there).
 `replace_file` never renames over anything but a regular file: a folder or,
 for quba's own files, any special file is refused the same way; an output the
-user names (`quba report -o`, `quba consistency --out`: `devices=True`) that is
+user names (`quba report -o`, `quba consistency --json`: `devices=True`) that is
 a device, a pipe or `/dev/stdout` is written into directly, and a symbolic link
 is kept (the file it points to is replaced).
 """

@@ -1,4 +1,5 @@
-"""Build quba/data/zoo_catalog.csv: one row per model id of the QUBA paper.
+"""Build quba/data/zoo_catalog.csv (one row per model id of the QUBA paper) and
+quba/data/zoo_catalog_extra.csv (architectures from related papers, `EXTRA` below).
 
 The mapping below (paper id -> library, identifier, pretrained tag, preprocessing)
 is the research decision; this script joins it with the paper's metadata
@@ -39,6 +40,14 @@ and weights it loaded. We follow it, translating to the installed versions:
   so it is not a dependency of quba).
 
 Groups are derived from the paper's metadata columns (see `groups_for`).
+
+The extra catalog (`EXTRA`) holds ImageNet-scale configurations of architectures that quba
+implements itself (quba/zoo/archs) from papers the QUBA paper did not evaluate. It is a file of
+its own so that zoo_catalog.csv stays exactly the paper's 326 models (its tests check that,
+and `--group paper` sweeps it); its rows carry their own metadata and groups (`extra` plus the
+family) instead of the paper's. Where the authors published no weights the source is
+`unavailable` with the reason in `notes`, and the identifier `quba:<config>(<arg>)` still builds
+the architecture (`pretrained=False`, `quba zoo show ID --build`, or your own `--checkpoint`).
 """
 from __future__ import annotations
 
@@ -52,6 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CSV = ROOT / "quba" / "data" / "quba_paper_results.csv"
 OUT_CSV = ROOT / "quba" / "data" / "zoo_catalog.csv"
+EXTRA_CSV = ROOT / "quba" / "data" / "zoo_catalog_extra.csv"
 
 COLUMNS = [
     "id", "display_name", "source", "identifier", "pretrained_tag", "architecture",
@@ -94,8 +104,9 @@ def hub(identifier, tag="", **kw):
     return dict(source="hub", identifier=identifier, pretrained_tag=tag, **kw)
 
 
-def na(reason, **kw):
-    return dict(source="unavailable", identifier="", pretrained_tag="", notes=reason, **kw)
+def na(reason, identifier="", **kw):
+    """No public weights (`reason`); `identifier` = quba:<config>(<arg>) when quba builds the architecture."""
+    return dict(source="unavailable", identifier=identifier, pretrained_tag="", notes=reason, **kw)
 
 
 MAPPING: dict[str, dict] = {
@@ -341,6 +352,34 @@ for _pid, _name, _stem, _hashes in _RSB_URL:
         MAPPING[f"{_pid}-A{_a}"] = hub(f"timm:{_name}", f"{RSB}{_stem}_a{_a}_0-{_h}.pth", notes=_note)
 
 
+_CODA_TITLE = "Convolutional Dynamic Alignment Networks for Interpretable Classifications"
+_TOKENFORMER_TITLE = "TokenFormer: Rethinking Transformer Scaling with Tokenized Model Parameters"
+_TF_NOTE = ("no public weights: the paper's ImageNet-1k classifiers were not released (Haiyang-W/TokenFormer "
+            "publishes language models only); parameter tokens per layer as its released configs: "
+            "query/key/value and projection = width, feed-forward = 4 x width")
+#: id -> row (every column but `id`): architectures from related papers (see the docstring).
+EXTRA: dict[str, dict] = {
+    "CoDA-Net-L": dict(
+        display_name="CoDA-Net-L", architecture="CoDA-Net", paradigm="Supervised learning",
+        pretraining_data="ImageNet-1k", groups="extra;coda", paper_title=_CODA_TITLE,
+        **na("no public weights: the authors released code only (moboehle/CoDA-Nets) and trained this "
+             "configuration (9L-L-CoDA-SQ-100000) on the first 100 ImageNet classes; quba builds it with "
+             "1000 outputs", identifier="quba:coda_net(L)")),
+    **{f"TokenFormer-{s}-16": dict(
+        display_name=f"TokenFormer-{s}/16", architecture="Transformer", paradigm="Supervised learning",
+        pretraining_data="ImageNet-1k", groups="extra;tokenformer", paper_title=_TOKENFORMER_TITLE,
+        **na(_TF_NOTE, identifier=f"quba:tokenformer_vit({s})")) for s in "BL"},
+}
+
+
+def build_extra_rows() -> list[dict]:
+    paper_ids = {r["model"] for r in paper_rows()}
+    clash = sorted(set(EXTRA) & paper_ids)
+    if clash:
+        raise SystemExit(f"extra ids clash with the paper's: {clash}")
+    return [{"id": k, **{c: v.get(c, "") for c in COLUMNS if c != "id"}} for k, v in EXTRA.items()]
+
+
 def groups_for(row: dict) -> list[str]:
     """The paper's groups, from its metadata columns.
 
@@ -437,23 +476,24 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="verify only; do not write")
     ap.add_argument("--params", action="store_true", help="also compare every built parameter count with the paper")
     args = ap.parse_args(argv)
-    rows = build_rows()
-    problems = verify(rows) + (check_params(rows) if args.params else [])
+    rows, extra = build_rows(), build_extra_rows()
+    problems = verify(rows + extra) + (check_params(rows) if args.params else [])
     for p in problems:
         print("problem:", p, file=sys.stderr)
-    text = render(rows)
+    outputs = {OUT_CSV: render(rows), EXTRA_CSV: render(extra)}
     if args.check:
-        same = OUT_CSV.exists() and OUT_CSV.read_text() == text
-        if not same:
-            print(f"{OUT_CSV} is out of date; run python tools/build_zoo_catalog.py", file=sys.stderr)
-        return 0 if same and not problems else 1
+        stale = [p for p, text in outputs.items() if not (p.exists() and p.read_text() == text)]
+        for p in stale:
+            print(f"{p} is out of date; run python tools/build_zoo_catalog.py", file=sys.stderr)
+        return 0 if not stale and not problems else 1
     if problems:
         return 1
-    OUT_CSV.write_text(text)
     from collections import Counter
 
-    print(f"wrote {OUT_CSV} ({len(rows)} rows): " + ", ".join(
-        f"{k} {v}" for k, v in Counter(r["source"] for r in rows).most_common()))
+    for path, text, written in ((OUT_CSV, outputs[OUT_CSV], rows), (EXTRA_CSV, outputs[EXTRA_CSV], extra)):
+        path.write_text(text)
+        print(f"wrote {path} ({len(written)} rows): " + ", ".join(
+            f"{k} {v}" for k, v in Counter(r["source"] for r in written).most_common()))
     return 0
 
 

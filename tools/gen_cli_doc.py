@@ -85,6 +85,52 @@ def _row(parser: argparse.ArgumentParser, a: argparse.Action) -> str:
     return f"| {names} | {_cell(metavar)} | {shown} | {_cell(help_)} |"
 
 
+#: The rule every option name follows (docs/cli.md, "Option names"); tests/unit/test_cli_names.py
+#: checks what of it a program can.
+NAMING = """\
+One name per concept, the same on every command that has it; a renamed option keeps its old
+name for one release (below).
+
+- A name says what its value is, in words joined by hyphens (`--reference-model ID`,
+  `--data-root DIR`, `--batch-size B`).
+- `--data-root DIR`: the folder holding the ImageNet-family datasets, for the commands that read
+  it (`evaluate`, `leaderboard`, `sweep`, `compare`, `certify`, `rank`/`recommend --stability`)
+  and for every `quba data` command that fills or checks it.
+- `--output`/`-o`: where a command writes what it makes: a results folder (`evaluate`,
+  `leaderboard`, `sweep`, `certify`, `consistency --record`; `reproduce` reads it), the page
+  (`report`), the new data root (`data subset`). `--format`/`-f`: what is printed on stdout; a
+  file written beside it has a name of its own (`consistency --json FILE`). Its readable choice
+  is `table`, or `text` where the output is no table (`recommend`, `data list`, `zoo show`).
+- `--workers N`: processes that share a command's work (`sweep`'s local executor, `data
+  generate`, `data check`). `--loader-workers N`: DataLoader processes that decode images for
+  each model (`evaluate`, `leaderboard`, `sweep`).
+- "reference" is always qualified: `--reference-population paper|leaderboard|CSV` (the
+  population that z-normalises: `rank`, `recommend`, `report`), `--reference-model ID` (the older
+  model of a negative-flip comparison); as a value, `reference` is the suite's shipped
+  leaderboard (`-l reference`, `--against reference`).
+- The filters (`--max-params`, `--architecture`, `--paradigm`, `--pretraining-data`, `--name`,
+  `--suite`, `--exclude-missing`) are the same options with the same meaning in `rank`,
+  `recommend` and `correlate` (one `quba.ranking.Filters`).
+- A short form always stands for the same long option: `-o --output`,
+  `-f --format`, `-l --leaderboard`, `-w --weights`, `-p --preset`, `-n --top`, `-m --model`,
+  `-g --group`, `-s --source`.
+
+An old name works as before and prints one line on stderr, `deprecated: use --NEW (--OLD still
+works in this release and goes in the next)`; `--help` and the tables below show only the new
+name."""
+
+
+def deprecated_rows(cmds) -> list[str]:
+    """Table rows `| quba CMD | --old | --new |` of every deprecated option name."""
+    from quba.cli._aliases import deprecated_names
+
+    rows = []
+    for path, sub, _ in cmds:
+        for old, new in sorted(deprecated_names(sub).items()):
+            rows.append(f"| `quba {' '.join(path)}` | `{old}` | `{new}` |")
+    return rows
+
+
 def _usage(parser: argparse.ArgumentParser) -> str:
     fmt = _formatter(parser)
     fmt.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
@@ -118,6 +164,8 @@ def render() -> str:
         lines.append(f"| [`quba {' '.join(path)}`](#{anchor}) | {_cell(help_ or '')} |")
     lines += ["", "Options of `quba` itself:", "", "| option | value | default | description |", "|---|---|---|---|"]
     lines += [_row(root, a) for a in documented_actions(root)]
+    lines += ["", "## Option names", "", NAMING, "", "Deprecated names:", "",
+              "| command | old name | use instead |", "|---|---|---|", *deprecated_rows(cmds)]
     for path, sub, help_ in cmds:
         lines += ["", heading(path), ""]
         desc = sub.description or help_ or ""

@@ -17,8 +17,9 @@ def add_further_options(p: argparse.ArgumentParser) -> None:
                    help="teacher_agreement / explanation_similarity: the teacher the evaluated model was "
                         "distilled from")
     g.add_argument("--attribution", metavar="METHOD",
-                   help="interpretability: attribution method (auto = B-cos contribution for B-cos models, "
-                        "else input_x_gradient; or gradient, grad_cam, integrated_gradients); "
+                   help="interpretability: attribution method (auto = the model's own contribution map for "
+                        "B-cos models and CoDA-Nets, else input_x_gradient; or gradient, grad_cam, "
+                        "integrated_gradients, bcos, coda); "
                         "explanation_similarity: method for both models (default input_x_gradient)")
     g.add_argument("--grid-size", type=int, metavar="N",
                    help="interpretability: N x N pointing-game grids (default 3)")

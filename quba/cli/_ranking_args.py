@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from quba.cli._aliases import deprecate
+
 FILTERS_HELP = """\
 filters (repeatable ones combine with OR; different filters with AND):
   --architecture/--paradigm/--pretraining-data match case-insensitively: a value
@@ -21,7 +23,8 @@ def add_leaderboard(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--leaderboard", "-l", metavar="CSV", action="append", default=None,
         help="leaderboard CSV (repeat to combine several; the name 'reference' stands for the shipped "
-             "326-model paper leaderboard, the default when none is given)",
+             "326-model paper leaderboard, the default when none is given; with --suite mini and none given: "
+             "the shipped mini zoo reference)",
     )
 
 
@@ -31,13 +34,16 @@ def add_weights(p: argparse.ArgumentParser) -> None:
                         "work). Alone: only these dimensions count. With --preset: these entries override "
                         "the preset's")
     p.add_argument("--preset", "-p", metavar="NAME", help="named weights (default: paper; listed below)")
-    p.add_argument("--reference", metavar="paper|leaderboard|CSV",
-                   help="population for z-normalisation: the paper's fixed constants (default for the ImageNet "
+    p.add_argument("--reference-population", dest="reference", metavar="paper|leaderboard|CSV",
+                   help="the population that z-normalises: the paper's fixed constants (default for the ImageNet "
                         "suite), the mean and sample std of the loaded leaderboard (default for other suites), "
                         "or of the rows of a CSV")
+    deprecate(p, "--reference", "--reference-population")  # before 0.2 (vs --reference-model, a model)
 
 
-def add_filters(p: argparse.ArgumentParser, missing: bool = True) -> None:
+def add_filters(p: argparse.ArgumentParser, renormalise: bool = True) -> None:
+    """The options of `quba.ranking.Filters` (every field, the same in rank, recommend and correlate)
+    and, where models are scored, --renormalise."""
     g = p.add_argument_group("filters")
     g.add_argument("--max-params", type=float, metavar="M", help="at most M million parameters "
                    "(models with an unknown count are not ranked)")
@@ -50,21 +56,25 @@ def add_filters(p: argparse.ArgumentParser, missing: bool = True) -> None:
     g.add_argument("--name", action="append", default=[], metavar="GLOB", help="model name glob, e.g. 'ViT*'")
     from quba.cli import _names
 
-    g.add_argument("--suite", metavar=_names.suite_metavar(), help="rank one suite's rows (needed when leaderboards mix suites)")
-    if missing:
-        g.add_argument("--exclude-missing", action="store_true",
-                       help="drop models missing any dimension of the leaderboard, even unweighted ones")
+    g.add_argument("--suite", metavar=_names.suite_metavar(),
+                   help="one suite's rows (needed when leaderboards mix suites; without --leaderboard, "
+                        "that suite's shipped reference: --suite mini ranks the mini zoo)")
+    g.add_argument("--exclude-missing", action="store_true",
+                   help="drop models missing any dimension in play, weighted or not (every dimension of the "
+                        "leaderboard; for correlate, the correlated ones)")
+    if renormalise:
         g.add_argument("--renormalise", "--renormalize", action="store_true",
                        help="score a model missing weighted dimensions over those it has (flagged '*' / "
                             "renormalised) instead of leaving it out")
 
 
-def filter_kwargs(args, missing: bool = True) -> dict:
-    kw = dict(max_params=args.max_params, architecture=args.architecture, paradigm=args.paradigm,
-              pretraining_data=args.pretraining_data, name=args.name, suite=args.suite)
-    if missing:
-        kw.update(exclude_missing=args.exclude_missing, renormalise=args.renormalise)
-    return kw
+def filters_from(args):
+    """The `quba.ranking.Filters` the filter options of `add_filters` give."""
+    from quba.ranking.score import Filters
+
+    return Filters(max_params=args.max_params, architecture=args.architecture, paradigm=args.paradigm,
+                   pretraining_data=args.pretraining_data, name=args.name, suite=args.suite,
+                   exclude_missing=args.exclude_missing)
 
 
 def add_sensitivity_options(p: argparse.ArgumentParser) -> None:

@@ -66,7 +66,8 @@ def register(sub) -> None:
     p.add_argument("--no-record", dest="record", action="store_false", help="print only, write no record")
     p.add_argument("--bootstrap", type=int, default=200, metavar="B",
                    help="bootstrap resamples over images for the 95%% interval (default 200; 0: off)")
-    p.add_argument("--format", "-f", choices=["table", "json"], default="table")
+    p.add_argument("--format", "-f", choices=["table", "json"], default="table",
+                   help="table (readable, default) or json (the dimension's entry of the record, with its path)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 

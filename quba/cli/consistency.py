@@ -5,6 +5,8 @@ import argparse
 import json
 import math
 
+from quba.cli._aliases import deprecate
+
 ORDER = 61
 
 LAYOUT = """pairs folder layout (one subfolder per pair, sorted by name):
@@ -51,8 +53,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the procedural features and QUBA-mini (default 0)")
     p.add_argument("--limit", type=int, metavar="N", help="score only the first N pairs")
     p.add_argument("--summary", action="store_true", help="print only the overall result (and groups for mini)")
-    p.add_argument("--format", "-f", choices=["table", "json"], default="table")
-    p.add_argument("--out", metavar="FILE", help="also write the full result as JSON to FILE")
+    p.add_argument("--format", "-f", choices=["table", "json"], default="table",
+                   help="what to print: table (readable, default) or json (the full result)")
+    p.add_argument("--json", metavar="FILE", help="also write the full result as JSON to FILE")
+    deprecate(p, "--out", "--json")  # before 0.2, beside --output DIR (the results folder)
     p.add_argument("--record", metavar="NAME",
                    help="write a record for NAME (e.g. the generator) with dimension met3r, so it joins the "
                         "leaderboard of --output under suite 'mini' or 'pairs'")
@@ -69,16 +73,16 @@ def run(args) -> int:
     out = consistency(args.pairs, geometry=args.geometry, features=args.features, dino_model=args.dino_model,
                       dino_weights=args.dino_weights, seed=args.seed, limit=args.limit, bootstrap=args.bootstrap,
                       record=args.record, output=args.output, progress=args.progress)
-    if args.out:
+    if args.json:
         from pathlib import Path
 
         from quba.errors import QubaError
         from quba.paths import atomic_write_text
 
         try:  # a file, or a device / pipe / /dev/stdout the user names: written into, never replaced
-            atomic_write_text(Path(args.out), json.dumps(out, indent=1) + "\n", devices=True)
+            atomic_write_text(Path(args.json), json.dumps(out, indent=1) + "\n", devices=True)
         except OSError as exc:
-            raise QubaError(f"cannot write --out {args.out!r} ({exc.strerror or exc.__class__.__name__}); "
+            raise QubaError(f"cannot write --json {args.json!r} ({exc.strerror or exc.__class__.__name__}); "
                             "choose another file") from None
     if args.format == "json":
         print(json.dumps(out, indent=1))

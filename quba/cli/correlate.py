@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from quba.cli._ranking_args import FILTERS_HELP, add_filters, add_leaderboard, filter_kwargs, fill
+from quba.cli._ranking_args import FILTERS_HELP, add_filters, add_leaderboard, filters_from, fill
 
 ORDER = 32
 
@@ -20,10 +20,12 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_leaderboard(p)
-    p.add_argument("--dims", metavar="D1,D2,...", help="only these dimensions (default: all with values)")
+    p.add_argument("--dims", nargs="+", metavar="DIM",
+                   help="only these dimensions (names or aliases, space- or comma-separated, as in evaluate; "
+                        "default: all with values)")
     p.add_argument("--oriented", action="store_true",
                    help="negate lower-is-better dimensions first, so rho > 0 means 'better goes with better'")
-    add_filters(p, missing=False)
+    add_filters(p, renormalise=False)
     p.add_argument("--format", "-f", choices=["table", "csv"], default="table",
                    help="table (matrix with significance stars) or csv (dim_a,dim_b,rho,p_value,n)")
     p.set_defaults(func=run)
@@ -32,8 +34,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from quba.ranking import correlate, render
 
-    dims = [d for d in args.dims.split(",") if d.strip()] if args.dims else None
-    pairs = correlate(args.leaderboard, dims=dims, oriented=args.oriented, **filter_kwargs(args, missing=False))
+    dims = [d.strip() for part in args.dims for d in part.split(",") if d.strip()] if args.dims else None
+    pairs = correlate(args.leaderboard, dims=dims, oriented=args.oriented, filters=filters_from(args))
     print(render.correlation_table(pairs, args.oriented) if args.format == "table"
           else render.correlation_csv(pairs), end="")
     return 0

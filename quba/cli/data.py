@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from quba.cli._aliases import deprecate
+
 ORDER = 21
 
 _DIMS_HELP = ("only the datasets these dimensions read (names or aliases, space- or comma-separated; default: "
@@ -13,6 +15,12 @@ _DIMS_HELP = ("only the datasets these dimensions read (names or aliases, space-
 
 def _progress(p) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars on stderr")
+
+
+def _data_root(p, text: str, required: bool = True) -> None:
+    """--data-root DIR, the name `quba evaluate` gives the same folder (before 0.2: --root)."""
+    p.add_argument("--data-root", required=required, metavar="DIR", help=text)
+    deprecate(p, "--root", "--data-root")
 
 
 def register(sub) -> None:
@@ -24,9 +32,9 @@ def register(sub) -> None:
                     "them, check that every split is complete and undamaged, make a fixed per-class subset.",
         epilog="a data root from scratch:\n"
                "  quba data prepare imagenet-val --from ILSVRC2012_img_val.tar --devkit ILSVRC2012_devkit_t12.tar.gz "
-               "--root /data/imagenet\n"
-               "  quba data fetch all --root /data/imagenet\n"
-               "  quba data check --root /data/imagenet\n"
+               "--data-root /data/imagenet\n"
+               "  quba data fetch all --data-root /data/imagenet\n"
+               "  quba data check --data-root /data/imagenet\n"
                "  quba evaluate resnet50 --suite imagenet --data-root /data/imagenet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,10 +46,11 @@ def register(sub) -> None:
                                      "from), its splits with the images and classes each must hold, and its terms. "
                                      "ImageNet itself is never downloaded: it needs your own copy.")
     lp.add_argument("names", nargs="*", metavar="NAME", help="datasets or groups (default: all)")
-    lp.add_argument("--root", metavar="DIR",
-                    help="also show what was fetched into DIR (and the checksums recorded at the first download)")
+    _data_root(lp, "also show what was fetched into DIR (and the checksums recorded at the first download)",
+               required=False)
     lp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
-    lp.add_argument("--format", "-f", choices=["text", "json"], default="text")
+    lp.add_argument("--format", "-f", choices=["text", "json"], default="text",
+                    help="text (readable, default) or json (the manifest's entries, with what DIR holds)")
     lp.set_defaults(func=run_list)
 
     fp = dsub.add_parser("fetch", help="download, verify and unpack datasets into a data root (resumable)",
@@ -52,7 +61,7 @@ def register(sub) -> None:
                                      "bad input.")
     fp.add_argument("names", nargs="+", metavar="NAME",
                     help="datasets (quba data list) or groups: model-vs-human, all")
-    fp.add_argument("--root", required=True, metavar="DIR", help="the data root (created if missing)")
+    _data_root(fp, "the data root (created if missing)")
     fp.add_argument("--mirror", metavar="URL",
                     help="take the same file names from this base URL instead of the official one")
     fp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
@@ -77,7 +86,7 @@ def register(sub) -> None:
     pp.add_argument("--labels", metavar="FILE",
                     help="instead of --devkit: one WNID per line in image order, or 'IMAGE,WNID ...' lines "
                          "(e.g. Kaggle's LOC_val_solution.csv)")
-    pp.add_argument("--root", required=True, metavar="DIR", help="the data root (created if missing)")
+    _data_root(pp, "the data root (created if missing)")
     _progress(pp)
     pp.set_defaults(func=run_prepare)
 
@@ -87,7 +96,7 @@ def register(sub) -> None:
                                      "who cannot download ImageNet-C. Resumable: running it again makes only what "
                                      "is missing.")
     gp.add_argument("dataset", choices=["imagenet-c"], help="what to generate")
-    gp.add_argument("--root", required=True, metavar="DIR", help="the data root holding val/")
+    _data_root(gp, "the data root holding val/")
     gp.add_argument("--per-class", type=int, metavar="N",
                     help="only the N images per class that --subset N takes (default: all of val)")
     gp.add_argument("--corruptions", nargs="+", metavar="NAME", help="which corruptions (default: the 15)")
@@ -103,24 +112,26 @@ def register(sub) -> None:
                                      "datasets' counts, or a subset's or a generation's own), zero-byte and "
                                      "undecodable images, folders that are no class, stray files. Exit 0 when "
                                      "every split holds exactly what it should, 1 otherwise, 2 for bad input.")
-    cp.add_argument("--root", required=True, metavar="DIR", help="the data root")
+    _data_root(cp, "the data root")
     cp.add_argument("--dims", nargs="+", metavar="DIM", help=_DIMS_HELP)
     cp.add_argument("--quick", action="store_true",
                     help="counts and layout only, no decoding (what quba evaluate runs before measuring)")
     cp.add_argument("--workers", type=int, default=0, metavar="N", help="decoding processes (default 0: this one)")
     cp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
-    cp.add_argument("--format", "-f", choices=["table", "json"], default="table")
+    cp.add_argument("--format", "-f", choices=["table", "json"], default="table",
+                    help="table (readable, default) or json (one entry per split)")
     _progress(cp)
     cp.set_defaults(func=run_check)
 
     sp = dsub.add_parser("subset", help="a fixed stratified N-per-class subset of the whole family",
                          description="Write the N images per class that --subset N takes, of every split under "
-                                     "--root (hard links where possible, else copies), to the new folder --out, "
-                                     "with its provenance in OUT/quba-subset.json (carried into every record "
-                                     "evaluated on it).")
-    sp.add_argument("--root", required=True, metavar="DIR", help="the full data root")
+                                     "--data-root (hard links where possible, else copies), to the new folder "
+                                     "--output, with its provenance in DIR2/quba-subset.json (carried into every "
+                                     "record evaluated on it).")
+    _data_root(sp, "the full data root")
     sp.add_argument("--per-class", type=int, required=True, metavar="N", help="images per class")
-    sp.add_argument("--out", required=True, metavar="DIR2", help="the new data root (must not exist)")
+    sp.add_argument("--output", "-o", required=True, metavar="DIR2", help="the new data root (must not exist)")
+    deprecate(sp, "--out", "--output")  # before 0.2
     sp.add_argument("--seed", type=int, default=0, metavar="S",
                     help="seed of the per-class choice (default 0: the images quba evaluate --subset N takes)")
     sp.add_argument("--dims", nargs="+", metavar="DIM", help=_DIMS_HELP)
@@ -144,7 +155,7 @@ def _size(n) -> str:
 def run_list(args) -> int:
     from quba.datasets import list_datasets
 
-    rows = list_datasets(args.names or None, manifest=args.manifest, root=args.root)
+    rows = list_datasets(args.names or None, manifest=args.manifest, root=args.data_root)
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
@@ -165,7 +176,7 @@ def run_list(args) -> int:
                 digest = f"md5 {f['md5']}"
             else:
                 digest = "no checksum"
-            how = {"published": "published", "recorded": "recorded at the first download into --root",
+            how = {"published": "published", "recorded": "recorded at the first download into --data-root",
                    "first download": "none published: recorded at the first download"}[f["checksum"]]
             if f["checksum"] == "published" and not f["sha256"]:
                 how = "published md5" + ("; sha256 recorded at the first download" if d["downloadable"] else "")
@@ -198,7 +209,7 @@ def run_fetch(args) -> int:
         from quba.errors import QubaError
 
         raise QubaError(f"--timeout must be a positive number of seconds, got {args.timeout}")
-    results = fetch(args.names, args.root, mirror=args.mirror, manifest=args.manifest,
+    results = fetch(args.names, args.data_root, mirror=args.mirror, manifest=args.manifest,
                     keep_archives=args.keep_archives, progress=args.progress,
                     policy=RetryPolicy(attempts=retries, timeout=args.timeout), log=_log)
     for r in results:
@@ -209,7 +220,7 @@ def run_fetch(args) -> int:
 def run_prepare(args) -> int:
     from quba.datasets import prepare_imagenet_val
 
-    r = prepare_imagenet_val(args.source, args.root, devkit=args.devkit, labels=args.labels,
+    r = prepare_imagenet_val(args.source, args.data_root, devkit=args.devkit, labels=args.labels,
                              progress=args.progress, log=_log)
     print(f"{r['val']}: {r['images']} images in {r['classes']} classes ({r['status']})")
     return 0
@@ -218,7 +229,7 @@ def run_prepare(args) -> int:
 def run_generate(args) -> int:
     from quba.datasets import generate_imagenet_c
 
-    r = generate_imagenet_c(args.root, per_class=args.per_class, corruptions=args.corruptions,
+    r = generate_imagenet_c(args.data_root, per_class=args.per_class, corruptions=args.corruptions,
                             severities=args.severities, workers=args.workers, seed=args.seed,
                             progress=args.progress, log=_log)
     print(f"{r['splits']} split(s) of {r['images_per_split']} images: {r['written']} written, {r['kept']} already "
@@ -230,7 +241,7 @@ def run_check(args) -> int:
     from quba.datasets import check
     from quba.datasets.completeness import render_check
 
-    result = check(args.root, args.dims, decode=not args.quick, workers=args.workers, manifest=args.manifest,
+    result = check(args.data_root, args.dims, decode=not args.quick, workers=args.workers, manifest=args.manifest,
                    progress=args.progress)
     if args.format == "json":
         print(json.dumps(result, indent=1))
@@ -242,7 +253,7 @@ def run_check(args) -> int:
 def run_subset(args) -> int:
     from quba.datasets import subset
 
-    r = subset(args.root, args.out, args.per_class, seed=args.seed, dims=args.dims, manifest=args.manifest,
+    r = subset(args.data_root, args.output, args.per_class, seed=args.seed, dims=args.dims, manifest=args.manifest,
                progress=args.progress, log=_log)
     print(f"{r['out']}: {r['images']} images in {r['splits']} split(s) ({r['status']})")
     return 0

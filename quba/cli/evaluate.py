@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from quba.cli._aliases import deprecate
 from quba.suites.specs import DEFAULT_SUITE
 
 ORDER = 10
@@ -26,9 +27,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="bootstrap resamples per dimension for the 95%% intervals (default 200, at most 10000; 0: off)")
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="images per batch (default 256)")
-    p.add_argument("--workers", type=int, default=0, metavar="W",
-                   help="DataLoader worker processes for image folders, started once for all splits "
+    p.add_argument("--loader-workers", type=int, default=0, metavar="W",
+                   help="DataLoader worker processes that decode image folders, started once for all splits "
                         "(default 0: decode in this process)")
+    deprecate(p, "--workers", "--loader-workers")  # before 0.2: --workers (sweep's --workers counts processes)
     p.add_argument("--threads", type=int, metavar="T",
                    help="torch threads of this process (default: torch's, all cores)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
@@ -115,7 +117,7 @@ def evaluate_kwargs(args) -> dict:
     from quba.cli._further_options import further_options
 
     return dict(data_root=getattr(args, "data_root", None), subset=args.subset, bootstrap=args.bootstrap,
-                device=args.device, batch_size=args.batch_size, workers=args.workers, seed=args.seed,
+                device=args.device, batch_size=args.batch_size, workers=args.loader_workers, seed=args.seed,
                 output=args.output, strict=args.strict, progress=args.progress, options=further_options(args),
                 precision=args.precision, threads=getattr(args, "threads", None), protocol=args.protocol,
                 paper_order=getattr(args, "paper_order", None), paper_train_mode=getattr(args, "paper_train_mode", None),

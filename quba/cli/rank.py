@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_stability_options, add_weights, filter_kwargs, fill)
+                                    add_stability_options, add_weights, filters_from, fill)
 
 ORDER = 30
 
@@ -43,8 +43,8 @@ def run(args) -> int:
 
     r = rank(
         args.leaderboard, weights=args.weights, preset=args.preset, reference=args.reference,
-        top=args.top, sensitivity=args.sensitivity, concentration=args.concentration, seed=args.seed,
-        **filter_kwargs(args),
+        filters=filters_from(args), renormalise=args.renormalise, top=args.top, sensitivity=args.sensitivity,
+        concentration=args.concentration, seed=args.seed,
     )
     out = {"table": render.ranking_table, "csv": render.ranking_csv, "json": render.ranking_json}[args.format](r)
     if args.stability:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from quba.cli._aliases import deprecate
 from quba.cli._ranking_args import (FILTERS_HELP, add_filters, add_leaderboard, add_sensitivity_options,
-                                    add_stability_options, add_weights, filter_kwargs, fill)
+                                    add_stability_options, add_weights, filters_from, fill)
 
 ORDER = 31
 
@@ -31,7 +32,8 @@ def register(sub) -> None:
                    help="raise a dimension's weight (repeatable): DIM = 3x its preset weight, DIM=W = exactly W")
     add_weights(p)
     add_filters(p)
-    p.add_argument("--top", "-k", type=int, default=3, metavar="K", help="how many to recommend (default 3)")
+    p.add_argument("--top", "-n", type=int, default=3, metavar="N", help="how many to recommend (default 3)")
+    deprecate(p, "-k", "--top")  # before 0.2: -k (rank's --top is -n)
     p.add_argument("--samples", type=int, default=1000, metavar="N",
                    help="weight vectors drawn for the sensitivity analysis (default 1000)")
     add_sensitivity_options(p)
@@ -45,8 +47,8 @@ def run(args) -> int:
 
     rec = recommend(
         args.leaderboard, prefer=args.prefer, preset=args.preset, weights=args.weights, reference=args.reference,
-        top=args.top, samples=args.samples, concentration=args.concentration, seed=args.seed,
-        **filter_kwargs(args),
+        filters=filters_from(args), renormalise=args.renormalise, top=args.top, samples=args.samples,
+        concentration=args.concentration, seed=args.seed,
     )
     out = render.recommendation_text(rec) if args.format == "text" else render.recommendation_json(rec)
     if args.stability:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from quba.cli._aliases import deprecate
 from quba.cli._ranking_args import add_leaderboard, fill
 
 ORDER = 33
@@ -32,9 +33,10 @@ def register(sub) -> None:
 
     p.add_argument("--suite", metavar=_names.suite_metavar(),
                    help="include only this suite's rows (default: every suite, with a selector; ImageNet first)")
-    p.add_argument("--reference", metavar="paper|leaderboard|CSV",
-                   help="population for z-normalisation, as in 'quba rank' (default: the paper's constants for "
+    p.add_argument("--reference-population", dest="reference", metavar="paper|leaderboard|CSV",
+                   help="the population that z-normalises, as in 'quba rank' (default: the paper's constants for "
                         "the ImageNet dimensions, the leaderboard's own mean and sample std otherwise)")
+    deprecate(p, "--reference", "--reference-population")  # before 0.2 (vs --reference-model, a model)
     p.add_argument("--output", "-o", default="report.html", metavar="HTML",
                    help="the file to write (default report.html)")
     p.add_argument("--title", metavar="T", help="page title (default 'QUBA leaderboard')")

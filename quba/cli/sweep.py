@@ -9,20 +9,17 @@ ORDER = 12
 
 def _evaluate_parent() -> argparse.ArgumentParser:
     """`quba evaluate`'s own parser (MODEL ..., --model and every run option), built by its code, so an
-    option added to evaluate is a sweep option too. Its DataLoader `--workers` becomes `--loader-workers`:
-    in a sweep, `--workers` counts worker processes."""
+    option added to evaluate is a sweep option too. Evaluate's deprecated `--workers` (its
+    `--loader-workers`' old name) is dropped: in a sweep, `--workers` counts worker processes."""
     from quba.cli import _Parser
     from quba.cli import evaluate
+    from quba.cli._aliases import forget
 
     holder = _Parser(add_help=False)
     sub = holder.add_subparsers(parser_class=_Parser)
     evaluate.register(sub)
     parent = sub.choices["evaluate"]
-    act = parent._option_string_actions.pop("--workers")
-    act.option_strings = ["--loader-workers"]
-    act.dest = "loader_workers"
-    act.help = "DataLoader worker processes per task for image folders (default 0)"
-    parent._option_string_actions["--loader-workers"] = act
+    forget(parent, "--workers")
     parent._option_string_actions["--format"].help = "table (readable) or json: the summary of the sweep"
     return parent
 
@@ -102,11 +99,7 @@ def run(args) -> int:
                             f"... --output {args.output} --suite {args.suite}")
         print(render_status(st))
         return 0
-    import argparse
-
     from quba.cli.evaluate import evaluate_kwargs
     from quba.sweep.driver import run as run_sweep
 
-    # the keywords `quba evaluate` would pass, with the sweep's DataLoader --loader-workers
-    eval_kw = evaluate_kwargs(argparse.Namespace(**{**vars(args), "workers": args.loader_workers}))
-    return run_sweep(args, eval_kw)
+    return run_sweep(args, evaluate_kwargs(args))  # the keywords `quba evaluate` would pass

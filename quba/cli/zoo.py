@@ -1,4 +1,4 @@
-"""`quba zoo`: the model catalog (the QUBA paper's 326 models + the mini zoo)."""
+"""`quba zoo`: the model catalog (the QUBA paper's 326 models, extra architectures, the mini zoo)."""
 from __future__ import annotations
 
 import json
@@ -14,14 +14,17 @@ def register(sub) -> None:
     p = sub.add_parser(
         "zoo",
         help="list and inspect the model zoo (QUBA paper models and the mini zoo)",
-        description="The model zoo: one catalog row per model id of the QUBA paper (326) plus the mini zoo, "
-                    "with the library and pretrained tag it is built from.",
+        description="The model zoo: one catalog row per model id of the QUBA paper (326), ImageNet-scale "
+                    "configurations of further architectures (group 'extra': CoDA-Nets, TokenFormer) and the "
+                    "mini zoo, with the library and pretrained tag each is built from.",
     )
     zsub = p.add_subparsers(dest="zoo_command", metavar="SUBCOMMAND", parser_class=type(p))
 
     lp = zsub.add_parser("list", help="list catalog entries (filter by group, source, availability)",
                          description="List catalog entries. Groups are the paper's: CNN, TRA, ViL, Bcos, SL, "
-                                     "SELF_SL, SEMISL, AT, A1, A2, A3, IN1k, IN21k, BD, ALL; plus 'mini'.")
+                                     "SELF_SL, SEMISL, AT, A1, A2, A3, IN1k, IN21k, BD, ALL; plus 'mini', "
+                                     "'extra' (architectures beyond the paper) and the families 'bcos', "
+                                     "'coda', 'tokenformer', 'students'.")
     lp.add_argument("--group", "-g", metavar="G", help="only models of this group (e.g. ViL, AT, IN21k, mini)")
     from quba.cli import _names
 
@@ -42,7 +45,8 @@ def register(sub) -> None:
                                      "entries, so parameters_m is null there).")
     sp.add_argument("id", help="model id, e.g. ResNet50 or clip-vit-b-16")
     sp.add_argument("--build", action="store_true", help="construct the architecture and count its parameters")
-    sp.add_argument("--format", "-f", choices=["text", "json"], default="text")
+    sp.add_argument("--format", "-f", choices=["text", "json"], default="text",
+                    help="text (readable, default) or json (every catalog column, availability and parameter counts)")
     sp.set_defaults(func=run_show)
 
     fp = zsub.add_parser("fetch", help="download the weights of catalog models into the cache",

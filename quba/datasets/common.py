@@ -90,10 +90,10 @@ def root_folder(root, must_exist: bool = True) -> Path:
     root = Path(root).expanduser()
     if must_exist and not root.is_dir():
         what = "is a file, not a folder" if root.exists() else "does not exist"
-        raise QubaError(f"--root {str(root)!r} {what}; give the data root (the folder holding val/, imagenet-c/, "
+        raise QubaError(f"--data-root {str(root)!r} {what}; give the data root (the folder holding val/, imagenet-c/, "
                         "...; docs/imagenet-layout.md)")
     if not must_exist and root.exists() and not root.is_dir():
-        raise QubaError(f"--root {str(root)!r} is a file, not a folder")
+        raise QubaError(f"--data-root {str(root)!r} is a file, not a folder")
     return root
 
 

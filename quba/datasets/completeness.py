@@ -141,7 +141,7 @@ def completeness_hook(suite):
             shown = "; ".join(f"{k} ({v['missing']})" for k, v in bad[:3])
             more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
             warn(f"incomplete data under {suite.root}: {shown}{more}; measured anyway, recorded as complete: false "
-                 f"and not comparable with the paper's rows ('quba data check --root {suite.root}' lists what is "
+                 f"and not comparable with the paper's rows ('quba data check --data-root {suite.root}' lists what is "
                  "missing)")
         return statuses
 

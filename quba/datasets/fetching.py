@@ -108,7 +108,7 @@ def fetch(names, root, *, mirror: str | None = None, manifest=None, keep_archive
     log = log or (lambda line: print(line, file=sys.stderr))
     root = Path(root).expanduser()
     if root.exists() and not root.is_dir():
-        raise QubaError(f"--root {str(root)!r} is a file, not a folder")
+        raise QubaError(f"--data-root {str(root)!r} is a file, not a folder")
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     sdir = state_dir(root)
@@ -236,7 +236,7 @@ def _check_space(root: Path, f: FileSpec, size: int | None, part: Path) -> None:
     if free < need:
         raise FetchError(f"{f.name}: not enough free space under {root}: it needs about {fmt_bytes(need)} "
                          f"(download and unpacked copy), {fmt_bytes(free)} are free; free space or choose "
-                         "another --root")
+                         "another --data-root")
 
 
 def _verify(ds: Dataset, f: FileSpec, path: Path, recorded: dict | None, progress: bool) -> dict:

@@ -4,9 +4,9 @@ The images are the ones `quba evaluate --subset N` takes (`stratified_subset`: p
 permutation seeded by (seed, class) over the class's images in name order), so val and its
 ImageNet-C copies keep the same images, and evaluating the subset root measures what `--subset
 N` on the full root measures. Files are hard-linked where the filesystem allows, copied
-otherwise. The subset is built beside `--out` and renamed to it when complete; its provenance
+otherwise. The subset is built beside `--output` and renamed to it when complete; its provenance
 (seed, N, the source root and a fingerprint of its listing, per split the images taken and
-whether the source split was complete) is written to `<out>/quba-subset.json`, which `quba data
+whether the source split was complete) is written to `<output>/quba-subset.json`, which `quba data
 check` reads for the expected counts and `quba evaluate` copies into each record.
 """
 from __future__ import annotations
@@ -57,7 +57,7 @@ def subset(root, out, per_class, *, seed: int = 0, dims=None, manifest=None, pro
     root = root_folder(root)
     out = Path(out).expanduser()
     if _inside(out, root) or _inside(root, out):
-        raise QubaError(f"--out {str(out)!r} must lie outside --root {str(root)!r} (and not contain it)")
+        raise QubaError(f"--output {str(out)!r} must lie outside --data-root {str(root)!r} (and not contain it)")
     man = manifest_for(root, manifest)
     names = resolve_dims(dims)
     suite = ImageNetSuite(root)
@@ -76,7 +76,7 @@ def subset(root, out, per_class, *, seed: int = 0, dims=None, manifest=None, pro
             log(f"{out} already holds this subset ({per_class} per class, seed {seed}); nothing to do")
             return {"out": str(out), "splits": len(splits), "images": sum(v["images"] for v in prev["splits"].values()),
                     "linked": 0, "copied": 0, "status": "present"}
-        raise QubaError(f"--out {str(out)!r} already exists" + (" and holds another subset" if prev else "")
+        raise QubaError(f"--output {str(out)!r} already exists" + (" and holds another subset" if prev else "")
                         + "; choose a new folder or remove it")
     import numpy as np
     from tqdm import tqdm

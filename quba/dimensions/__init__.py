@@ -47,6 +47,9 @@ Hook contract
     (every metric accepts them, the scikit-learn convention), where it returns
     the B replicates (an array, or a dict whose "value" is one). One formula
     serves the value and its interval; there is no per-dimension bootstrap.
+    (A metric may compute its weighted form by another algorithm, checked equal
+    to the unweighted one: the calibration error bins resamples over the full
+    sample's sort, quba/metrics/calibration.py.)
     Return a float, or a dict with key "value" plus JSON-able details, which the
     record keeps under ``details[<dimension>]``.
 

@@ -168,6 +168,8 @@ def calibration_error_compute(ctx):
 
     req = _clean(ctx.suite)
     out = ctx.outputs(req)
+    # value: the definitions; replicates: their count-weighted equivalent, in torch (the reason and the
+    # test that the two agree: quba/metrics/calibration.py)
     if not _point(ctx):
         from quba.kernels.calibration import binner
 

@@ -19,6 +19,7 @@ from quba import dimensions as D
 from quba.dimensions import SplitRequest
 from quba.engine.outputs import SplitOutputs
 from quba.errors import QubaError
+from quba.metrics.resample import draw_counts
 
 VAL = SplitRequest("val")
 SCORES = "scores"  # ctx.weight(SCORES): the weights over a dimension's per-unit scores
@@ -31,21 +32,6 @@ def dimension_rng(seed: int, name: str, purpose: str = "compute") -> np.random.G
 
 def _loose(req: SplitRequest) -> tuple:
     return (req.split, req.attack, req.model)
-
-
-def _index_matrix(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """[n, size] image positions drawn with replacement: row b is resample b."""
-    return rng.integers(0, size, (n, size)) if size else np.zeros((n, 0), np.int64)
-
-
-def draw_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """Count weights [n, size] of n resamples: row b, how often each position is drawn (the
-    draws of `_index_matrix`, so a resample given as counts is the resample given as indices)."""
-    idx = _index_matrix(rng, n, size)
-    if not size:
-        return np.zeros((n, 0))
-    flat = (idx + (np.arange(n) * size)[:, None]).ravel()
-    return np.bincount(flat, minlength=n * size).reshape(n, size).astype(np.float64)
 
 
 class Context:

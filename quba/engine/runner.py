@@ -210,7 +210,7 @@ class _Pipeline:
     def set_threads(self) -> None:
         """torch threads of the main process during the run: `threads` (--threads), else torch's own
         default. Measured (docs/evaluating.md#throughput): giving the main process only the cores
-        the DataLoader workers leave free made `--workers 2` 1.77x slower than 0 on 2 cores (the
+        the DataLoader workers leave free made `--loader-workers 2` 1.77x slower than 0 on 2 cores (the
         forward pass dominates; decoding is light), keeping all cores made it 0.99x."""
         import torch
 
@@ -666,7 +666,7 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - e.g. a DataLoader worker that died (os._exit in a preprocess)
                 msg = (str(exc).strip().splitlines() or [""])[0][:300]
                 raise QubaError(f"model {mid!r} on split {key!r}: reading its images failed ({type(exc).__name__}: "
-                                f"{msg}); check its preprocess, or run with --workers 0 to see more") from None
+                                f"{msg}); check its preprocess, or run with --loader-workers 0 to see more") from None
             yield item
 
     def _run(self, request: SplitRequest, split, fields: dict) -> CachedOutputs:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from quba.errors import QubaError
+from quba.metrics._checks import weighted_mean
 from quba.metrics.flips import top1_agreement
+from quba.metrics.resample import draw_counts
 
 __all__ = ["top1_agreement", "explanation_cosines", "explanation_similarity", "bootstrap_mean"]
 
@@ -49,11 +51,11 @@ def explanation_similarity(maps_teacher, maps_student) -> float:
 
 
 def bootstrap_mean(values, n_boot: int = 200, seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of per-image values
-    (``np.random.default_rng(seed)``, ``n_boot`` resamples); None when ``n_boot`` is 0."""
+    """Percentile bootstrap interval of the mean of per-image values (``n_boot`` resamples from
+    ``np.random.default_rng(seed)``, as count weights: `quba.metrics.resample.draw_counts`, the
+    weighted mean of `quba.metrics._checks.weighted_mean`); None when ``n_boot`` is 0."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if n_boot <= 0 or len(v) == 0:
         return None
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+    means = weighted_mean(v, draw_counts(np.random.default_rng(seed), int(n_boot), len(v)))
     return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))

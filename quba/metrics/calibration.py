@@ -4,6 +4,15 @@ Hesse et al., "Beyond Accuracy" (QUBA), Sec. 3 (calibration error);
 docs/metrics.md#calibration-error. ECE: Naeini et al. (2015), Guo et al.
 (2017); ACE: Nixon et al., "Measuring Calibration in Deep Learning" (CVPR-W
 2019), adaptive class-conditional binning.
+
+One formula, two algorithms: the value is the definition (`expected_calibration_error`,
+`adaptive_calibration_error`: every class's column sorted once); bootstrap replicates, given as
+count weights, come from `_weighted_calibration_error`, which bins every resample over the full
+sample's sort instead of sorting each resample anew (and which the engine runs in torch,
+quba/kernels/calibration.py). The value stays on the definition so that the recorded number does
+not depend on the device a run used; the two agree to float rounding on the identity resample and
+on every resample (docs/metrics.md#bootstrap-intervals; tests/unit/test_metrics_calibration.py,
+tests/engine/test_engine_core.py).
 """
 from __future__ import annotations
 
@@ -124,10 +133,11 @@ def adaptive_calibration_error(y_true, probs, n_bins: int = 15) -> float:
 def calibration_error(y_true, probs, n_bins: int = 15, sample_weight=None, *, binner=None):
     """QUBA calibration error ``gmean(ECE, ACE)`` (docs/metrics.md#calibration-error). Lower is better.
 
+    Without weights: the definitions, `expected_calibration_error` and `adaptive_calibration_error`.
     ``sample_weight``: count weights [N] or [B, N] (row b: how often each image is drawn in
     resample b); the value of every row is that of the resampled images, computed without
-    re-sorting them (`_weighted_calibration_error`; ``binner``: where its per-resample passes run,
-    default numpy here)."""
+    re-sorting them by the equivalent `_weighted_calibration_error` (why two algorithms: the module
+    docstring; ``binner``: where its per-resample passes run, default numpy here)."""
     n_bins = _check_bins(n_bins)
     y = labels_1d(y_true)
     w = sample_weights(sample_weight, y.size)

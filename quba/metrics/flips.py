@@ -21,6 +21,7 @@ import numpy as np
 
 from quba.errors import QubaError
 from quba.metrics._checks import sample_weights, weighted_mean
+from quba.metrics.resample import draw_counts
 
 
 def _check(y, pred_old, pred_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,36 +45,47 @@ def negative_flip_rate(y, pred_old, pred_new, sample_weight=None):
     return weighted_mean((a == y) & (b != y), sample_weights(sample_weight, len(y)))
 
 
-def positive_flip_rate(y, pred_old, pred_new) -> float:
-    """PFR = mean 1[ŷ_old ≠ y ∧ ŷ_new = y]."""
+def positive_flip_rate(y, pred_old, pred_new, sample_weight=None):
+    """PFR = mean 1[ŷ_old ≠ y ∧ ŷ_new = y] (with count weights: the weighted mean)."""
     y, a, b = _check(y, pred_old, pred_new)
-    return float(np.mean((a != y) & (b == y)))
+    return weighted_mean((a != y) & (b == y), sample_weights(sample_weight, len(y)))
 
 
-def negative_flip_impact(y, pred_old, pred_new) -> float:
+def _ratio_or_zero(num, den):
+    """num / den, 0 where den is 0 (a float, or per row of weights an array)."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den != 0, num / np.where(den != 0, den, 1.0), 0.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def negative_flip_impact(y, pred_old, pred_new, sample_weight=None):
     """NFI = #NF / #(ŷ_new ≠ y) (ELODI); 0 when the new model makes no error
-    (then there can be no negative flip either)."""
+    (then there can be no negative flip either). With count weights ``sample_weight``
+    ([N] or [B, N]) both counts are weighted: the NFI of the resampled images."""
     y, a, b = _check(y, pred_old, pred_new)
-    errors_new = int(np.sum(b != y))
-    if errors_new == 0:
-        return 0.0
-    return float(np.sum((a == y) & (b != y)) / errors_new)
+    nf = ((a == y) & (b != y)).astype(np.float64)
+    wrong = (b != y).astype(np.float64)
+    w = sample_weights(sample_weight, len(y))
+    if w is None:
+        return _ratio_or_zero(nf.sum(), wrong.sum())
+    return _ratio_or_zero(w @ nf, w @ wrong)
 
 
-def relative_negative_flip_rate(y, pred_old, pred_new) -> float:
+def relative_negative_flip_rate(y, pred_old, pred_new, sample_weight=None):
     """NFR_rel = NFR / ((1 − err_old) · err_new) (ELODI, Zhao et al. 2023).
 
     1 means the new model's regressions are as frequent as if the two models erred
     independently; below 1, the update is more backward-compatible than chance.
     When the denominator is 0 (old model never right, or new model never wrong) no
-    negative flip is possible, NFR is 0 and NFR_rel is returned as 0.
+    negative flip is possible, NFR is 0 and NFR_rel is returned as 0. With count weights
+    ``sample_weight`` ([N] or [B, N]) every mean is the weighted one.
     """
     y, a, b = _check(y, pred_old, pred_new)
-    nfr = float(np.mean((a == y) & (b != y)))
-    denom = float(np.mean(a == y)) * float(np.mean(b != y))
-    if denom == 0.0:
-        return 0.0
-    return nfr / denom
+    w = sample_weights(sample_weight, len(y))
+    nfr = weighted_mean((a == y) & (b != y), w)
+    denom = np.multiply(weighted_mean(a == y, w), weighted_mean(b != y, w))
+    return _ratio_or_zero(nfr, denom)
 
 
 def top1_agreement(pred_a, pred_b, sample_weight=None):
@@ -114,34 +126,30 @@ def bootstrap_flips(
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals for every metric in FLIP_METRICS.
 
-    Resamples test images with replacement (the same indices for both models, so
-    pairs stay paired), ``n_boot`` times with ``np.random.default_rng(seed)``, and
-    returns ``{metric: (lo, hi)}`` at the ``alpha/2`` and ``1 − alpha/2`` quantiles.
-    ``n_boot = 0`` returns an empty dict.
+    Resamples test images with replacement (the same draws for both models, so pairs
+    stay paired), ``n_boot`` times from ``np.random.default_rng(seed)``, and returns
+    ``{metric: (lo, hi)}`` at the ``alpha/2`` and ``1 − alpha/2`` quantiles of the
+    replicates. ``n_boot = 0`` returns an empty dict.
+
+    The replicates are the metric functions above under count weights
+    (`quba.metrics.resample.draw_counts`: row b, how often each image is drawn in
+    resample b), the ``sample_weight`` form every dimension's bootstrap uses, so value
+    and interval come from one formula. For these 0/1 statistics the weighted sums are
+    exact: each replicate equals the metric on the explicitly resampled images bit for
+    bit (tests/engine/test_flips.py).
     """
     y, a, b = _check(y, pred_old, pred_new)
     if n_boot < 0:
         raise QubaError(f"--bootstrap must be >= 0, got {n_boot}")
     if n_boot == 0:
         return {}
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    stats = {k: np.empty(n_boot) for k in FLIP_METRICS}
-    right_old = a == y
-    wrong_new = b != y
-    agree = a == b
-    for i in range(n_boot):
-        idx = rng.integers(0, n, size=n)
-        ro, wn = right_old[idx], wrong_new[idx]
-        nf = ro & wn
-        nfr = nf.mean()
-        pf = (~ro) & (~wn)
-        denom = ro.mean() * wn.mean()
-        n_err = wn.sum()
-        stats["nfr"][i] = nfr
-        stats["pfr"][i] = pf.mean()
-        stats["nfi"][i] = nf.sum() / n_err if n_err else 0.0
-        stats["relative_nfr"][i] = nfr / denom if denom else 0.0
-        stats["agreement"][i] = agree[idx].mean()
+    w = draw_counts(np.random.default_rng(seed), int(n_boot), len(y))
+    stats = {
+        "nfr": negative_flip_rate(y, a, b, sample_weight=w),
+        "nfi": negative_flip_impact(y, a, b, sample_weight=w),
+        "pfr": positive_flip_rate(y, a, b, sample_weight=w),
+        "relative_nfr": relative_negative_flip_rate(y, a, b, sample_weight=w),
+        "agreement": top1_agreement(a, b, sample_weight=w),
+    }
     lo_q, hi_q = alpha / 2, 1 - alpha / 2
-    return {k: (float(np.quantile(v, lo_q)), float(np.quantile(v, hi_q))) for k, v in stats.items()}
+    return {k: (float(np.quantile(stats[k], lo_q)), float(np.quantile(stats[k], hi_q))) for k in FLIP_METRICS}

@@ -17,7 +17,7 @@ import pandas as pd
 from quba import dimensions
 from quba.errors import QubaError
 from quba.ranking.leaderboard import as_leaderboard, dimension_columns
-from quba.ranking.score import Filters
+from quba.ranking.score import Filters, filters_of
 
 
 def spearman_pairs(frame: pd.DataFrame, dims: list[str], oriented: bool = False) -> pd.DataFrame:
@@ -49,21 +49,19 @@ def correlate(
     *,
     dims=None,
     oriented: bool = False,
-    max_params: float | None = None,
-    architecture=(),
-    paradigm=(),
-    pretraining_data=(),
-    name=(),
-    suite: str | None = None,
+    filters: Filters | dict | None = None,
+    **legacy_filters,
 ) -> pd.DataFrame:
     """Spearman ρ and p-value for every pair of dimensions of a leaderboard.
 
     Returns a long DataFrame (dim_a, dim_b, rho, p_value, n). `dims` restricts
-    the dimensions (names or aliases); filters as in `rank`. Pairs with fewer
-    than 3 complete rows, or a constant column, get NaN.
+    the dimensions (names or aliases); `filters` (a `Filters`) choose the rows as in `rank`
+    (its ``exclude_missing``: rows with a value for every correlated dimension; the
+    keyword forms are deprecated, as in `rank`). Pairs with fewer than 3 complete rows,
+    or a constant column, get NaN.
     """
-    filters = Filters(max_params, architecture, paradigm, pretraining_data, name, suite)
-    lb, _ = filters.select_suite(as_leaderboard(leaderboard))
+    filters = filters_of(filters, legacy_filters, "correlate")
+    lb, _ = filters.select_suite(as_leaderboard(leaderboard, filters.suite))
     present = [d for d in dimension_columns(lb) if lb[d].notna().any()]
     if dims:
         wanted = [dimensions.canonical(d) for d in dims]

@@ -233,8 +233,16 @@ def load_leaderboard(paths=None) -> pd.DataFrame:
     return combined[first + rest + dims + bounds]
 
 
-def as_leaderboard(leaderboard) -> pd.DataFrame:
-    """Accept None, a path, a list of paths, or a DataFrame (checked the same way)."""
+def as_leaderboard(leaderboard, suite: str | None = None) -> pd.DataFrame:
+    """Accept None, a path, a list of paths, or a DataFrame (checked the same way). None with
+    `suite` naming a shipped suite other than the paper's: that suite's shipped reference
+    leaderboard (``quba rank --suite mini`` ranks the mini zoo); None otherwise: the paper's."""
     if isinstance(leaderboard, pd.DataFrame):
         return prepare(leaderboard, "dataframe")
+    if leaderboard is None and suite is not None:
+        from quba.suites.specs import spec
+
+        s = spec(suite)
+        if s is not None and s.name != DEFAULT_SUITE and s.reference:
+            return load_leaderboard(data_file(s.reference))
     return load_leaderboard(leaderboard)

@@ -85,7 +85,7 @@ def place(record: dict, weights=None) -> dict:
     one record; comparable is False when a split was measured on incomplete data."""
     import pandas as pd
 
-    from quba.ranking import rank
+    from quba.ranking import Filters, rank
     from quba.ranking.leaderboard import load_leaderboard
     from quba.store.leaderboard import leaderboard_frame
 
@@ -95,7 +95,7 @@ def place(record: dict, weights=None) -> dict:
            "warnings": protocol_warnings(record), "comparable": not incomplete_splits(record)}
     if path is None:
         out["note"] = (f"no reference leaderboard ships for suite {suite!r}; "
-                       "z-scores and QUBA need one (quba rank --leaderboard ... --reference CSV)")
+                       "z-scores and QUBA need one (quba rank --leaderboard ... --reference-population CSV)")
         return out
     ref = load_leaderboard(path).drop(columns=["leaderboard"], errors="ignore")
     if "suite" not in ref.columns:
@@ -107,7 +107,8 @@ def place(record: dict, weights=None) -> dict:
     out["reference"] = s.reference_label or str(path.name)
     out["warnings"] += data_warnings(record, out["reference"] if out["reference"] != "paper" else "paper's")
     try:
-        r = rank(combined, weights=weights, reference="paper" if s.normalisation == "paper" else ref, suite=suite)
+        r = rank(combined, weights=weights, reference="paper" if s.normalisation == "paper" else ref,
+                 filters=Filters(suite=suite))
     except QubaError as exc:
         out["note"] = str(exc)
         return out

@@ -21,7 +21,7 @@ import pandas as pd
 from quba import dimensions
 from quba.errors import QubaError
 from quba.ranking import weights as weights_mod
-from quba.ranking.score import Ranking, rank
+from quba.ranking.score import Filters, Ranking, filters_of, rank
 
 PREFER_FACTOR = 3.0
 
@@ -101,24 +101,21 @@ def recommend(
     preset: str | None = None,
     weights: str | dict | None = None,
     reference=None,
-    max_params: float | None = None,
-    architecture=(),
-    paradigm=(),
-    pretraining_data=(),
-    name=(),
-    suite: str | None = None,
-    exclude_missing: bool = False,
+    filters: Filters | dict | None = None,
     renormalise: bool = False,
     top: int = 3,
     samples: int = 1000,
     concentration: float = 100.0,
     seed: int = 0,
+    **legacy_filters,
 ) -> Recommendation:
-    """Recommend the top `top` models under `prefer`/`preset`/`weights` and the filters.
+    """Recommend the top `top` models under `prefer`/`preset`/`weights` and `filters` (a `Filters`).
 
     Same arguments as `rank` plus `prefer` (see the module docstring); weight
-    sensitivity always runs (`samples` Dirichlet draws, top-k = `top`).
+    sensitivity always runs (`samples` Dirichlet draws, top-k = `top`). The filters as keyword
+    arguments (``max_params=50``) are deprecated, as in `rank`.
     """
+    filters = filters_of(filters, legacy_filters, "recommend")
     base, label = weights_mod.resolve_weights(weights, preset)
     samples = int(samples) if isinstance(samples, (int, float)) and samples == int(samples) else samples
     if not isinstance(samples, int) or samples < 1:
@@ -129,9 +126,8 @@ def recommend(
     if preset is None and weights is None:
         preset = weights_mod.DEFAULT_PRESET
     r = rank(
-        leaderboard, weights=spec or None, preset=preset, reference=reference,
-        max_params=max_params, architecture=architecture, paradigm=paradigm, pretraining_data=pretraining_data,
-        name=name, suite=suite, exclude_missing=exclude_missing, renormalise=renormalise, top=top,
+        leaderboard, weights=spec or None, preset=preset, reference=reference, filters=filters,
+        renormalise=renormalise, top=top,
         sensitivity=samples, concentration=concentration, seed=seed, top_k=top,
     )
     r.weights_label = label

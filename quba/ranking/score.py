@@ -80,7 +80,7 @@ def resolve_reference(reference, population: pd.DataFrame, dims: list[str], suit
         if suite not in [p.name for p in paper_suites]:
             raise QubaError(
                 f"the paper's constants normalise the {', '.join(p.title for p in paper_suites)} suite, not {suite!r}; "
-                "use --reference leaderboard (or a CSV of that suite)"
+                "use --reference-population leaderboard (or a CSV of that suite)"
             )
         consts = weights_mod.paper_constants()
         for d in dims:
@@ -177,8 +177,13 @@ def match_values(query: str, values: list[str]) -> list[str]:
 
 @dataclass
 class Filters:
-    """Which rows are candidates. Metadata filters are repeatable (OR within a
-    filter, AND across filters); see `match_values` for how a value matches."""
+    """Which rows are candidates, for `rank`, `recommend` and `correlate` alike
+    (``filters=Filters(max_params=50, architecture=["cnn", "transformer"])``; the CLI's
+    filter options build one). Metadata filters are repeatable (OR within a filter, AND
+    across filters); see `match_values` for how a value matches. `name`: shell globs of
+    model names (case-insensitive). `suite`: the suite whose rows are ranked (needed when
+    the leaderboards mix suites). `exclude_missing`: drop rows missing any dimension in
+    play (every dimension of the leaderboard; for `correlate`, the correlated ones)."""
 
     max_params: float | None = None
     architecture: tuple[str, ...] = ()
@@ -264,6 +269,41 @@ class Filters:
         return lb[keep]
 
 
+#: The fields of `Filters`: before `Filters` was one object, rank/recommend/correlate took them as
+#: keyword arguments, which still work for one release (deprecated; `filters_of`).
+FILTER_FIELDS = ("max_params", *METADATA_FILTERS, "name", "suite", "exclude_missing")
+
+
+def filters_of(filters, legacy: dict, caller: str) -> Filters:
+    """The `Filters` of a `rank`, `recommend` or `correlate` call: ``filters`` (a Filters, a dict of its
+    fields, or None for none), or, deprecated (they work for one more release, then go), the
+    fields given as keyword arguments (``rank(max_params=50)``: one DeprecationWarning naming the
+    new form). A keyword that is no filter is the TypeError Python gives for it."""
+    unknown = [k for k in legacy if k not in FILTER_FIELDS]
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    if legacy:
+        given = ", ".join(f"{k}=..." for k in legacy)
+        if filters is not None:
+            raise TypeError(f"{caller}(): give the filters once, as filters=Filters(...), not also as {given}")
+        import warnings
+
+        warnings.warn(f"{caller}({given}) is deprecated and will be removed after the next release; pass "
+                      f"filters=Filters({given}) (quba.ranking.Filters)", DeprecationWarning, stacklevel=3)
+        return Filters(**legacy)
+    if filters is None:
+        return Filters()
+    if isinstance(filters, Filters):
+        return filters
+    if isinstance(filters, dict):
+        bad = [k for k in filters if k not in FILTER_FIELDS]
+        if bad:
+            raise QubaError(f"unknown filter {bad[0]!r}{closest(bad[0], list(FILTER_FIELDS))}; "
+                            f"filters: {', '.join(FILTER_FIELDS)}")
+        return Filters(**filters)
+    raise QubaError(f"filters must be a quba.ranking.Filters (or a dict of its fields), got {type(filters).__name__}")
+
+
 # --------------------------------------------------------------------------- ranking
 #: What would rank a model that is not ranked, by `Ranking.excluded["remedy"]`: the hint `quba rank` prints
 #: under each group of "Not ranked" and (the "page" wording) the one `quba report` shows.
@@ -347,19 +387,14 @@ def rank(
     weights: str | dict | None = None,
     preset: str | None = None,
     reference=None,
-    max_params: float | None = None,
-    architecture=(),
-    paradigm=(),
-    pretraining_data=(),
-    name=(),
-    suite: str | None = None,
-    exclude_missing: bool = False,
+    filters: Filters | dict | None = None,
     renormalise: bool = False,
     top: int | None = None,
     sensitivity: int = 0,
     concentration: float = 100.0,
     seed: int = 0,
     top_k: int | None = None,
+    **legacy_filters,
 ) -> Ranking:
     """Rank models by the QUBA score.
 
@@ -367,10 +402,10 @@ def rank(
     weights/preset: see `quba.ranking.weights.resolve_weights` (default: preset paper).
     reference: "paper" | "leaderboard" | DataFrame | CSV path (default: paper for
       ImageNet, leaderboard otherwise); see the module docstring.
-    Filters: max_params (millions), architecture/paradigm/pretraining_data
-      (case-insensitive: exact value, else prefix, else substring; several = OR),
-      name (glob, several = OR), suite, exclude_missing (drop rows missing any
-      dimension, weighted or not).
+    filters: a `Filters` (max_params in millions, architecture/paradigm/pretraining_data
+      case-insensitive: exact value, else prefix, else substring, several = OR; name
+      globs; suite; exclude_missing: drop rows missing any dimension, weighted or not).
+      Its fields as keyword arguments (``max_params=50``) are deprecated (`filters_of`).
     renormalise: score models missing a weighted dimension over what they have.
     top: keep the best `top` rows in `.table` (all are in `.ranked`).
     sensitivity: number of Dirichlet weight samples (0: none); concentration,
@@ -380,11 +415,11 @@ def rank(
     sensitivity = _check_positive_int(sensitivity or 0, "--sensitivity", allow_zero=True)
     if sensitivity > 1_000_000:  # each draw ranks every model: more would only exhaust memory
         raise QubaError(f"--sensitivity must be at most 1000000 weight draws, got {sensitivity}")
-    filters = Filters(max_params, architecture, paradigm, pretraining_data, name, suite, exclude_missing)
+    filters = filters_of(filters, legacy_filters, "rank")
     w_all, label = weights_mod.resolve_weights(weights, preset)
     explicit = set(weights_mod.parse_spec(weights)) if weights is not None else set()
 
-    lb_all = as_leaderboard(leaderboard)
+    lb_all = as_leaderboard(leaderboard, filters.suite)
     lb, suite_name = filters.select_suite(lb_all)
     dims = dimension_columns(lb)
     dims = [d for d in dims if lb[d].notna().any()] or dims
@@ -418,7 +453,7 @@ def rank(
                    "a float); fix them" if math.isinf(s) else "has fewer than 2 values")
             raise QubaError(
                 f"dimension {d} {why} in the reference population ({ref.source[d]}), so it cannot be "
-                "z-normalised; give it weight 0 or choose another --reference"
+                "z-normalised; give it weight 0 or choose another --reference-population"
             )
 
     cand = filters.apply(lb, dims)

@@ -6,9 +6,10 @@ the paper's rank-stability check). For a leaderboard built from records
 (`<output>/<suite>/leaderboard.csv` next to `<output>/<suite>/records/`), every
 ranked model is re-measured from its cached per-image predictions (a split not
 in the cache runs once) and each weighted dimension yields B bootstrap
-replicates from its `bootstrap` hook, the same hook as the record's 95 %
-intervals. The draws are **paired**: the generator depends only on the seed and
-the dimension, so replicate b resamples the same images for every model (models
+replicates: its `compute` hook under count weights (`quba.engine.measure.replicates`),
+the replicates the record's 95 % intervals come from. The draws are **paired**:
+the generator depends only on the seed and the dimension, so replicate b
+resamples the same images for every model (models
 evaluated on the same splits and subset, as one leaderboard's are). Replicate b
 of the leaderboard is scored with the ranking's own weights, reference μ/σ (held
 fixed) and missing-value rule; ranks are min-ranks of the QUBA score, as in

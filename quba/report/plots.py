@@ -28,19 +28,38 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
+def _z_scale(frame, d: str):
+    """x -> clip((z + 3) / 6, 0, 1), z oriented against the leaderboard's mean and sample std of `d`
+    (0.5 everywhere when the column has no spread); works on scalars and arrays."""
+    col = frame[d].astype(float)
+    mu, sd = col.mean(), col.std(ddof=1)
+    sign = 1.0 if dimensions.higher_is_better(d) else -1.0
+    if not (math.isfinite(sd) and sd > 0):
+        return lambda x: x * 0 + 0.5
+    return lambda x: np.clip((sign * (x - mu) / sd + 3) / 6, 0, 1)
+
+
 def radar_scores(frame, dims: list[str]):
     """Oriented z-scores against the leaderboard's own mean and sample std, mapped to
     [0, 1] as clip((z + 3) / 6): 0.5 is the population mean, outward is better."""
-    out = {}
-    for d in dims:
-        x = frame[d].astype(float)
-        mu, sd = x.mean(), x.std(ddof=1)
-        sign = 1.0 if dimensions.higher_is_better(d) else -1.0
-        if not (math.isfinite(sd) and sd > 0):
-            out[d] = x * 0 + 0.5
-        else:
-            out[d] = np.clip((sign * (x - mu) / sd + 3) / 6, 0, 1)
-    return out
+    return {d: _z_scale(frame, d)(frame[d].astype(float)) for d in dims}
+
+
+def _radar_axes(dims: list[str], size: float):
+    """A polar figure with one spoke per dimension (labels, σ rings) and the dashed population
+    mean; returns (fig, ax, angles, ring)."""
+    angles = np.linspace(0, 2 * np.pi, len(dims), endpoint=False)
+    fig = _figure(size, size)
+    ax = fig.add_subplot(111, projection="polar")
+    ring = np.r_[angles, angles[:1]]
+    ax.plot(ring, [0.5] * len(ring), ls="--", lw=0.8, color="grey", label="population mean")
+    ax.set_xticks(angles)
+    ax.set_xticklabels([dimensions.get(d).title + (" ↑" if dimensions.higher_is_better(d) else " ↓")
+                        for d in dims], fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0.25, 0.5, 0.75])
+    ax.set_yticklabels(["-1.5σ", "mean", "+1.5σ"], fontsize=6)
+    return fig, ax, angles, ring
 
 
 def radar_plot(frame, model: str, path, dims: list[str] | None = None) -> Path:
@@ -56,21 +75,47 @@ def radar_plot(frame, model: str, path, dims: list[str] | None = None) -> Path:
         raise QubaError(f"model {model!r} is not in the leaderboard")
     i = row[0]
     vals = [float(scores[d][i]) if np.isfinite(scores[d][i]) else 0.0 for d in dims]
-    angles = np.linspace(0, 2 * np.pi, len(dims), endpoint=False)
-    fig = _figure(5.2, 5.2)
-    ax = fig.add_subplot(111, projection="polar")
-    ring = np.r_[angles, angles[:1]]
-    ax.plot(ring, [0.5] * len(ring), ls="--", lw=0.8, color="grey", label="population mean")
+    fig, ax, _, ring = _radar_axes(dims, 5.2)
     ax.plot(ring, vals + vals[:1], color="C0", lw=2, label=model)
     ax.fill(ring, vals + vals[:1], color="C0", alpha=0.25)
-    ax.set_xticks(angles)
-    ax.set_xticklabels([dimensions.get(d).title + (" ↑" if dimensions.higher_is_better(d) else " ↓")
-                        for d in dims], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_yticks([0.25, 0.5, 0.75])
-    ax.set_yticklabels(["-1.5σ", "mean", "+1.5σ"], fontsize=6)
     ax.set_title(f"{model}\n(oriented z-score vs. the {len(frame)} models; outward = better)", fontsize=9)
     ax.legend(loc="lower right", bbox_to_anchor=(1.25, -0.12), fontsize=7)
+    return _save(fig, path)
+
+
+def radar_compare(frame, models: list[str], path, dims: list[str] | None = None, title: str | None = None) -> Path:
+    """Several models' profiles on one radar, each value's 95 % interval as a radial bar
+    (from the ``<dim>_lo`` / ``<dim>_hi`` columns), scaled like `radar_scores` against the
+    whole leaderboard ``frame`` (its mean is the dashed ring; outward = better)."""
+    from quba.ranking.leaderboard import dimension_columns
+
+    dims = dims or [d for d in dimension_columns(frame) if frame[d].notna().any()]
+    if len(dims) < 3:
+        raise QubaError(f"a radar plot needs at least 3 dimensions; the leaderboard has {dims}")
+    missing = [m for m in models if m not in set(frame["model"])]
+    if missing:
+        raise QubaError(f"model(s) {', '.join(missing)} not in the leaderboard")
+
+    scalers = {d: _z_scale(frame, d) for d in dims}
+
+    def scaled(d, x):
+        return float(scalers[d](float(x)))
+
+    fig, ax, angles, ring = _radar_axes(dims, 6.0)
+    for k, model in enumerate(models):
+        row = frame[frame["model"] == model].iloc[0]
+        vals = [scaled(d, float(row[d])) for d in dims]
+        color = f"C{k}"
+        ax.plot(ring, vals + vals[:1], color=color, lw=1.8, label=model)
+        ax.fill(ring, vals + vals[:1], color=color, alpha=0.08)
+        for a, d in zip(angles, dims):
+            lo, hi = row.get(f"{d}_lo"), row.get(f"{d}_hi")
+            if lo is not None and hi is not None and np.isfinite(float(lo)) and np.isfinite(float(hi)):
+                ax.plot([a + 0.02 * (k - 1)] * 2, [scaled(d, float(lo)), scaled(d, float(hi))], color=color, lw=3,
+                        alpha=0.6, solid_capstyle="butt")
+    ax.set_title(title or f"oriented z-score vs. the {len(frame)} models; outward = better; bars: 95 % intervals",
+                 fontsize=9)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.3, -0.15), fontsize=7)
     return _save(fig, path)
 
 

@@ -97,7 +97,7 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
     unknown = []
     for g in groups:
         if g.lower() == "paper":
-            chosen += catalog(include_mini=False)
+            chosen += catalog(include_mini=False, include_extra=False)
         elif g.lower() in known_groups:  # a group's non-classifiers are no candidates (as in `quba leaderboard`)
             chosen += [r for r in select(rows, group=g) if (r.get("task") or "classification") == "classification"]
         else:

@@ -23,7 +23,14 @@ Methods (``METHODS``):
   ``set_explanation_mode``): input×gradient with respect to the input *of that
   model*, i.e. the encoded [x, 1 − x] image, 6 channels; otherwise layers with a
   boolean ``explanation_mode``: input×gradient with respect to x.
-``auto`` picks ``bcos`` for B-cos models and ``input_x_gradient`` otherwise.
+- ``coda``: the contribution map ``W(x) ⊙ x`` of a CoDA-Net (Böhle et al., "Convolutional
+  Dynamic Alignment Networks", CVPR 2021, Sec. 3, Eq. 8): the same computation as ``bcos``
+  (the model's own ``contribution``, or input×gradient w.r.t. the encoded input with the
+  dynamic weights detached), so the map adds up to the logit minus the fixed logit bias (the
+  temperature 1/T is part of the linear map).
+``auto`` picks the method a model declares for itself (a submodule's ``attribution_method``
+attribute, e.g. ``coda`` for quba's CoDA-Nets), else ``bcos`` for B-cos models and
+``input_x_gradient`` otherwise.
 
 Every method returns a float tensor [N, C', H, W] at the input resolution, on the
 input's device. Gradients are taken with ``torch.autograd.grad`` with respect to the
@@ -41,7 +48,9 @@ from torch import nn
 
 from quba.errors import QubaError, closest
 
-METHODS = ("auto", "input_x_gradient", "gradient", "grad_cam", "integrated_gradients", "bcos")
+METHODS = ("auto", "input_x_gradient", "gradient", "grad_cam", "integrated_gradients", "bcos", "coda")
+#: Methods that read a dynamic-linear model's own contribution map.
+CONTRIBUTION_METHODS = ("bcos", "coda")
 DEFAULT_METHOD = "auto"
 
 
@@ -75,14 +84,24 @@ def check_method(method: str | None) -> str:
     return m
 
 
+def own_method(module: nn.Module) -> str | None:
+    """The attribution method the model declares (``attribution_method`` on it or a submodule)."""
+    for m in module.modules():
+        name = getattr(type(m), "attribution_method", None)
+        if isinstance(name, str) and name in METHODS:
+            return name
+    return None
+
+
 def resolve_method(module: nn.Module, method: str) -> str:
-    """The method to run for this model: ``auto`` resolved, ``bcos`` checked."""
+    """The method to run for this model: ``auto`` resolved, ``bcos`` / ``coda`` checked."""
     m = check_method(method)
     if m == "auto":
-        return "bcos" if is_bcos(module) else "input_x_gradient"
-    if m == "bcos" and not is_bcos(module):
-        raise QubaError("attribution 'bcos' needs a B-cos model (one with contribution() or B-cos layers); "
-                        "use --attribution input_x_gradient for this model")
+        return own_method(module) or ("bcos" if is_bcos(module) else "input_x_gradient")
+    if m in CONTRIBUTION_METHODS and not is_bcos(module):
+        raise QubaError(f"attribution {m!r} needs a dynamic-linear model (B-cos or CoDA-Net: one with "
+                        "contribution() or explanation-mode layers); use --attribution input_x_gradient "
+                        "for this model")
     return m
 
 
@@ -236,7 +255,7 @@ def attribute(module: nn.Module, x: torch.Tensor, target, method: str = DEFAULT_
         return integrated_gradients(module, x, target, steps=steps, create_graph=create_graph)
     if m == "grad_cam":
         return grad_cam(module, x, target, layer=layer, create_graph=create_graph)
-    return bcos_contribution(module, x, target, create_graph)
+    return bcos_contribution(module, x, target, create_graph)  # bcos, coda
 
 
 def attribute_batched(module, images, targets, method: str = DEFAULT_METHOD, batch_size: int = 64,

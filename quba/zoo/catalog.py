@@ -1,5 +1,7 @@
 """The zoo catalog as data: quba/data/zoo_catalog.csv (the 326 QUBA-paper
-models, built by tools/build_zoo_catalog.py) plus the mini zoo's rows.
+models), quba/data/zoo_catalog_extra.csv (architectures from related papers that the QUBA
+paper did not evaluate: CoDA-Nets, TokenFormer), both built by tools/build_zoo_catalog.py,
+plus the mini zoo's rows.
 
 Columns: id, display_name, source, identifier, pretrained_tag, architecture,
 paradigm, pretraining_data, groups (';'-separated), paper_title,
@@ -16,6 +18,7 @@ from quba.errors import QubaError, closest
 from quba.paths import data_file
 
 CATALOG_FILE = "zoo_catalog.csv"
+EXTRA_FILE = "zoo_catalog_extra.csv"
 COLUMNS = ("id", "display_name", "source", "identifier", "pretrained_tag", "architecture", "paradigm",
            "pretraining_data", "groups", "paper_title", "parameters_m", "preprocess", "notes")
 PAPER_GROUPS = ("CNN", "TRA", "SL", "SELF_SL", "SEMISL", "AT", "A1", "A2", "A3", "IN1k", "IN21k", "BD", "ViL",
@@ -29,10 +32,14 @@ def _parse(row: dict) -> dict:
     return out
 
 
-@lru_cache(maxsize=1)
-def _paper_rows() -> tuple[dict, ...]:
-    with open(data_file(CATALOG_FILE), newline="") as fh:
+@lru_cache(maxsize=2)
+def _file_rows(name: str) -> tuple[dict, ...]:
+    with open(data_file(name), newline="") as fh:
         return tuple(_parse(r) for r in csv.DictReader(fh))
+
+
+def _paper_rows() -> tuple[dict, ...]:
+    return _file_rows(CATALOG_FILE)
 
 
 def _mini_rows() -> list[dict]:
@@ -53,9 +60,12 @@ def _mini_rows() -> list[dict]:
     return rows
 
 
-def catalog(include_mini: bool = True) -> list[dict]:
-    """Every catalog row (dicts, fresh copies): the paper's models, then the mini zoo."""
+def catalog(include_mini: bool = True, include_extra: bool = True) -> list[dict]:
+    """Every catalog row (dicts, fresh copies): the paper's models, the extra architectures,
+    then the mini zoo. ``catalog(include_mini=False, include_extra=False)``: the paper's 326."""
     rows = [dict(r) for r in _paper_rows()]
+    if include_extra:
+        rows += [dict(r) for r in _file_rows(EXTRA_FILE)]
     return rows + (_mini_rows() if include_mini else [])
 
 

@@ -147,9 +147,9 @@ BAD = [
     (["rank", "--architecture", "transfomer"], "did you mean: Transformer"),
     (["rank", "--format", "xml"], "invalid choice"),
     (["rank", "--top", "0"], "--top"),
-    (["rank", "--reference", "/nonexistent/ref.csv"], "neither 'paper'"),
+    (["rank", "--reference-population", "/nonexistent/ref.csv"], "neither 'paper'"),
     (["rank", "--sensitivity", "10", "--concentration", "0"], "concentration"),
-    (["rank", "--suite", "mini"], "no rows of suite"),
+    (["rank", "--leaderboard", "reference", "--suite", "mini"], "no rows of suite"),
     (["recommend", "--prefer", "calibraton"], "did you mean"),
     (["recommend", "--prefer", "accuracy=-2"], ">= 0"),
     (["recommend", "--samples", "0"], "samples"),
@@ -190,7 +190,7 @@ def test_mixed_suites_via_cli(tmp_path, capsys):
     pd.DataFrame({"model": ["a", "b"], "suite": "mini", "accuracy": [0.1, 0.2]}).to_csv(p, index=False)
     rc, out, err = run(capsys, "rank", "-l", "reference", "-l", str(p))
     assert rc == 2 and "--suite" in err
-    rc, out, err = run(capsys, "rank", "-l", str(p), "--reference", "paper")
+    rc, out, err = run(capsys, "rank", "-l", str(p), "--reference-population", "paper")
     assert rc == 2 and "ImageNet suite" in err
 
 
@@ -229,3 +229,17 @@ def test_ranks_a_leaderboard_written_by_the_store(tmp_path, capsys):
     assert data["ranking"][0]["architecture"] in {"CNN", "Transformer"}
     rc, out, err = run(capsys, "rank", "-l", str(path), "--architecture", "cnn")
     assert rc == 0 and "m-cnn" in out and "m-vit" not in out
+
+
+def test_rank_suite_mini_ranks_the_shipped_mini_reference(capsys):
+    """`quba rank --suite mini` without --leaderboard: the mini zoo's shipped reference, every
+    classifier of the mini zoo (CoDA-Net and TokenFormers included), normalised by itself."""
+    import csv
+
+    from quba.zoo.mini import catalog_rows
+
+    assert main(["rank", "--suite", "mini", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    ids = {r["id"] for r in catalog_rows() if (r.get("task") or "classification") == "classification"}
+    assert {r["model"] for r in rows} == ids
+    assert {"mini-coda", "mini-tokenformer-m", "mini-tokenformer-m-scratch"} <= ids

@@ -67,7 +67,7 @@ def test_fetch_every_layout_then_a_rerun_does_nothing(srv, tmp_path, capsys):
     man = tmp_path / "m.json"
     A.user_manifest(man, srv.base, {k: (f, d) for k, (f, (d, _)) in archives.items()}, counts)
     root = tmp_path / "root"
-    rc, out, err = cli(capsys, "data", "fetch", *archives, "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", *archives, "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
     assert len(out.splitlines()) == len(archives) and out.count(": fetched (") == len(archives)
     # the suite's layout (docs/imagenet-layout.md), and nothing the manifest leaves out
@@ -78,12 +78,12 @@ def test_fetch_every_layout_then_a_rerun_does_nothing(srv, tmp_path, capsys):
     assert sorted(p.name for p in (root / "bg_challenge").iterdir()) == ["mixed_rand", "mixed_same"]
     assert sorted(p.name for p in (root / "sketch").iterdir()) == ["bear", "bird", "truck"]  # sessions sorted
     assert not (root / ".quba-data" / "downloads").exists()  # archives deleted once unpacked
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "shape", "--no-progress")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "shape", "--no-progress")
     assert rc == 0, out + err  # the counts come from the manifest the root was fetched with
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "object_focus", "--no-progress")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "object_focus", "--no-progress")
     assert rc == 1 and "val: folder val is missing" in out and "bg/mixed_rand       6/6" in out
     n = len(srv.requests)
-    rc, out, err = cli(capsys, "data", "fetch", *archives, "--root", root, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", *archives, "--data-root", root, "--no-progress")
     assert rc == 0 and len(srv.requests) == n  # nothing downloaded again
     assert err.count("nothing to do") == len(archives)
 
@@ -91,7 +91,7 @@ def test_fetch_every_layout_then_a_rerun_does_nothing(srv, tmp_path, capsys):
 def test_a_dropped_connection_resumes_with_a_range_request(srv, tmp_path, capsys, no_sleep):
     man, data = _one_dataset(tmp_path, srv)
     srv.mode["imagenet-r.tar"] = "drop"  # the first answer stops half-way
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", tmp_path / "root", "--manifest", man,
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", tmp_path / "root", "--manifest", man,
                        "--no-progress")
     assert rc == 0, err
     assert [r for _, r in srv.requests] == [None, f"bytes={len(data) // 2}-"]
@@ -108,7 +108,7 @@ def test_kill_9_during_the_download_then_the_next_run_resumes(srv, tmp_path, cap
     root = tmp_path / "root"
     part = root / ".quba-data" / "downloads" / "imagenet-r.tar.part"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "quba", "data", "fetch", "imagenet-r", "--root", str(root),
+    proc = subprocess.Popen([sys.executable, "-m", "quba", "data", "fetch", "imagenet-r", "--data-root", str(root),
                              "--manifest", str(man), "--no-progress"], env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and not (part.exists() and part.stat().st_size > len(data) // 5):
@@ -118,7 +118,7 @@ def test_kill_9_during_the_download_then_the_next_run_resumes(srv, tmp_path, cap
     have = part.stat().st_size
     assert len(data) // 5 < have < len(data)
     srv.mode["imagenet-r.tar"] = "ok"
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
     assert srv.requests[-1] == ("imagenet-r.tar", f"bytes={have}-")
     assert len(list((root / "imagenet-r" / "n01443537").iterdir())) == 40
@@ -132,7 +132,7 @@ def test_an_archive_left_by_a_killed_unpack_is_checked_and_unpacked_without_down
     (root / ".quba-data" / "downloads" / "imagenet-r.tar").write_bytes(data)
     dead = root / ".quba-data" / "tmp" / "imagenet-r.imagenet-r.tar.4194303"  # a killed run's work folder
     (dead / "imagenet-r").mkdir(parents=True)
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
     assert srv.requests == [] and not dead.exists() and (root / "imagenet-r").is_dir()
 
@@ -141,7 +141,7 @@ def test_a_wrong_checksum_is_one_line_exit_1_and_leaves_nothing(srv, tmp_path, c
     man, data = _one_dataset(tmp_path, srv)
     srv.files["imagenet-r.tar"] = data[:-1] + b"\x01"  # same size, one byte differs
     root = tmp_path / "root"
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 1
     (line,) = _errors(err)
     assert "sha256" in line and "does not match" in line and "deleted" in line
@@ -151,7 +151,7 @@ def test_a_wrong_checksum_is_one_line_exit_1_and_leaves_nothing(srv, tmp_path, c
 def test_a_hostile_archive_with_the_right_checksum_is_refused_and_leaves_nothing(srv, tmp_path, capsys):
     man, _ = _one_dataset(tmp_path, srv, data=A.sparse_tar())
     root = tmp_path / "root"
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 1
     (line,) = _errors(err)
     assert "sparse file" in line and "refusing the archive" in line
@@ -172,7 +172,7 @@ def test_http_failures_are_one_line_with_bounded_retries(srv, tmp_path, capsys, 
     srv.stall_s = 3.0
     root = tmp_path / "root"
     t0 = time.time()
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress",
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress",
                        "--retries", retries, "--timeout", "0.5")
     assert rc == 1
     (line,) = _errors(err)
@@ -210,7 +210,7 @@ def test_a_full_disk_is_one_line_and_nothing_half_written(srv, tmp_path, capsys,
 
     monkeypatch.setattr(download, "_open_part", lambda part, mode: Full(real_open(part, mode)))
     root = tmp_path / "root"
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 1
     (line,) = _errors(err)
     assert "no space left" in line and "nothing of it was kept" in line
@@ -224,7 +224,7 @@ def test_not_enough_free_space_fails_before_downloading(srv, tmp_path, capsys, m
     man, data = _one_dataset(tmp_path, srv)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr("quba.datasets.fetching.shutil.disk_usage", lambda p: usage(10**6, 10**6 - 100, 100))
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", tmp_path / "root", "--manifest", man,
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", tmp_path / "root", "--manifest", man,
                        "--no-progress")
     assert rc == 1 and "not enough free space" in err and srv.requests == []
     assert shutil.disk_usage is not None
@@ -235,7 +235,7 @@ def test_a_mirror_serves_the_same_file_names(srv, tmp_path, capsys):
     m = json.loads(man.read_text())
     m["datasets"]["imagenet-r"]["base_url"] = "http://127.0.0.1:9/nowhere/"  # the official server, unreachable
     man.write_text(json.dumps(m))
-    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--root", tmp_path / "root2", "--manifest", man,
+    rc, out, err = cli(capsys, "data", "fetch", "imagenet-r", "--data-root", tmp_path / "root2", "--manifest", man,
                        "--mirror", srv.base, "--no-progress")
     assert rc == 0, err
     assert srv.requests[-1][0] == "imagenet-r.tar" and (tmp_path / "root2" / "imagenet-r").is_dir()
@@ -245,10 +245,10 @@ def test_without_a_published_checksum_the_first_download_is_recorded_and_enforce
     data, counts = A.mvh_tar("edge")
     man, _ = _one_dataset(tmp_path, srv, name="edge", data=data, publish=False)
     root = tmp_path / "root"
-    rc, out, err = cli(capsys, "data", "fetch", "edge", "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "edge", "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
     assert f"recorded sha256 {A.sha256(data)}" in err and "trust on first use" in err
-    rc, out, err = cli(capsys, "data", "list", "edge", "--root", root, "--format", "json")
+    rc, out, err = cli(capsys, "data", "list", "edge", "--data-root", root, "--format", "json")
     (entry,) = json.loads(out)
     assert entry["files"][0]["checksum"] == "recorded" and entry["files"][0]["sha256"] == A.sha256(data)
     assert entry["files"][0]["size"] == len(data)
@@ -260,12 +260,12 @@ def test_without_a_published_checksum_the_first_download_is_recorded_and_enforce
     shutil.rmtree(root / "edge")
     other, _ = A.mvh_tar("edge", n=3)
     srv.files["edge.tar.gz"] = other
-    rc, out, err = cli(capsys, "data", "fetch", "edge", "--root", root, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "edge", "--data-root", root, "--no-progress")
     assert rc == 1  # the recorded size already tells
     (line,) = _errors(err)
     assert f"the server sends {len(other)} bytes, the size recorded at the first download says {len(data)}" in line
     srv.files["edge.tar.gz"] = other[:len(data)]  # same size, other bytes: the recorded sha256 tells
-    rc, out, err = cli(capsys, "data", "fetch", "edge", "--root", root, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", "edge", "--data-root", root, "--no-progress")
     assert rc == 1
     (line,) = _errors(err)
     assert "does not match" in line and "recorded at the first download" in line
@@ -273,12 +273,12 @@ def test_without_a_published_checksum_the_first_download_is_recorded_and_enforce
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["data", "fetch", "imagenet-rr", "--root", "{tmp}/r"], "unknown dataset 'imagenet-rr'"),
-    (["data", "fetch", "imagenet-val", "--root", "{tmp}/r"], "imagenet-val cannot be downloaded"),
-    (["data", "fetch", "edge", "--root", "{tmp}/r", "--mirror", "ftp://x/"], "--mirror 'ftp://x/' is not an http"),
-    (["data", "fetch", "edge", "--root", "{tmp}/afile"], "is a file"),
-    (["data", "fetch", "edge", "--root", "{tmp}/r", "--manifest", "{tmp}/none.json"], "does not exist"),
-    (["data", "fetch", "edge", "--root", "{tmp}/r", "--retries", "0"], "--retries"),
+    (["data", "fetch", "imagenet-rr", "--data-root", "{tmp}/r"], "unknown dataset 'imagenet-rr'"),
+    (["data", "fetch", "imagenet-val", "--data-root", "{tmp}/r"], "imagenet-val cannot be downloaded"),
+    (["data", "fetch", "edge", "--data-root", "{tmp}/r", "--mirror", "ftp://x/"], "--mirror 'ftp://x/' is not an http"),
+    (["data", "fetch", "edge", "--data-root", "{tmp}/afile"], "is a file"),
+    (["data", "fetch", "edge", "--data-root", "{tmp}/r", "--manifest", "{tmp}/none.json"], "does not exist"),
+    (["data", "fetch", "edge", "--data-root", "{tmp}/r", "--retries", "0"], "--retries"),
     (["data", "list", "nothing"], "unknown dataset"),
 ])
 def test_bad_fetch_input_is_one_line_exit_2(tmp_path, capsys, argv, match):

@@ -46,7 +46,7 @@ def test_prepare_val_from_the_archive_or_a_folder(tmp_path, capsys):
     (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
     root = tmp_path / "root"
     argv = ["data", "prepare", "imagenet-val", "--from", tmp_path / "val.tar", "--labels", tmp_path / "labels.txt",
-            "--root", root, "--no-progress"]
+            "--data-root", root, "--no-progress"]
     rc, out, err = cli(capsys, *argv)
     assert rc == 0, err
     assert sorted(p.name for p in (root / "val").iterdir()) == sorted(A.WNIDS)
@@ -64,7 +64,7 @@ def test_prepare_val_from_the_archive_or_a_folder(tmp_path, capsys):
     (tmp_path / "sol.csv").write_text("ImageId,PredictionString\n" + "".join(
         f"ILSVRC2012_val_{k:08d},{w} 1 2 3 4\n" for k, w in enumerate(labels, 1)))
     rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", flat, "--labels", tmp_path / "sol.csv",
-                       "--root", tmp_path / "root2", "--no-progress")
+                       "--data-root", tmp_path / "root2", "--no-progress")
     assert rc == 0, err
     a = root / "val" / labels[0] / "ILSVRC2012_val_00000001.png"
     b = tmp_path / "root2" / "val" / labels[0] / "ILSVRC2012_val_00000001.png"
@@ -100,7 +100,7 @@ def test_prepare_val_with_the_devkit_parsed_by_torchvision(tmp_path, capsys, mon
     (tmp_path / "val.tar").write_bytes(data)
     order = sorted(set(labels))
     devkit = _devkit(tmp_path, order, [order.index(w) + 1 for w in labels])
-    argv = ["data", "prepare", "imagenet-val", "--from", tmp_path / "val.tar", "--devkit", devkit, "--root",
+    argv = ["data", "prepare", "imagenet-val", "--from", tmp_path / "val.tar", "--devkit", devkit, "--data-root",
             tmp_path / "root", "--no-progress"]
     rc, out, err = cli(capsys, *argv)  # torchvision checks the devkit's md5: ours is not the official one
     assert rc == 2 and "not the official ILSVRC2012_devkit_t12.tar.gz" in err and len(err.strip().splitlines()) == 1
@@ -128,7 +128,7 @@ def _fetch_everything(tmp_path, srv, capsys, root):
     man = tmp_path / "m.json"
     A.user_manifest(man, srv.base, {k: (f, d) for k, (f, (d, _)) in archives.items()}, counts,
                     val_counts={"images": 6, "classes": 3})
-    rc, out, err = cli(capsys, "data", "fetch", *archives, "--root", root, "--manifest", man, "--no-progress")
+    rc, out, err = cli(capsys, "data", "fetch", *archives, "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
 
 
@@ -138,11 +138,11 @@ def test_fetch_check_evaluate_and_an_incomplete_split(tmp_path, capsys, model_fi
     (tmp_path / "val.tar").write_bytes(data)
     (tmp_path / "labels.txt").write_text("\n".join(labels))
     rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", tmp_path / "val.tar", "--labels",
-                       tmp_path / "labels.txt", "--root", root, "--no-progress")
+                       tmp_path / "labels.txt", "--data-root", root, "--no-progress")
     assert rc == 0, err
     with FileServer({}) as srv:
         _fetch_everything(tmp_path, srv, capsys, root)
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "ood", "shape", "object_focus",
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "ood", "shape", "object_focus",
                        "--no-progress")
     assert rc == 0, out
     assert "complete: all 9 split(s)" in out
@@ -193,37 +193,37 @@ def test_check_finds_a_missing_class_damaged_images_and_stray_files(tmp_path, ca
     (root / "val" / "n15075141" / "notes.txt").write_text("stray too")
     (root / "val" / "n99999999").mkdir()
     (root / "val" / ".hidden").write_text("ignored, as the suite ignores it")
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "--no-progress")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--no-progress")
     assert rc == 1
     row = next(ln for ln in out.splitlines() if ln.startswith("val "))
     assert row.split() == ["val", "9/12", "3/4", "1", "1", "1", "2", "damaged"]
     assert "ILSVRC2012_val_n02085620_0.JPEG" in out and "ILSVRC2012_val_n15075141_0.JPEG" in out
     assert "val/README.txt" in out and "val/n15075141/notes.txt" in out and "val/n99999999" in out
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "--format", "json",
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--format", "json",
                        "--no-progress")
     (val,) = json.loads(out)["splits"]
     assert val["zero_byte"] == ["val/n15075141/ILSVRC2012_val_n15075141_0.JPEG"]
     assert val["unreadable"] == ["val/n02085620/ILSVRC2012_val_n02085620_0.JPEG"]
     assert val["unknown_folders"] == ["val/n99999999"] and sorted(val["stray"]) == ["val/README.txt",
                                                                                     "val/n15075141/notes.txt"]
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "--quick", "--format", "json")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--quick", "--format", "json")
     (val,) = json.loads(out)["splits"]
     assert val["unreadable"] == [] and val["zero_byte"]  # --quick: counts and layout, no decoding
     # against the dataset's own counts, with the missing class folders named
     (root / ".quba-data" / "manifest.json").unlink()
-    rc, out, err = cli(capsys, "data", "check", "--root", root, "--dims", "accuracy", "--quick")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--quick")
     assert rc == 1 and "9 of 50,000 images, 3 of 1,000 classes; missing class folder(s) n01443537" in out
 
 
 def test_check_bad_input_is_exit_2(tmp_path, capsys):
-    rc, out, err = cli(capsys, "data", "check", "--root", tmp_path / "nowhere")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", tmp_path / "nowhere")
     assert rc == 2 and "does not exist" in err
-    rc, out, err = cli(capsys, "data", "check", "--root", tmp_path, "--dims", "acuracy")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", tmp_path, "--dims", "acuracy")
     assert rc == 2 and "acuracy" in err
 
 
 def test_check_and_parameters_only(tmp_path, capsys):
-    rc, out, err = cli(capsys, "data", "check", "--root", tmp_path, "--dims", "parameters_m")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", tmp_path, "--dims", "parameters_m")
     assert rc == 0 and "nothing to check" in out
 
 
@@ -241,14 +241,14 @@ def _mixed_tree(root):
 def test_subset_is_what_evaluate_subset_takes_and_carries_its_provenance(tmp_path, capsys, model_file):
     full, sub = tmp_path / "full", tmp_path / "sub"
     _mixed_tree(full)
-    rc, out, err = cli(capsys, "data", "subset", "--root", full, "--per-class", "2", "--out", sub, "--no-progress")
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "2", "--output", sub, "--no-progress")
     assert rc == 0, err
     prov = json.loads((sub / "quba-subset.json").read_text())
     assert prov["per_class"] == 2 and prov["seed"] == 0 and prov["source_fingerprint"].startswith("sha256:")
     assert prov["splits"]["val"] == {"images": 6, "classes": 3, "per_class": 2, "source_images": 9,
                                      "source_complete": True}
     assert (sub / "val" / "n01440764").is_dir() and prov["linked"] == 6 * 4  # four splits, hard links
-    rc, out, err = cli(capsys, "data", "check", "--root", sub, "--no-progress", "--dims", "accuracy", "shape",
+    rc, out, err = cli(capsys, "data", "check", "--data-root", sub, "--no-progress", "--dims", "accuracy", "shape",
                        "object_focus")
     assert rc == 0, out
     dims = ["--dims", "accuracy", "class_balance", "object_focus", "shape_bias", "--bootstrap", "0", "--no-progress",
@@ -267,18 +267,18 @@ def test_subset_is_what_evaluate_subset_takes_and_carries_its_provenance(tmp_pat
     assert all(s["complete"] for s in on_subset["splits"].values())
     assert any("measured on a subset of the data" in w for w in on_subset["reference"]["warnings"])
     # again: nothing to do; another subset into the same folder: refused
-    rc, out, err = cli(capsys, "data", "subset", "--root", full, "--per-class", "2", "--out", sub, "--no-progress")
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "2", "--output", sub, "--no-progress")
     assert rc == 0 and "nothing to do" in err
-    rc, out, err = cli(capsys, "data", "subset", "--root", full, "--per-class", "1", "--out", sub, "--no-progress")
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "1", "--output", sub, "--no-progress")
     assert rc == 2 and "already exists" in err
-    rc, out, err = cli(capsys, "data", "subset", "--root", full, "--per-class", "1", "--out", full / "inner")
-    assert rc == 2 and "outside --root" in err
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "1", "--output", full / "inner")
+    assert rc == 2 and "outside --data-root" in err
 
 
 def test_a_subset_of_an_incomplete_root_stays_incomplete(tmp_path, capsys):
     full, sub = tmp_path / "full", tmp_path / "sub"
     fake_imagenet_tree(full, splits=("val",), n_per_class=2)  # against the published 50,000
-    rc, out, err = cli(capsys, "data", "subset", "--root", full, "--per-class", "1", "--out", sub, "--no-progress")
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", full, "--per-class", "1", "--output", sub, "--no-progress")
     assert rc == 0 and "were incomplete" in err
-    rc, out, err = cli(capsys, "data", "check", "--root", sub, "--dims", "accuracy", "--no-progress")
+    rc, out, err = cli(capsys, "data", "check", "--data-root", sub, "--dims", "accuracy", "--no-progress")
     assert rc == 1 and "a subset of an incomplete split" in out

@@ -210,7 +210,7 @@ def test_unreadable_image_files_are_skipped_and_counted_or_fail_with_strict(cold
     bad = root / "val" / "n02085620" / "broken.png"
     bad.write_bytes(b"not an image")
     base = ["evaluate", "--model", f"{model_file}:colour_code", "--suite", "imagenet", "--data-root", root,
-            "--dims", "accuracy", "--bootstrap", "0", "--no-progress", "--workers", "1", "--batch-size", "2"]
+            "--dims", "accuracy", "--bootstrap", "0", "--no-progress", "--loader-workers", "1", "--batch-size", "2"]
     rc, out, err = cli(capsys, *base, "--output", tmp_path / "strict", "--strict")
     errors = [ln for ln in err.strip().splitlines() if not ln.startswith("quba: warning: incomplete data")]
     assert rc == 2 and len(errors) == 1 and "broken.png" in err and "--strict" in err  # (10 of 50,000 images)

@@ -274,8 +274,10 @@ def test_a_record_of_another_model_is_never_replaced(tmp_path):
 
 
 def test_shipped_records_load_under_their_names():
+    from quba.zoo.mini import catalog_rows
+
     recs = R.load_records(REPO / "results", "mini")
-    assert len(recs) == 13
+    assert len(recs) == sum(1 for r in catalog_rows() if (r.get("task") or "classification") == "classification")
     for r in recs:
         assert R.record_path(REPO / "results", "mini", r["model"]).is_file()
 

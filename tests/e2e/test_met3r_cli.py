@@ -50,7 +50,7 @@ def write_pairs(root, n_same=1, n_changed=1):
 def test_pairs_folder_table_json_and_record(tmp_path, capsys):
     root = write_pairs(tmp_path / "pairs")
     code, out, err = run(capsys, str(root), "--format", "json", "--no-progress", "--record", "gen-a", "--output",
-                         str(tmp_path / "res"), "--out", str(tmp_path / "r.json"), "--bootstrap", "20")
+                         str(tmp_path / "res"), "--json", str(tmp_path / "r.json"), "--bootstrap", "20")
     assert code == 0, err
     r = json.loads(out)
     same, changed = r["pairs"]

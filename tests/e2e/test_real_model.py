@@ -42,7 +42,7 @@ def layout_val(root) -> int:
 def generate_imagenet_c(root) -> None:
     """root/imagenet-c/<corruption>/<severity>/<wnid>/*.png from val with the suite's own generation
     code (its on-the-fly mode: resize 256, centre crop 224, corrupt with a per-image seed), written
-    losslessly. (Where `quba data generate imagenet-c --root ROOT` will do this.)"""
+    losslessly. (Where `quba data generate imagenet-c --data-root ROOT` will do this.)"""
     from quba.suites.imagenet import ImageNetSuite
 
     suite = ImageNetSuite(root, corruptions="generate")
@@ -58,7 +58,7 @@ def generate_imagenet_c(root) -> None:
 
 
 def check_root(root, per_split: int) -> None:
-    """Every split the two dimensions read holds every image. (Where `quba data check --root ROOT
+    """Every split the two dimensions read holds every image. (Where `quba data check --data-root ROOT
     --dims accuracy corruption_robustness` will do this.)"""
     from quba.suites.imagenet import ImageNetSuite
 

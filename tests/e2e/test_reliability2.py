@@ -167,7 +167,7 @@ def _report(capsys, lb, target):
 
 
 def _consistency(capsys, lb, target, monkeypatch=None):
-    return cli(capsys, "consistency", "mini", "--format", "json", "--out", target)
+    return cli(capsys, "consistency", "mini", "--format", "json", "--json", target)
 
 
 @pytest.fixture
@@ -175,7 +175,7 @@ def fake_consistency(monkeypatch):
     monkeypatch.setattr(A, "consistency", lambda *a, **k: {"met3r": 0.25, "pairs": []})
 
 
-USER_WRITERS = {"report -o": _report, "consistency --out": _consistency}
+USER_WRITERS = {"report -o": _report, "consistency --json": _consistency}
 
 
 @pytest.mark.parametrize("writer", list(USER_WRITERS))
@@ -217,7 +217,7 @@ def test_an_output_the_user_names_may_be_a_device_or_a_pipe(tmp_path, capfd, no_
 
     capfd.readouterr()
     rc = main(["report", "-l", str(lb), "-o", "/dev/stdout"] if writer == "report -o" else
-              ["consistency", "mini", "--format", "json", "--out", "/dev/stdout"])
+              ["consistency", "mini", "--format", "json", "--json", "/dev/stdout"])
     out, err = capfd.readouterr()
     assert rc == 0 and os.path.exists("/dev/stdout")
     if writer == "report -o":
@@ -630,7 +630,7 @@ def test_models_that_exit_or_cannot_run_are_one_line(quba_cache, tmp_path, capsy
                                                      words, workers):
     # main: silent rc 0; rc 130; NotImplementedError / TypeError / ValueError tracebacks
     rc, out, err = cli(capsys, "evaluate", "--model", f"{model_py}:{fn}", "--dims", "accuracy", "--bootstrap", "0",
-                       "--output", tmp_path / "res", "--no-progress", "--workers", workers)
+                       "--output", tmp_path / "res", "--no-progress", "--loader-workers", workers)
     line = one_line(err)
     assert rc == 2 and words in line, line
     assert not list((tmp_path / "res").rglob("*.json"))
@@ -709,7 +709,7 @@ def test_fifo_beside_results(results, capsys, no_hang, quba_cache, what):
         assert rc == 0 and err == ""
     elif what == "reference":
         _fifo(results / "ref.csv")
-        rc, out, err = cli(capsys, "rank", "-l", lb, "--reference", results / "ref.csv")
+        rc, out, err = cli(capsys, "rank", "-l", lb, "--reference-population", results / "ref.csv")
         assert rc == 2 and "ref.csv' is a named pipe (FIFO), not a file" in one_line(err)
     elif what == "run log":
         rec = json.loads((results / "records" / "mini-cnn-adv.json").read_text())

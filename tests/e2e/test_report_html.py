@@ -19,9 +19,14 @@ import numpy as np
 import pytest
 
 from quba.cli import main
-from quba.ranking import correlate, rank, recommend
+from quba.ranking import Filters, correlate, rank, recommend
 from quba.ranking import render
+from quba.ranking.score import FILTER_FIELDS
 from quba.report.html import build_report_html, write_report_html
+from quba.zoo.mini import catalog_rows
+
+#: the mini zoo's classifiers: the rows of the shipped mini leaderboard
+N_MINI = sum(1 for r in catalog_rows() if (r.get("task") or "classification") == "classification")
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = str(ROOT / "results" / "mini" / "leaderboard.csv")
@@ -147,8 +152,16 @@ def mixed_page(browser, files):
     p.close()
 
 
+def api(kw: dict) -> dict:
+    """A page's view (its address keys) as keyword arguments of quba.ranking: the filter keys go
+    into one Filters."""
+    f = {k: v for k, v in kw.items() if k in FILTER_FIELDS}
+    rest = {k: v for k, v in kw.items() if k not in FILTER_FIELDS}
+    return {**rest, "filters": Filters(**f)} if f else rest
+
+
 def expected(lbs, **kw):
-    r = rank(lbs, **kw)
+    r = rank(lbs, **api(kw))
     return [(m, repr(float(q)), lb) for m, q, lb in zip(r.ranked["model"], r.ranked["quba"], r.ranked["leaderboard"])], r
 
 
@@ -198,7 +211,7 @@ def test_report_cli_writes_one_offline_file(tmp_path, capsys):
     data = json.loads(re.search(r'<script type="application/json" id="quba-data">(.*?)</script>', text, re.S).group(1))
     assert sorted(data["suites"]) == ["imagenet", "mini"] and data["default_suite"] == "imagenet"
     img, mini = data["suites"]["imagenet"], data["suites"]["mini"]
-    assert img["n"] == 326 and mini["n"] == 13
+    assert img["n"] == 326 and mini["n"] == N_MINI
     # Reference normalisation: the paper's constants for ImageNet, the leaderboard's own for mini.
     assert img["reference"]["mean"]["accuracy"] == 0.7990557251908397
     acc = np.array([x for x in mini["values"]["accuracy"] if x is not None])
@@ -216,7 +229,7 @@ def test_report_cli_one_suite_and_bad_input(tmp_path, capsys):
     for argv, msg in [
         (["-l", str(tmp_path / "nope.csv")], "not found"),
         (["--suite", "cifar"], "no rows of suite 'cifar'"),
-        (["--reference", "paper", "-l", MINI], "paper's constants normalise the ImageNet suite"),
+        (["--reference-population", "paper", "-l", MINI], "paper's constants normalise the ImageNet suite"),
         (["-o", str(tmp_path)], "is a folder"),
     ]:
         target = tmp_path / "bad.html"
@@ -235,7 +248,7 @@ def test_leaderboard_report_flag(tmp_path, capsys):
     page = tmp_path / "mini" / "report.html"
     assert f"interactive report: {page}" in capsys.readouterr().out
     data = json.loads(re.search(r'id="quba-data">(.*?)</script>', page.read_text(), re.S).group(1))
-    assert list(data["suites"]) == ["mini"] and data["suites"]["mini"]["n"] == 13
+    assert list(data["suites"]) == ["mini"] and data["suites"]["mini"]["n"] == N_MINI
 
 
 # --------------------------------------------------------------------------- in the browser
@@ -315,12 +328,12 @@ def test_filters_on_a_mini_suite_and_user_rows(mixed_page, files):
     # In the mini suite (one leaderboard) nothing is singled out.
     mixed_page.show("#suite=mini")
     classes = mixed_page.page.eval_on_selector_all("#ranking tbody tr", "rs => rs.map(r => r.className)")
-    assert len(classes) == 13 and not any("user" in c for c in classes)
+    assert len(classes) == N_MINI and not any("user" in c for c in classes)
 
 
 def test_prefer_buttons_semantics_equal_recommend(ref_page):
     ref_page.show("#prefer=calibration_error,shape_bias:2&max_params=50")
-    rec = recommend(prefer=["calibration_error", "shape_bias=2"], max_params=50, samples=1)
+    rec = recommend(prefer=["calibration_error", "shape_bias=2"], samples=1, filters=Filters(max_params=50))
     want = [(m, repr(float(q)), lb) for m, q, lb in zip(rec.ranking.ranked["model"], rec.ranking.ranked["quba"],
                                                         rec.ranking.ranked["leaderboard"])]
     assert ref_page.ranking() == want
@@ -368,7 +381,7 @@ def test_spearman_heatmap_equals_quba_correlate(ref_page):
     for kw in ({}, {"paradigm": ["supervised"], "max_params": 60}, {"oriented": True, "architecture": ["cnn"]}):
         ref_page.show(to_hash(**kw) if kw else "#")
         got = ref_page.page.evaluate("window.quba.correlation()")
-        want = correlate(**kw)
+        want = correlate(**api(kw))
         assert len(got) == len(want)
         for g, w in zip(got, want.itertuples()):
             assert (g["dim_a"], g["dim_b"], g["n"]) == (w.dim_a, w.dim_b, w.n)
@@ -382,13 +395,13 @@ def test_spearman_heatmap_equals_quba_correlate(ref_page):
 def test_csv_download_equals_quba_rank_csv(ref_page, files):
     for kw in ({"preset": "trustworthy"}, {"renormalise": True, "max_params": 80, "architecture": ["vision"]}):
         ref_page.show(to_hash(**kw))
-        assert ref_page.page.evaluate("window.quba.csv()") == render.ranking_csv(rank(**kw))
+        assert ref_page.page.evaluate("window.quba.csv()") == render.ranking_csv(rank(**api(kw)))
     # The real button, once.
     with ref_page.page.expect_download() as dl:
         ref_page.page.click("#download")
     saved = files["dir"] / "download.csv"
     dl.value.save_as(saved)
-    assert saved.read_text() == render.ranking_csv(rank(**kw))
+    assert saved.read_text() == render.ranking_csv(rank(**api(kw)))
 
 
 def test_csv_download_escapes_formula_names_as_quba_rank_does(browser, tmp_path):
@@ -591,7 +604,7 @@ def test_focus_and_caret_survive_every_change(ref_page):
     pg.focus(box)
     pg.keyboard.press("Space")
     assert pg.is_checked(box) and pg.evaluate("document.activeElement.value") == "CNN"
-    assert {m for m, _, _ in ref_page.ranking()} == set(rank(architecture=["CNN"]).ranked["model"])
+    assert {m for m, _, _ in ref_page.ranking()} == set(rank(filters=Filters(architecture=["CNN"])).ranked["model"])
     pg.focus("#prefer button[data-dim='shape_bias']")
     pg.keyboard.press("Enter")
     assert pg.get_attribute("#prefer button[data-dim='shape_bias']", "aria-pressed") == "true"
@@ -773,7 +786,7 @@ def test_not_ranked_hints_are_true(ref_page):
     for case in ({}, {"max_params": 50}, {"max_params": 50, "renormalise": True}, {"weights": "shape_bias:1"},
                  {"preset": "size-agnostic", "max_params": 30}):
         ref_page.show(to_hash(**case) if case else "#")
-        r = rank(**{k: (v.replace(":", "=") if k == "weights" else v) for k, v in case.items()})
+        r = rank(**api({k: (v.replace(":", "=") if k == "weights" else v) for k, v in case.items()}))
         got = ref_page.page.eval_on_selector_all(
             "#not-ranked li", "ls => ls.map(l => [l.dataset.model, l.dataset.reason, l.dataset.remedy])")
         assert sorted(map(tuple, got)) == sorted(zip(r.excluded["model"], r.excluded["reason"], r.excluded["remedy"])), case

@@ -70,3 +70,19 @@ def test_train_mini_calls_the_mini_trainer(capsys, monkeypatch):
     assert code == 0 and calls == [(["mini-a", "mini-b"], 7, 3)]
     run(capsys, "train-mini")
     assert calls[-1] == (None, None, 0)
+
+
+def test_extra_architectures_list_build_and_refuse_weights_in_one_line(capsys, tmp_path):
+    """CoDA-Net and TokenFormer at ImageNet scale: listed under 'extra', built without weights by
+    'zoo show --build', and 'quba evaluate' of one says in one line that no weights exist (exit 2)."""
+    code, out, _ = run(capsys, "list", "--group", "extra", "--format", "json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"CoDA-Net-L", "TokenFormer-B-16", "TokenFormer-L-16"}
+    assert all(r["source"] == "unavailable" and not r["available"] for r in rows.values())
+    code, out, _ = run(capsys, "show", "TokenFormer-B-16", "--build", "--format", "json")
+    info = json.loads(out)
+    assert code == 0 and info["built"] and info["input_size"] == [3, 224, 224] and info["parameters_m"] > 100
+    code = main(["evaluate", "CoDA-Net-L", "--suite", "mini", "--output", str(tmp_path), "--no-progress"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "is unavailable: no public weights" in err
+    assert not (tmp_path / "mini").exists()

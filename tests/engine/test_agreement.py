@@ -35,6 +35,16 @@ def test_bootstrap_mean_interval():
     assert agreement.bootstrap_mean(v, n_boot=0) is None
 
 
+def test_bootstrap_mean_is_the_mean_of_the_explicit_resamples():
+    """Count weights give the resamples the index loop drew (same generator, same draws), so the
+    interval is that of the explicit resamples' means, to float rounding (the sums run in another order)."""
+    v = np.random.default_rng(3).random(57)
+    rng = np.random.default_rng(9)
+    means = v[rng.integers(0, len(v), size=(300, len(v)))].mean(axis=1)
+    lo, hi = agreement.bootstrap_mean(v, n_boot=300, seed=9, alpha=0.1)
+    assert (lo, hi) == pytest.approx((np.quantile(means, 0.05), np.quantile(means, 0.95)), rel=1e-12, abs=1e-15)
+
+
 def test_shape_mismatch_is_a_quba_error():
     with pytest.raises(QubaError, match="same attribution method"):
         agreement.explanation_similarity(np.zeros((2, 4)), np.zeros((2, 5)))

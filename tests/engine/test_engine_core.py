@@ -14,6 +14,7 @@ from quba.dimensions import Dimension, SplitRequest
 from quba.engine import measure
 from quba.engine.runner import stratified_subset
 from quba.errors import QubaError
+from quba.metrics.resample import index_matrix
 
 from engine_fakes import K, BrightnessNet, FakeSuite
 
@@ -148,7 +149,7 @@ def test_weighted_bootstrap_is_compute_on_every_resample(quba_cache, tmp_path, d
     fast = measure.replicates(dobj, ctx, n, seed=3)
     rng = measure.dimension_rng(3, dim, "bootstrap")
     splits = list(dict.fromkeys((r.split, len(o)) for r, o in outs.items()))
-    idx = {key: measure._index_matrix(rng, n, key[1]) for key in splits}  # split after split
+    idx = {key: index_matrix(rng, n, key[1]) for key in splits}  # split after split
     slow = []
     for b in range(n):
         taken = {r: o.take(idx[(r.split, len(o))][b]) for r, o in outs.items()}

@@ -75,6 +75,57 @@ def test_bootstrap_is_seeded_and_brackets_the_value():
     assert flips.bootstrap_flips(Y, OLD, NEW, n_boot=0) == {}
 
 
+def _random_update(seed, n=120, k=4):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    old = np.where(rng.random(n) < 0.7, y, rng.integers(0, k, n))
+    new = np.where(rng.random(n) < 0.6, y, rng.integers(0, k, n))
+    return y, old, new, rng
+
+
+METRIC_FNS = {"nfr": flips.negative_flip_rate, "nfi": flips.negative_flip_impact, "pfr": flips.positive_flip_rate,
+              "relative_nfr": flips.relative_negative_flip_rate}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_flip_metric_takes_count_weights(seed):
+    """sample_weight [N] or [B, N] (row b: how often each image is drawn) gives the metric of the
+    resampled images, bit for bit (0/1 statistics, integer counts: exact sums), and 0 where the
+    resample leaves a denominator empty, as the unweighted metrics do."""
+    y, a, b, rng = _random_update(seed)
+    n = len(y)
+    W = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(40)]).astype(float)
+    W[0] = 0.0
+    W[0, np.flatnonzero(b == y)[:3]] = 2  # a resample of images the new model gets right: NFI, NFR_rel 0
+    for name, fn in METRIC_FNS.items():
+        got = fn(y, a, b, sample_weight=W)
+        assert got.shape == (len(W),)
+        for w, g in zip(W, got):
+            idx = np.repeat(np.arange(n), w.astype(int))
+            assert g == fn(y[idx], a[idx], b[idx]), name
+            assert fn(y, a, b, sample_weight=w) == g, name  # one row alone
+        assert fn(y, a, b, sample_weight=np.ones(n)) == fn(y, a, b), name
+    assert flips.negative_flip_impact(y, a, b, sample_weight=W[0]) == 0.0
+    assert flips.relative_negative_flip_rate(y, a, b, sample_weight=W[0]) == 0.0
+
+
+def test_compare_bootstrap_is_the_metrics_on_the_explicit_resamples():
+    """bootstrap_flips routes the resamples through the metrics' count weights; its intervals are
+    those of the explicit loop it replaced (n_boot resamples of indices from default_rng(seed), the
+    five formulas on each), exactly."""
+    y, a, b, _ = _random_update(5, n=97)
+    for n_boot, seed, alpha in ((200, 0, 0.05), (31, 7, 0.1)):
+        rng = np.random.default_rng(seed)
+        reps = {k: [] for k in flips.FLIP_METRICS}
+        for _ in range(n_boot):
+            idx = rng.integers(0, len(y), size=len(y))
+            s = flips.flip_summary(y[idx], a[idx], b[idx])
+            for k in flips.FLIP_METRICS:
+                reps[k].append(s[k])
+        want = {k: (float(np.quantile(v, alpha / 2)), float(np.quantile(v, 1 - alpha / 2))) for k, v in reps.items()}
+        assert flips.bootstrap_flips(y, a, b, n_boot=n_boot, seed=seed, alpha=alpha) == want
+
+
 def test_bad_input_is_a_quba_error():
     with pytest.raises(QubaError, match="same ordered test set"):
         flips.negative_flip_rate(Y, OLD, NEW[:5])

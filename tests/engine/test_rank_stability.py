@@ -59,8 +59,9 @@ def test_paired_replicates_are_the_same_draws_for_every_model(record_leaderboard
     """Replicate b of every model is its accuracy on the same resampled images: the draws depend only
     on the seed and the dimension (measure.dimension_rng), not on the model."""
     from quba.dimensions import SplitRequest
-    from quba.engine.measure import _index_matrix, dimension_rng
+    from quba.engine.measure import dimension_rng
     from quba.engine.runner import Runner
+    from quba.metrics.resample import index_matrix
     from quba.suites import load_suite
     from quba.zoo import load_model
 
@@ -75,7 +76,7 @@ def test_paired_replicates_are_the_same_draws_for_every_model(record_leaderboard
         correct = runner.outputs(SplitRequest("val")).correct
         runner.close()
         if idx is None:
-            idx = _index_matrix(dimension_rng(5, "accuracy", "bootstrap"), n, len(correct))
+            idx = index_matrix(dimension_rng(5, "accuracy", "bootstrap"), n, len(correct))
         np.testing.assert_allclose(reps["accuracy"], correct[idx].mean(axis=1), rtol=0, atol=1e-12)
 
 

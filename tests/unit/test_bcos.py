@@ -90,7 +90,7 @@ def test_method_resolution():
     assert is_bcos(BcosCNN(3)) and not is_bcos(TwinCNN(3))
     assert resolve_method(BcosCNN(3), "auto") == "bcos"
     assert resolve_method(TwinCNN(3), "auto") == "input_x_gradient"
-    with pytest.raises(QubaError, match="needs a B-cos model"):
+    with pytest.raises(QubaError, match="needs a dynamic-linear model"):
         resolve_method(TwinCNN(3), "bcos")
 
 

@@ -168,6 +168,58 @@ def test_overconfident_model_has_larger_calibration_error():
     assert calibration_error(y, _softmax(logits * 5)) > calibration_error(y, p)
 
 
+# ---------------------------------------------------------------- value and replicates: two algorithms, one function
+
+def _agreement_case(rng, kind):
+    """A random (y, p, n_bins) of one kind: plain softmax at any temperature, ties (probabilities
+    rounded to one decimal, zeros among them), saturated rows (exactly one-hot: confidence 1.0, the
+    other classes 0), float32, zero columns, labels from a few classes only, fewer images than bins."""
+    n = int(rng.integers(1, 250))
+    k = int(rng.integers(2, 30))
+    p = _softmax(rng.normal(size=(n, k)) * rng.choice([0.05, 1.0, 4.0, 60.0]))
+    if kind == "ties":
+        p = np.round(p, 1)
+        p[p.sum(axis=1) == 0, 0] = 1.0
+    elif kind == "saturated":
+        hot = rng.random(n) < 0.6
+        p[hot] = np.eye(k)[rng.integers(0, k, int(hot.sum()))]
+    elif kind == "float32":
+        p = p.astype(np.float32)
+    elif kind == "zero_columns":
+        p[:, : k // 2] = 0.0
+        p[p.sum(axis=1) == 0, -1] = 1.0
+    p = p / p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, int(rng.integers(1, k + 1)), n)  # often only some classes have images
+    return y, p, int(rng.choice([1, 2, 5, 15]))
+
+
+AGREEMENT_KINDS = ("softmax", "ties", "saturated", "float32", "zero_columns")
+
+
+@pytest.mark.parametrize("kind", AGREEMENT_KINDS)
+def test_value_and_replicate_algorithms_agree_on_the_identity_resample(kind):
+    """The value comes from the definitions (expected_ and adaptive_calibration_error: sort every
+    class's column), a replicate from the count-weighted algorithm (`_weighted_calibration_error`:
+    bin each resample over the full sample's sort; in the engine on torch, quba/kernels). Why two:
+    docs/metrics.md#bootstrap-intervals. They are one function of the data: with every image drawn
+    once (the identity resample) the replicate is the value to float rounding, numpy and torch
+    passes alike, on 60 random cases of each kind."""
+    from quba.kernels.calibration import binner
+
+    rng = np.random.default_rng(AGREEMENT_KINDS.index(kind))
+    on_torch = binner("cpu")
+    for _ in range(60):
+        y, p, bins = _agreement_case(rng, kind)
+        value = calibration_error(y, p, bins)
+        ones = np.ones((1, len(y)))
+        numpy_rep = calibration_error(y, p, bins, sample_weight=ones)[0]
+        torch_rep = calibration_error(y, p, bins, sample_weight=ones, binner=on_torch)[0]
+        assert np.isfinite(value)
+        assert numpy_rep == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert torch_rep == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert calibration_error(y, p, bins, sample_weight=ones[0]) == numpy_rep  # 1-D weights: the same row
+
+
 @pytest.mark.parametrize("fn", [expected_calibration_error, adaptive_calibration_error, calibration_error])
 def test_bad_input(fn):
     y, p = _random_case(8, n=20, k=3)

@@ -6,7 +6,7 @@ from scipy.stats import spearmanr
 
 from quba import dimensions
 from quba.errors import QubaError
-from quba.ranking import correlate, load_leaderboard, rank, recommend
+from quba.ranking import Filters, correlate, load_leaderboard, rank, recommend
 from quba.ranking.recommendation import apply_prefer
 
 
@@ -42,7 +42,7 @@ def test_correlation_on_a_small_table_and_degenerate_pairs():
     assert pairs.loc[("accuracy", "shape_bias"), "n"] == 3
     assert np.isnan(pairs.loc[("accuracy", "class_balance"), "rho"])  # constant column
     with pytest.raises(QubaError, match="at least 3"):
-        correlate(df, name=["a", "b"])
+        correlate(df, filters=Filters(name=["a", "b"]))
     with pytest.raises(QubaError, match="no values"):
         correlate(df, dims=["accuracy", "ood"])
 
@@ -64,9 +64,9 @@ def test_prefer_semantics():
 
 
 def test_recommend_matches_rank_with_the_same_weights():
-    rec = recommend(prefer=["calibration_error"], max_params=50, top=3, samples=200)
+    rec = recommend(prefer=["calibration_error"], top=3, samples=200, filters=Filters(max_params=50))
     spec = "calibration_error=3"
-    r = rank(weights=spec, preset="paper", max_params=50, top=3)
+    r = rank(weights=spec, preset="paper", top=3, filters=Filters(max_params=50))
     assert [p.model for p in rec.picks] == list(r.table["model"])
     assert rec.ranking.weights["calibration_error"] == 3.0
     assert (rec.ranking.ranked["parameters_m"] <= 50).all()

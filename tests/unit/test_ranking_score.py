@@ -10,7 +10,7 @@ import pytest
 from quba import dimensions
 from quba.errors import QubaError
 from quba.paths import data_file
-from quba.ranking import load_leaderboard, rank
+from quba.ranking import Filters, load_leaderboard, rank
 
 
 def _paper_rows():
@@ -172,7 +172,7 @@ def test_mixed_suites_need_a_choice():
     both = pd.concat([_small("mini"), _small("imagenet").assign(model=["D", "E", "F"])], ignore_index=True)
     with pytest.raises(QubaError, match="--suite"):
         rank(both, weights="accuracy")
-    r = rank(both, weights="accuracy", suite="mini")
+    r = rank(both, weights="accuracy", filters=Filters(suite="mini"))
     assert set(r.ranked["model"]) == {"A", "B", "C"}
     assert r.reference.name == "leaderboard"
     # the leaderboard reference is that suite's rows only
@@ -214,7 +214,7 @@ def test_unranked_when_nothing_scores():
     df.loc[0, "calibration_error"] = 0.1
     df.loc[1, "calibration_error"] = 0.2
     with pytest.raises(QubaError, match="no model can be ranked"):
-        rank(df, weights="calibration_error", name="C")
+        rank(df, weights="calibration_error", filters=Filters(name="C"))
 
 
 def test_extra_registered_dimension_uses_leaderboard_statistics(monkeypatch):

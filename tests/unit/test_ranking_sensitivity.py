@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import beta
 
 from quba.errors import QubaError
-from quba.ranking import rank, weight_sensitivity
+from quba.ranking import Filters, rank, weight_sensitivity
 from quba.ranking.sensitivity import dirichlet_weights
 
 
@@ -61,7 +61,7 @@ def test_seeded_and_reproducible():
 
 
 def test_single_weighted_dimension_is_not_sensitive():
-    r = rank(weights="accuracy", sensitivity=50, top=3, exclude_missing=True)
+    r = rank(weights="accuracy", sensitivity=50, top=3, filters=Filters(exclude_missing=True))
     assert r.ranked.iloc[0]["p_rank1"] == 1.0
     assert (r.ranked.head(3)["p_topk"] == 1.0).all()
 

@@ -254,7 +254,7 @@ def write_catalog(rows: list[dict]) -> None:
 
 # Architectures whose weights ship in float16 (halves the package; accuracy is
 # measured on the stored weights, so the catalog number is what users get).
-HALF_PRECISION_ARCHS = {"mini_cnn", "mini_vit"}
+HALF_PRECISION_ARCHS = {"mini_cnn", "mini_vit", "mini_coda", "mini_tokenformer_s", "mini_tokenformer_m"}
 
 
 def save_weights(model: nn.Module, model_id: str, half: bool = False) -> None:
