@@ -19,6 +19,29 @@ from quba.registry import KINDS, Registry, RegistryError, is_ref, load_plugin, r
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def kinds_module(suite: str, executor: str, extra: str = "") -> str:
+    """The source of a module holding a suite `ToySuite` named `suite` (split val), an executor
+    `ToyExecutor` named `executor` and the three functions of a model source; `extra` appended."""
+    return textwrap.dedent(f'''
+        from quba.suites.base import Suite
+        from quba.sweep.executors import LocalExecutor
+
+        class ToySuite(Suite):
+            name = "{suite}"
+            class_names = ["a", "b"]
+            def fingerprint(self): return "{suite}"
+            def split_names(self): return ["val"]
+            def split(self, name): raise KeyError(name)
+
+        class ToyExecutor(LocalExecutor):
+            name = "{executor}"
+
+        def load(row, pretrained, device="cpu"): raise NotImplementedError
+        def check(row): return None
+        def available(row): return True
+    ''') + textwrap.dedent(extra)
+
+
 @pytest.fixture
 def lazy_module(tmp_path, monkeypatch):
     """A module on the path that records being imported (quba_lazy_probe.IMPORTED)."""
@@ -135,28 +158,10 @@ def test_every_kind_reads_its_own_entry_point_group(kind, monkeypatch, lazy_modu
 def test_the_entry_point_routes_of_suites_sources_and_executors(tmp_path, monkeypatch):
     """An installed package's entry points: a suite class, a source module and an executor class,
     each found by name on lookup and imported only then."""
-    (tmp_path / "ep_pkg_q20.py").write_text(textwrap.dedent('''
-        import hashlib
-        from quba.suites.base import Suite
-        from quba.sweep.executors import LocalExecutor
-
-        class EpSuite(Suite):
-            name = "ep_suite"
-            class_names = ["a"]
-            def fingerprint(self): return "x"
-            def split_names(self): return []
-            def split(self, name): raise KeyError(name)
-
-        class EpExecutor(LocalExecutor):
-            name = "ep_exec"
-
-        def load(row, pretrained, device="cpu"): raise NotImplementedError
-        def check(row): return None
-        def available(row): return True
-    '''))
+    (tmp_path / "ep_pkg_q20.py").write_text(kinds_module("ep_suite", "ep_exec"))
     monkeypatch.syspath_prepend(str(tmp_path))
-    eps = [md.EntryPoint("ep_suite", "ep_pkg_q20:EpSuite", "quba.suites"),
-           md.EntryPoint("ep_exec", "ep_pkg_q20:EpExecutor", "quba.executors"),
+    eps = [md.EntryPoint("ep_suite", "ep_pkg_q20:ToySuite", "quba.suites"),
+           md.EntryPoint("ep_exec", "ep_pkg_q20:ToyExecutor", "quba.executors"),
            md.EntryPoint("ep_src", "ep_pkg_q20", "quba.model_sources")]
     monkeypatch.setattr(md, "entry_points", lambda group=None: [e for e in eps if e.group == group])
     from quba.suites import specs
@@ -173,8 +178,8 @@ def test_the_entry_point_routes_of_suites_sources_and_executors(tmp_path, monkey
         from quba.suites import load_suite
 
         suite = load_suite("ep_suite")
-        assert type(suite).__name__ == "EpSuite" and specs.spec("ep_suite").data_root is False
-        assert executors.EXECUTORS.get("ep_exec").__name__ == "EpExecutor"
+        assert type(suite).__name__ == "ToySuite" and specs.spec("ep_suite").data_root is False
+        assert executors.EXECUTORS.get("ep_exec").__name__ == "ToyExecutor"
         assert zoo_registry.SOURCES.get("ep_src").available({}) is True
     finally:
         sys.modules.pop("ep_pkg_q20", None)
@@ -183,28 +188,15 @@ def test_the_entry_point_routes_of_suites_sources_and_executors(tmp_path, monkey
 def test_an_installed_distribution_adds_a_suite_through_its_entry_points(tmp_path, monkeypatch):
     """A real (fake) distribution on the path, found by importlib.metadata itself: its dist-info's
     entry_points.txt names a suite and an executor; quba reads the groups on lookup, lazily."""
-    (tmp_path / "dist_pkg_q20.py").write_text(textwrap.dedent('''
-        from quba.suites.base import Suite
-        from quba.sweep.executors import LocalExecutor
-
-        class DistSuite(Suite):
-            name = "dist_suite"
-            class_names = ["a", "b"]
-            def fingerprint(self): return "d"
-            def split_names(self): return ["val"]
-            def split(self, name): raise KeyError(name)
-
-        class DistExecutor(LocalExecutor):
-            name = "dist_exec"
-    '''))
+    (tmp_path / "dist_pkg_q20.py").write_text(kinds_module("dist_suite", "dist_exec"))
     info = tmp_path / "dist_pkg_q20-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dist-pkg-q20\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[quba.suites]\ndist_suite = dist_pkg_q20:DistSuite\n\n"
-                                           "[quba.executors]\ndist_exec = dist_pkg_q20:DistExecutor\n")
+    (info / "entry_points.txt").write_text("[quba.suites]\ndist_suite = dist_pkg_q20:ToySuite\n\n"
+                                           "[quba.executors]\ndist_exec = dist_pkg_q20:ToyExecutor\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert [e.value for e in md.entry_points(group="quba.suites") if e.name == "dist_suite"] == [
-        "dist_pkg_q20:DistSuite"]  # importlib.metadata sees the distribution
+        "dist_pkg_q20:ToySuite"]  # importlib.metadata sees the distribution
     from quba.suites import specs
     from quba.sweep import executors
 
@@ -217,7 +209,7 @@ def test_an_installed_distribution_adds_a_suite_through_its_entry_points(tmp_pat
         from quba.suites import load_suite
 
         assert load_suite("dist_suite").split_names() == ["val"]
-        assert executors.EXECUTORS.get("dist_exec").__name__ == "DistExecutor"
+        assert executors.EXECUTORS.get("dist_exec").__name__ == "ToyExecutor"
     finally:
         sys.modules.pop("dist_pkg_q20", None)
 
@@ -262,27 +254,12 @@ def test_a_plugin_module_registers_several_kinds_and_loads_once(tmp_path, monkey
                       (dimensions, "REGISTRY")):
         monkeypatch.setattr(mod, attr, getattr(mod, attr).copy())
     plugin = tmp_path / "multi_q20.py"
-    plugin.write_text(textwrap.dedent('''
+    plugin.write_text(kinds_module("multi_suite", "multi_exec", '''
         from quba.dimensions import Dimension
-        from quba.suites.base import Suite
-        from quba.sweep.executors import EXECUTORS, LocalExecutor
+        from quba.sweep.executors import EXECUTORS
 
-        class S(Suite):
-            name = "multi_suite"
-            class_names = ["a"]
-            def fingerprint(self): return "m"
-            def split_names(self): return []
-            def split(self, name): raise KeyError(name)
-
-        class E(LocalExecutor):
-            name = "multi_exec"
-
-        def load(row, pretrained, device="cpu"): raise NotImplementedError
-        def check(row): return None
-        def available(row): return True
-
-        EXECUTORS.register(E)  # a call to register, and constants below
-        SUITES = [S]
+        EXECUTORS.register(ToyExecutor)  # a call to register, and constants below
+        SUITES = [ToySuite]
         MODEL_SOURCES = {"multi_src": "multi_q20"}
         DIMENSIONS = [Dimension("multi_dim", True, "M", "m", needs="multi_q20:x", compute="multi_q20:x")]
     '''))
@@ -293,7 +270,7 @@ def test_a_plugin_module_registers_several_kinds_and_loads_once(tmp_path, monkey
         first = sys.modules["multi_q20"]
         again = load_plugin(str(plugin))  # the same file again: imported once (a new class E would be refused)
         assert again == {k: v for k, v in got.items() if k != "executor"}  # its constants, declared again
-        assert sys.modules["multi_q20"] is first and executors.EXECUTORS.get("multi_exec") is first.E
+        assert sys.modules["multi_q20"] is first and executors.EXECUTORS.get("multi_exec") is first.ToyExecutor
         assert dimensions.get("multi_dim").name == "multi_dim"
     finally:
         sys.modules.pop("multi_q20", None)
