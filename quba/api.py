@@ -318,53 +318,17 @@ def reproduce(output="results", suite=None, *, against=None, models=None) -> dic
     `<output>/<suite>/records/` whose model has a row in a published leaderboard, dimension by
     dimension: fresh value and 95 % interval, published value, difference, whether the published
     value lies inside the interval, and what makes the row not like for like (protocol, subset,
-    incomplete splits, skipped images).
+    incomplete splits, skipped images, a data root described by its own manifest, generated
+    ImageNet-C).
 
     suite: default the paper's (imagenet). against: None or "paper": the suite's shipped
     reference leaderboard (the paper's 326 rows for imagenet, measured under the paper's
     protocol; mini_reference.csv for mini); or a leaderboard CSV (its rows' protocol is not
     known: protocol differences are not named). models: only these records (ids).
     Returns quba.ranking.reproduction.compare's dict plus "records" (the folder read)."""
-    from pathlib import Path
+    from quba.ranking.reproduction import reproduce as from_records
 
-    from quba.errors import closest
-    from quba.ranking.leaderboard import REFERENCE_CSV, load_leaderboard
-    from quba.ranking.placement import reference_path, reference_protocol
-    from quba.ranking.reproduction import compare, printed_half_units
-    from quba.store.records import load_records, records_dir
-    from quba.suites.specs import DEFAULT_LEADERBOARD_SUITE, SPECS
-
-    suite = SPECS.canonical(str(suite or DEFAULT_LEADERBOARD_SUITE))  # unknown: one line naming the known
-    if against is None or str(against).strip().lower() in ("paper", "reference"):
-        path = reference_path(suite)
-        if path is None:
-            raise QubaError(f"no reference leaderboard ships for suite {suite!r}; give --against CSV")
-        if against is not None and str(against).strip().lower() == "paper" and path.name != REFERENCE_CSV.name:
-            papers = [s.name for s in SPECS.values() if s.reference == REFERENCE_CSV.name]
-            raise QubaError(f"the paper's leaderboard is of suite {', '.join(papers)}; records of suite {suite!r} "
-                            f"compare with its own reference {path.name} (leave out --against)")
-        label, protocol = spec(suite).reference_label or path.name, reference_protocol(suite)
-    else:
-        path, label, protocol = Path(str(against)), Path(str(against)).name, None
-    published = load_leaderboard(path)
-    published = published[published["suite"] == suite]
-    if published.empty:
-        raise QubaError(f"leaderboard {label!r} has no rows of suite {suite!r}")
-    records = load_records(output, suite)
-    where = records_dir(output, suite)
-    if not records:
-        raise QubaError(f"no records under {where}; evaluate models first "
-                        f"(e.g. quba evaluate MODEL --suite {suite} ... -o {output})")
-    if models:
-        have = {r["model"] for r in records}
-        wanted = [str(m) for m in models]
-        for m in wanted:
-            if m not in have:
-                raise QubaError(f"no record of model {m!r} under {where}{closest(m, sorted(have))}")
-        records = [r for r in records if r["model"] in wanted]
-    report = compare(records, published, label=label, protocol=protocol, half_units=printed_half_units(path))
-    report["records"] = str(where)
-    return report
+    return from_records(output, suite, against=against, models=models)
 
 
 # --- compare -------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ colour-coded PNG images (imagenet_fixture: the image says which class the model 
                           sketch|stylized: <name>/dnn/session-1/NNNN_ske_dnn_0_<category>_00_*.png
     bg_tar()              bg_challenge/<variation>/val/<NN_class>/*.png (also original/, fg_mask/)
     val_tar()             flat ILSVRC2012_val_<n>.png, with its labels (one WNID per image)
+    devkit_tar()          ILSVRC2012_devkit_t12/data/{meta.mat, ILSVRC2012_validation_ground_truth.txt};
+                          accept_devkit() lets torchvision take it (it checks the official md5)
     hostile archives      sparse_tar(), and tar_bytes/zip_bytes with any members
     user_manifest()       a --manifest pointing the datasets at a local server, with sizes and sha256
 """
@@ -178,6 +180,34 @@ def val_tar(wnids=WNIDS, n: int = 2) -> tuple[bytes, list[str]]:
         labels.append(w)
         entries[f"ILSVRC2012_val_{k:08d}.png"] = png(_index(w))
     return tar_bytes(entries), labels
+
+
+def devkit_tar(wnids, truth) -> bytes:
+    """ILSVRC2012_devkit_t12.tar.gz in the release's layout: data/meta.mat, whose synsets are the leaf
+    classes `wnids` with ILSVRC2012_ID 1, 2, ... in that order (the release's IDs are in no WNID order)
+    followed by a non-leaf synset, as the release lists its 860 after the 1,000 leaves; and the val
+    ground truth, one 1-based ILSVRC2012_ID per image (`truth`)."""
+    import scipy.io as sio
+
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
+              "num_train_images"]
+    leaves = [(i + 1, w, f"class {i}", "gloss", 0, np.zeros(0), 0, 1300) for i, w in enumerate(wnids)]
+    parent = (len(leaves) + 1, "n00001740", "entity", "gloss", 2, np.array([1, 2]), 18, 0)
+    rows = np.array(leaves + [parent], dtype=[(f, "O") for f in fields])
+    buf = io.BytesIO()
+    sio.savemat(buf, {"synsets": rows})
+    return tar_bytes({"ILSVRC2012_devkit_t12/data/meta.mat": buf.getvalue(),
+                      "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt":
+                          "".join(f"{t}\n" for t in truth).encode()}, gz=True)
+
+
+def accept_devkit(monkeypatch, path) -> None:
+    """Let torchvision's devkit parser take the devkit at `path`: it accepts only the md5 of the official
+    file (`torchvision.datasets.imagenet.ARCHIVE_META`), which no test archive can have."""
+    import torchvision.datasets.imagenet as tvi
+
+    monkeypatch.setitem(tvi.ARCHIVE_META, "devkit", ("ILSVRC2012_devkit_t12.tar.gz",
+                                                     hashlib.md5(open(path, "rb").read()).hexdigest()))
 
 
 def sha256(data: bytes) -> str:

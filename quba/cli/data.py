@@ -87,6 +87,9 @@ def register(sub) -> None:
                     help="instead of --devkit: one WNID per line in image order, or 'IMAGE,WNID ...' lines "
                          "(e.g. Kaggle's LOC_val_solution.csv)")
     _data_root(pp, "the data root (created if missing)")
+    pp.add_argument("--manifest", metavar="FILE",
+                    help="a JSON file describing the root, kept in it (docs/data.md#a-data-root-of-your-own): e.g. "
+                         "the counts of a val that is not ImageNet's 50,000 images")
     _progress(pp)
     pp.set_defaults(func=run_prepare)
 
@@ -221,7 +224,7 @@ def run_prepare(args) -> int:
     from quba.datasets import prepare_imagenet_val
 
     r = prepare_imagenet_val(args.source, args.data_root, devkit=args.devkit, labels=args.labels,
-                             progress=args.progress, log=_log)
+                             manifest=args.manifest, progress=args.progress, log=_log)
     print(f"{r['val']}: {r['images']} images in {r['classes']} classes ({r['status']})")
     return 0
 

@@ -188,8 +188,8 @@ def render_table(rec: dict, placed: dict) -> str:
     else:
         lines.append("QUBA score: — " + (f"({placed['note']})" if placed.get("note") else ""))
     if placed.get("comparable") is False:
-        lines.append("NOT comparable with the reference rows: measured on incomplete data (see the warnings; "
-                     "quba data check lists what is missing)")
+        lines.append("NOT comparable with the reference rows: measured on incomplete data or on other data than "
+                     "the published (see the warnings; quba data check lists what is missing)")
     if rec.get("path"):
         lines.append(f"record: {rec['path']}")
     return "\n".join(lines) + "\n"

@@ -82,7 +82,15 @@ def expectations(root, manifest: Manifest | None = None) -> dict[str, Expected]:
     return out
 
 
-def _describe(exp: Expected) -> str:
+def _describe(exp: Expected, man: Manifest | None = None, split: str | None = None) -> str:
+    """Where the expected counts come from; a --manifest (or the root's own) that sets other counts
+    than the published ones is named as the source, not the dataset."""
+    from quba.datasets.manifest import load_manifest
+
+    if exp.source == "manifest" and man is not None and len(man.sources) > 1:
+        pub = load_manifest().splits().get(split)
+        if pub is None or (pub.images, pub.classes) != (exp.images, exp.classes):
+            return f"the manifest {man.sources[-1]}"
     return {"manifest": "the dataset's published counts", "generated": "quba-generated.json",
             "subset": SUBSET_FILE}[exp.source]
 
@@ -149,26 +157,63 @@ def completeness_hook(suite):
 
 
 def data_provenance(suite, split_names=()) -> dict | None:
-    """What a record keeps about how the suite's data root was made: the subset's provenance, and
-    the generation record when generated ImageNet-C folders were measured; None for other suites."""
+    """What a record keeps about how the suite's data root was made (`provenance.data`): the subset's
+    provenance (`subset`), how the measured ImageNet-C splits were generated (`generated_imagenet_c`:
+    folders of `quba data generate`, or on the fly in the suite's generate mode), and the measured
+    splits the root's own manifest expects other counts of than the datasets publish (`manifest`,
+    see `described_splits`); None for other suites or when there is nothing to keep."""
     from quba.datasets.generate import read_generated
     from quba.suites.imagenet import ImageNetSuite
 
     if not isinstance(suite, ImageNetSuite):
         return None
     root = suite.root
+    names = sorted({str(s).split("@")[0] for s in split_names})
+    corrupted = [s for s in names if suite.split_info(s).family == "corruption"]
     out = {}
     sub = read_subset(root)
     if sub is not None:
         out["subset"] = {k: sub.get(k) for k in ("seed", "per_class", "source_root", "source_fingerprint",
                                                   "created")}
-    gen = read_generated(root)
-    measured = {key.split("@")[0] for key in split_names}  # record keys: split, then @attack
-    if gen is not None and suite.corruptions == "folders" and any(
-            suite.split_info(s).family == "corruption" and s in gen["splits"] for s in measured):
+    gen = read_generated(root) if suite.corruptions == "folders" else None
+    if gen is not None and any(s in gen["splits"] for s in corrupted):
         out["generated_imagenet_c"] = {k: gen.get(k) for k in ("seed", "image_format", "subset_seed", "updated")}
         out["generated_imagenet_c"]["per_class"] = sorted({v.get("per_class") or 0 for v in gen["splits"].values()})
+    elif suite.corruptions == "generate" and corrupted:
+        out["generated_imagenet_c"] = {"seed": suite.seed, "on_the_fly": True}
+    described = described_splits(root, names)
+    if described:
+        out["manifest"] = described
     return out or None
+
+
+def described_splits(root, names) -> dict | None:
+    """{"file": the root's own manifest, "splits": {split: {images, classes, published_images,
+    published_classes}}} for the splits `names` whose counts that manifest (`quba data fetch|prepare
+    --manifest FILE`, kept as `<root>/.quba-data/manifest.json`) sets to other numbers than the shipped
+    manifest's, the datasets' published ones: such a split can be complete as described and still
+    hold other images than the published dataset (a few photos as `val`). A subset root inherits what
+    its source root's manifest described (`source_manifest` in its provenance, `quba data subset`).
+    None when there are none."""
+    from quba.datasets.manifest import load_manifest, root_manifest_path
+
+    names = list(names)
+    inherited = (read_subset(root) or {}).get("source_manifest") or {}
+    out = {s: v for s, v in (inherited.get("splits") or {}).items() if s in names}
+    path = root_manifest_path(root)
+    if path.is_file():
+        published = load_manifest().splits()
+        exp = expectations(root)
+        for name in names:
+            e, p = exp.get(name), published.get(name)
+            if e is None or e.source != "manifest" or (p is not None and (e.images, e.classes) == (p.images,
+                                                                                                   p.classes)):
+                continue
+            out[name] = {"images": e.images, "classes": e.classes, "published_images": p.images if p else None,
+                         "published_classes": p.classes if p else None}
+    if not out:
+        return None
+    return {"file": str(path) if path.is_file() else inherited.get("file"), "splits": out}
 
 
 # ---------------------------------------------------------------------------- the full check
@@ -289,7 +334,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
                 f" and {len(rep.missing_classes) - EXAMPLES} more" if len(rep.missing_classes) > EXAMPLES else "")
         if rep.short_classes:
             detail += f"; {rep.short_classes} class(es) hold fewer than {exp.per_class} images"
-        rep.problems.append(f"{detail} (expected per {_describe(exp)})")
+        rep.problems.append(f"{detail} (expected per {_describe(exp, man, rep.split)})")
     if rep.unknown_folders:
         found.append("unexpected")
         rep.problems.append(f"{len(rep.unknown_folders)} folder(s) that are no class of {rep.split}, e.g. "
@@ -300,7 +345,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
     if rep.images > exp.images or rep.classes > exp.classes:
         found.append("unexpected")
         rep.problems.append(f"more than expected: {rep.images:,} of {exp.images:,} images, "
-                            f"{rep.classes:,} of {exp.classes:,} classes (expected per {_describe(exp)})")
+                            f"{rep.classes:,} of {exp.classes:,} classes (expected per {_describe(exp, man, rep.split)})")
     rep.status = min(found, key=STATUSES.index) if found else "ok"
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from quba.datasets.common import STATE_DIR, read_record
 from quba.datasets.download import FetchError, RetryPolicy, digests, download
 from quba.datasets.extract import arrange, move_into, safe_extract, unpack_limit
-from quba.datasets.manifest import Dataset, FileSpec, Manifest, manifest_for, root_manifest_path
+from quba.datasets.manifest import Dataset, FileSpec, Manifest, keep_root_manifest, manifest_for
 from quba.errors import QubaError
 
 STATE_FILE = "state.json"
@@ -128,7 +128,7 @@ def fetch(names, root, *, mirror: str | None = None, manifest=None, keep_archive
                         failed.append(exc)
                         break  # the dataset's further archives would leave it incomplete anyway
                     if manifest is not None and not isinstance(manifest, Manifest):
-                        _keep_manifest(root, manifest)
+                        keep_root_manifest(root, manifest)
     finally:
         _tidy(root, sdir, created_root, sdir_existed)
     if len(failed) == 1:
@@ -138,17 +138,6 @@ def fetch(names, root, *, mirror: str | None = None, manifest=None, keep_archive
             log(f"quba: error: {exc}")
         raise FetchError(f"{len(failed)} datasets failed (the others are in place); last: {failed[-1]}")
     return results
-
-
-def _keep_manifest(root: Path, manifest) -> None:
-    """Keep the --manifest a root was fetched with in the root: `quba data check` and `quba evaluate`
-    then expect the counts it gives."""
-    from quba.paths import atomic_write_bytes
-
-    dest = root_manifest_path(root)
-    data = Path(manifest).expanduser().read_bytes()
-    if not dest.is_file() or dest.read_bytes() != data:
-        atomic_write_bytes(dest, data)
 
 
 def _tidy(root: Path, sdir: Path, created_root: bool, sdir_existed: bool) -> None:

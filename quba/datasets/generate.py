@@ -29,7 +29,8 @@ from quba.numbers import check_int
 
 GENERATED = "quba-generated.json"
 FORMAT = 1
-#: images per worker task (each image is decoded once for all its corruptions)
+#: images per worker task at most (each image is decoded once for all its corruptions); fewer when
+#: there are too few images to keep every worker busy
 CHUNK = 4
 
 
@@ -208,7 +209,8 @@ def _run(tasks, seed: int, workers: int, total: int, progress: bool):
     from tqdm import tqdm
 
     written, unreadable = 0, []
-    chunks = [(tasks[k:k + CHUNK], seed) for k in range(0, len(tasks), CHUNK)]
+    size = max(1, min(CHUNK, -(-len(tasks) // max(workers, 1))))  # a few images: spread over the workers
+    chunks = [(tasks[k:k + size], seed) for k in range(0, len(tasks), size)]
     with tqdm(total=total, unit="img", desc="imagenet-c", disable=not progress, file=sys.stderr, leave=False) as bar:
         if workers <= 0 or len(chunks) <= 1:
             for ch in chunks:

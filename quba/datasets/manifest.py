@@ -330,6 +330,17 @@ def root_manifest_path(root) -> Path:
     return Path(root) / STATE_DIR / ROOT_MANIFEST
 
 
+def keep_root_manifest(root, manifest) -> None:
+    """Keep a --manifest FILE in the data root (`root_manifest_path`), where `quba data check`,
+    `subset`, `generate` and `quba evaluate` read it: the root is then expected to hold what it says."""
+    from quba.paths import atomic_write_bytes
+
+    dest = root_manifest_path(root)
+    data = Path(manifest).expanduser().read_bytes()
+    if not dest.is_file() or dest.read_bytes() != data:
+        atomic_write_bytes(dest, data)
+
+
 def manifest_for(root=None, manifest=None) -> Manifest:
     """The manifest for a data root: `manifest` (a Manifest or a --manifest path) when given, else the
     one the root was fetched with (`root_manifest_path`), else the shipped one."""

@@ -127,11 +127,15 @@ class _Labeller:
         return self.labels[i]
 
 
-def prepare_imagenet_val(source, root, *, devkit=None, labels=None, progress: bool = True, log=None) -> dict:
+def prepare_imagenet_val(source, root, *, devkit=None, labels=None, manifest=None, progress: bool = True,
+                         log=None) -> dict:
     """Sort the validation images `source` (ILSVRC2012_img_val.tar or a folder of the extracted images)
     into `<root>/val/<wnid>/`, labelled by `devkit` (ILSVRC2012_devkit_t12.tar.gz) or `labels` (a
-    file, or a list/dict as `read_labels` returns). Returns {images, classes, linked, copied, val}.
-    Running it again on a root whose val/ is already complete does nothing."""
+    file, or a list/dict as `read_labels` returns). manifest: a --manifest FILE describing the root
+    (e.g. a val of your own that is not ImageNet's 50,000 images), kept in it as `quba data fetch
+    --manifest` keeps one. Returns {images, classes, linked, copied, val}. Running it again on a
+    root whose val/ is already complete does nothing (but keep a manifest given)."""
+    from quba.datasets.manifest import keep_root_manifest, load_manifest
     from quba.metrics.decisions import canonical_wnids
 
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -141,6 +145,8 @@ def prepare_imagenet_val(source, root, *, devkit=None, labels=None, progress: bo
     if not source.exists():
         raise QubaError(f"--from {str(source)!r} does not exist; give ILSVRC2012_img_val.tar or the folder of "
                         "extracted validation images")
+    if manifest is not None:
+        load_manifest(manifest)  # a bad one is one line before anything is written
     root = root_folder(root, must_exist=False)
     val = root / "val"
     if val.exists():
@@ -148,6 +154,8 @@ def prepare_imagenet_val(source, root, *, devkit=None, labels=None, progress: bo
         done = _marker(root)
         if done and done.get("images") == n and done.get("source") == str(source.resolve()):
             log(f"{val} already holds the {n} images of {source.name}, sorted; nothing to do")
+            if manifest is not None:
+                keep_root_manifest(root, manifest)
             return {**done, "linked": 0, "copied": 0, "val": str(val), "status": "present"}
         raise QubaError(f"{val} already exists ({n} sorted images); move it away to prepare val again")
     if isinstance(labels, (list, dict)):
@@ -174,6 +182,8 @@ def prepare_imagenet_val(source, root, *, devkit=None, labels=None, progress: bo
         drop_work_dir(work)
     summary = {"images": n, "classes": len(classes), "source": str(source.resolve())}
     atomic_write_text(root / STATE_DIR / MARKER, json.dumps(summary, indent=1) + "\n")
+    if manifest is not None:
+        keep_root_manifest(root, manifest)
     log(f"{val}: {n} images in {len(classes)} classes" + (" (hard links)" if linker.linked and not linker.copied
                                                            else " (copies)" if linker.copied else ""))
     return {"images": n, "classes": len(classes), "linked": linker.linked, "copied": linker.copied, "val": str(val),

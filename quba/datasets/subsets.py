@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from quba.datasets.completeness import SUBSET_FILE, count_status, expectations, read_subset
+from quba.datasets.completeness import SUBSET_FILE, count_status, described_splits, expectations, read_subset
 from quba.datasets.common import Linker, resolve_dims, root_folder
 from quba.datasets.manifest import manifest_for
 from quba.errors import QubaError
@@ -114,6 +114,9 @@ def subset(root, out, per_class, *, seed: int = 0, dims=None, manifest=None, pro
                 "source_fingerprint": fingerprint, "created": _dt.datetime.now(_dt.timezone.utc)
                 .isoformat(timespec="seconds"), "quba": _version(), "linked": link.linked, "copied": link.copied,
                 "splits": prov_splits}
+        described = described_splits(root, prov_splits)  # a root of one's own stays one in its subsets
+        if described:
+            prov["source_manifest"] = described
         (work / SUBSET_FILE).write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         os.rename(work, out)
     finally:

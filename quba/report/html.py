@@ -17,11 +17,16 @@ Nothing is fetched at view time: the page works from ``file://`` with no network
 (a Content-Security-Policy forbids every connection). Plotly is inlined as text and
 run after the first paint, so the ranking is drawn and usable first.
 
-Adding a section (say, a reproduction against the paper): put its data under a new
-key of `report_data`'s document, a ``<section data-nav="…">`` in ``report.html``
-and its drawing function in the ``SECTIONS`` table of ``report.js`` (the comment
-there says what it gets); the header's links, error isolation and deferred plots
-come with it.
+The "Reproduction" section compares the records beside every leaderboard given that quba
+regenerates from records (``<output>/<suite>/leaderboard.csv`` with ``records/`` beside it) with
+the suite's published leaderboard, row for row what ``quba reproduce -o <output> --suite <suite>``
+gives (`reproduction_data`), for the records that have a published counterpart; the page leaves
+the section out when none has.
+
+Adding a section: put its data under a new key of `report_data`'s document, a
+``<section data-nav="…">`` in ``report.html`` and its drawing function in the ``SECTIONS``
+table of ``report.js`` (the comment there says what it gets); the header's links, error
+isolation and deferred plots come with it.
 """
 from __future__ import annotations
 
@@ -105,6 +110,47 @@ def suite_payload(lb, suite: str, reference=None) -> dict:
     }
 
 
+def _sources(leaderboards) -> list:
+    if leaderboards is None:
+        return ["reference"]
+    if isinstance(leaderboards, (str, Path)):
+        return [leaderboards]
+    if isinstance(leaderboards, (list, tuple)):
+        return list(leaderboards)
+    return []  # a DataFrame: no files, no records
+
+
+def reproduction_data(leaderboards, suites) -> dict:
+    """{suite: [reproduction report]} of the records beside each leaderboard given that quba regenerates
+    from records (`quba.store.leaderboard.is_generated`), once per records folder, for the `suites`
+    shown: each is `quba.ranking.reproduction.reproduce(<output>, <suite>)` (the rows of `quba reproduce
+    --format json`), or {"records", "error"} when it cannot be made (one line, as the command says it).
+    A records folder none of whose models has a published row is left out (the section is about
+    reproducing published values; `quba reproduce` still lists such records)."""
+    from quba.ranking.leaderboard import REFERENCE_NAMES
+    from quba.ranking.reproduction import reproduce
+    from quba.store.leaderboard import is_generated
+
+    out: dict = {}
+    seen = set()
+    for src in _sources(leaderboards):
+        if str(src).strip().lower() in REFERENCE_NAMES or not is_generated(src):
+            continue
+        path = Path(src)
+        output, suite = path.parent.parent, path.parent.name
+        key = (path.parent / "records").resolve()
+        if suite not in suites or key in seen:
+            continue
+        seen.add(key)
+        try:
+            report = reproduce(output, suite)
+        except QubaError as exc:
+            report = {"records": str(path.parent / "records"), "error": str(exc)}
+        if report.get("error") or report["rows"]:
+            out.setdefault(suite, []).append(report)
+    return out
+
+
 def report_data(leaderboards=None, *, suite: str | None = None, reference=None, title: str | None = None) -> dict:
     """The JSON document the page reads (one entry per suite of the leaderboards)."""
     from quba.ranking import recommendation
@@ -130,6 +176,7 @@ def report_data(leaderboards=None, *, suite: str | None = None, reference=None, 
         "sources": sources,
         "default_suite": default,
         "suites": payload,
+        "reproduction": reproduction_data(leaderboards, suites),
         "dimensions": {
             d.name: {"title": d.title, "higher_is_better": d.higher_is_better, "aliases": list(d.aliases),
                      "description": d.description}

@@ -4,7 +4,6 @@ import io
 import json
 import tarfile
 
-import numpy as np
 import pytest
 
 import data_archives as A
@@ -73,48 +72,69 @@ def test_prepare_val_from_the_archive_or_a_folder(tmp_path, capsys):
     assert not (tmp_path / "root2" / ".quba-data" / "tmp").exists()
 
 
-def _devkit(tmp_path, wnids, truth):
-    """A devkit in the ILSVRC 2012 layout: data/meta.mat (leaf synsets) and the val ground truth (1-based IDs)."""
-    import scipy.io as sio
-
-    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height",
-              "num_train_images"]
-    rows = np.array([(i + 1, w, f"class {i}", "gloss", 0, np.zeros(0), 0, 1300) for i, w in enumerate(wnids)],
-                    dtype=[(f, "O") for f in fields])
-    buf = io.BytesIO()
-    sio.savemat(buf, {"synsets": rows})
-    entries = {"ILSVRC2012_devkit_t12/data/meta.mat": buf.getvalue(),
-               "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt":
-                   "".join(f"{t}\n" for t in truth).encode()}
-    path = tmp_path / "ILSVRC2012_devkit_t12.tar.gz"
-    path.write_bytes(A.tar_bytes(entries, gz=True))
-    return path
-
-
 def test_prepare_val_with_the_devkit_parsed_by_torchvision(tmp_path, capsys, monkeypatch):
-    import hashlib
-
-    import torchvision.datasets.imagenet as tvi
-
     data, labels = A.val_tar()
     (tmp_path / "val.tar").write_bytes(data)
     order = sorted(set(labels))
-    devkit = _devkit(tmp_path, order, [order.index(w) + 1 for w in labels])
+    devkit = tmp_path / "ILSVRC2012_devkit_t12.tar.gz"
+    devkit.write_bytes(A.devkit_tar(order, [order.index(w) + 1 for w in labels]))
     argv = ["data", "prepare", "imagenet-val", "--from", tmp_path / "val.tar", "--devkit", devkit, "--data-root",
             tmp_path / "root", "--no-progress"]
     rc, out, err = cli(capsys, *argv)  # torchvision checks the devkit's md5: ours is not the official one
     assert rc == 2 and "not the official ILSVRC2012_devkit_t12.tar.gz" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "root" / "val").exists()
-    md5 = hashlib.md5(devkit.read_bytes()).hexdigest()
-    monkeypatch.setitem(tvi.ARCHIVE_META, "devkit", ("ILSVRC2012_devkit_t12.tar.gz", md5))
+    A.accept_devkit(monkeypatch, devkit)
     rc, out, err = cli(capsys, *argv)
     assert rc == 0, err
     for k, w in enumerate(labels, 1):
         assert (tmp_path / "root" / "val" / w / f"ILSVRC2012_val_{k:08d}.png").is_file()
 
 
+def test_a_data_root_of_your_own_is_judged_against_its_own_manifest(tmp_path, capsys):
+    """docs/data.md#a-data-root-of-your-own as written: photos with any names, `IMAGE,WNID` labels and a
+    --manifest kept in the root; `check` judges the root against that manifest and names it as the source
+    of the counts (not "the dataset's published counts") when the root does not hold what it says."""
+    data, labels = A.val_tar()
+    photos = tmp_path / "photos"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+        for k, m in enumerate(members):
+            dest = photos / f"holiday_{k}.png"
+            dest.parent.mkdir(exist_ok=True)
+            dest.write_bytes(tar.extractfile(m).read())
+    (tmp_path / "labels.txt").write_text("".join(f"holiday_{k}.png,{w}\n" for k, w in enumerate(labels)))
+
+    def own(classes):
+        man = tmp_path / f"mine{classes}.json"
+        man.write_text(json.dumps({"schema": 1, "datasets": {"imagenet-val": {"splits": {"val": {
+            "folder": "val", "images": 6, "classes": classes, "counts_source": "my photos"}}}}}))
+        return man
+
+    for classes, rc_want in ((3, 0), (2, 1)):
+        root = tmp_path / f"root{classes}"
+        rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", photos, "--labels",
+                           tmp_path / "labels.txt", "--data-root", root, "--manifest", own(classes), "--no-progress")
+        assert rc == 0 and "6 images in 3 classes (prepared)" in out, err
+        assert (root / ".quba-data" / "manifest.json").read_bytes() == own(classes).read_bytes()
+        rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--dims", "accuracy", "--no-progress")
+        assert rc == rc_want, out
+    assert "val: more than expected: 6 of 6 images, 3 of 2 classes (expected per the manifest " \
+           f"{root / '.quba-data' / 'manifest.json'})" in out
+    # a subset of the described root is still described: its records say so (provenance.data.manifest)
+    from quba.datasets.completeness import described_splits
+
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", tmp_path / "root3", "--per-class", "1", "--output",
+                       tmp_path / "sub", "--no-progress")
+    assert rc == 0, err
+    want = {"file": str(tmp_path / "root3" / ".quba-data" / "manifest.json"), "splits": {"val": {
+        "images": 6, "classes": 3, "published_images": 50000, "published_classes": 1000}}}
+    assert json.loads((tmp_path / "sub" / "quba-subset.json").read_text())["source_manifest"] == want
+    assert described_splits(tmp_path / "sub", ["val"]) == want
+    assert described_splits(tmp_path / "sub", ["ood/edge"]) is None
+
+
 # ---------------------------------------------------------------------------- fetch -> check -> evaluate
-def _fetch_everything(tmp_path, srv, capsys, root):
+def _fetch_everything(tmp_path, srv, capsys, root, val_counts=None):
     archives = {"imagenet-r": ("imagenet-r.tar", A.imagenet_r_tar()),
                 "cue-conflict": ("cue-conflict.tar.gz", A.mvh_tar("cue-conflict")),
                 "bg-challenge": ("backgrounds_challenge_data.tar.gz", A.bg_tar())}
@@ -127,7 +147,7 @@ def _fetch_everything(tmp_path, srv, capsys, root):
         srv.files[fname] = data
     man = tmp_path / "m.json"
     A.user_manifest(man, srv.base, {k: (f, d) for k, (f, (d, _)) in archives.items()}, counts,
-                    val_counts={"images": 6, "classes": 3})
+                    val_counts=val_counts or {"images": 6, "classes": 3})
     rc, out, err = cli(capsys, "data", "fetch", *archives, "--data-root", root, "--manifest", man, "--no-progress")
     assert rc == 0, err
 
@@ -154,7 +174,11 @@ def test_fetch_check_evaluate_and_an_incomplete_split(tmp_path, capsys, model_fi
     assert {k: v["value"] for k, v in rec["dimensions"].items()} == {
         "accuracy": 1.0, "ood_robustness": 1.0, "shape_bias": 1.0, "object_focus": 1.0}
     assert len(rec["splits"]) == 9 and all(s["complete"] is True for s in rec["splits"].values())
-    assert "incomplete" not in err and rec["reference"]["comparable"] is True
+    assert "incomplete" not in err
+    # complete as the root's own manifest describes it (6 val images, not 50,000): still not the published data
+    assert rec["reference"]["comparable"] is False
+    (why,) = [w for w in rec["reference"]["warnings"] if "not comparable" in w]
+    assert "9 split(s) were counted against the data root's own manifest" in why
     # one edge drawing goes missing: measured, with one warning line, recorded, not comparable
     next((root / "edge" / "bear").iterdir()).unlink()
     rc, out, err = cli(capsys, *base, "--output", tmp_path / "res2")
@@ -282,3 +306,74 @@ def test_a_subset_of_an_incomplete_root_stays_incomplete(tmp_path, capsys):
     assert rc == 0 and "were incomplete" in err
     rc, out, err = cli(capsys, "data", "check", "--data-root", sub, "--dims", "accuracy", "--no-progress")
     assert rc == 1 and "a subset of an incomplete split" in out
+
+
+# ---------------------------------------------------------------------------- a newcomer's whole path
+@pytest.mark.slow
+def test_a_newcomer_goes_from_archives_to_a_reproduction(tmp_path, capsys, model_file):
+    """docs/data.md as a newcomer types it, every step through the CLI: prepare val from the tar ->
+    fetch the public datasets from a server (127.0.0.1) -> generate ImageNet-C (no 66 GB download) ->
+    check -> a per-class subset -> evaluate -> reproduce. The reproduction against the paper finds no
+    row for a model of one's own and says so; against a run of `--subset 1` on the full root (a
+    colleague's leaderboard) every value is the same (the subset root holds exactly what --subset 1
+    reads), and every row still names why it is not like for like: the subset, the root's own manifest,
+    and on corruption robustness the ImageNet-C quba generated instead of the released files."""
+    root, small = tmp_path / "imagenet", tmp_path / "imagenet-1"
+    data, labels = A.val_tar(A.WNIDS[:2])  # 4 images in 2 classes: ImageNet-C costs ~10 s of CPU per image
+    (tmp_path / "ILSVRC2012_img_val.tar").write_bytes(data)
+    (tmp_path / "labels.txt").write_text("\n".join(labels))
+    rc, out, err = cli(capsys, "data", "prepare", "imagenet-val", "--from", tmp_path / "ILSVRC2012_img_val.tar",
+                       "--labels", tmp_path / "labels.txt", "--data-root", root, "--no-progress")
+    assert rc == 0 and "4 images in 2 classes (prepared)" in out, err
+    with FileServer({}) as srv:
+        _fetch_everything(tmp_path, srv, capsys, root, val_counts={"images": 4, "classes": 2})
+        assert srv.requests  # fetched over HTTP
+    rc, out, err = cli(capsys, "data", "generate", "imagenet-c", "--data-root", root, "--per-class", "1",
+                       "--workers", "2", "--no-progress")
+    assert rc == 0, err
+    assert "75 split(s) of 2 images: 150 written, 0 already there" in out
+    rc, out, err = cli(capsys, "data", "check", "--data-root", root, "--quick", "--no-progress")
+    assert rc == 0, out
+    assert f"complete: all 84 split(s) under {root} hold what they should" in out
+    rc, out, err = cli(capsys, "data", "subset", "--data-root", root, "--per-class", "1", "--output", small,
+                       "--no-progress")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "data", "check", "--data-root", small, "--no-progress")
+    assert rc == 0, out
+
+    dims = ["accuracy", "corruption_robustness", "ood_robustness", "shape_bias", "object_focus"]
+    base = ["evaluate", "--model", model_file, "--suite", "imagenet", "--dims", *dims, "--bootstrap", "50",
+            "--no-progress", "--format", "json"]
+    rc, out, err = cli(capsys, *base, "--data-root", small, "-o", tmp_path / "mine")
+    assert rc == 0, err
+    (rec,) = json.loads(out)
+    assert all(s["complete"] is True for s in rec["splits"].values()) and "incomplete" not in err
+    data = rec["provenance"]["data"]
+    assert set(data) == {"subset", "generated_imagenet_c", "manifest"}
+    # the subset root keeps what the source root's own manifest described (6 val images, not 50,000)
+    assert data["manifest"]["file"] == str(root / ".quba-data" / "manifest.json")
+    assert data["manifest"]["splits"]["val"] == {"images": 4, "classes": 2, "published_images": 50000,
+                                                 "published_classes": 1000}
+
+    rc, out, err = cli(capsys, "reproduce", "-o", tmp_path / "mine")
+    assert rc == 0, err
+    assert "none of the 1 record(s) has a row in the paper's leaderboard" in out
+
+    rc, out, err = cli(capsys, *base, "--data-root", root, "--subset", "1", "-o", tmp_path / "colleague")
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "reproduce", "-o", tmp_path / "mine", "--against",
+                       tmp_path / "colleague" / "imagenet" / "leaderboard.csv", "--format", "json")
+    assert rc == 0, err
+    rows = {r["dimension"]: r for r in json.loads(out)["rows"]}
+    assert set(rows) == set(dims)
+    assert all(r["difference"] == pytest.approx(0, abs=1e-6) and r["inside"] is True for r in rows.values())
+    assert rows["accuracy"]["fresh"] == 1.0
+    subset = "data subset of 1 image per class (quba data subset, seed 0)"
+    generated = ("ImageNet-C generated locally from val (quba data generate: PNG from quba's corruption code, "
+                 "1 image per class), not the published ImageNet-C archive (JPEG)")
+    assert rows["accuracy"]["notes"] == [
+        subset, "data root described by its own manifest: val 4 images in 2 classes; published: 50000 in 1000"]
+    for d, r in rows.items():
+        assert r["like_for_like"] is False and r["notes"][0] == subset, (d, r["notes"])
+        assert any(n.startswith("data root described by its own manifest: ") for n in r["notes"]), (d, r["notes"])
+        assert (generated in r["notes"]) == (d == "corruption_robustness"), (d, r["notes"])

@@ -974,3 +974,146 @@ def test_every_address_key_round_trips(ref_page):
     assert ref_page.page.evaluate("quba.hash()") == h and ref_page.notices() == []
     assert ref_page.page.input_value("#marker") == "pretraining_data" and ref_page.page.is_checked("#fixed")
     assert not ref_page.page.is_checked("#col-paradigm")
+
+
+# --------------------------------------------------------------------------- the reproduction section
+def _repro_records(out):
+    """Records under out/imagenet/ as `quba evaluate` leaves them, with leaderboard.csv beside them: paper models
+    with every kind of note (the quba protocol, an incomplete split, skipped images, a subset root with generated
+    ImageNet-C, a root described by its own manifest, no interval) and one model without a paper row."""
+    from paper_records import DESCRIBED_VAL, SUBSET_OF_GENERATED, record, val_and_corruptions, write
+    from quba.store.leaderboard import write_leaderboard
+
+    dims = {"accuracy": (0.7600, 0.7560, 0.7640), "adversarial_robustness": (0.30, 0.28, 0.32),
+            "corruption_robustness": (0.51, 0.50, 0.52), "parameters_m": (25.557032, 25.557032, 25.557032)}
+    write(out, record("ResNet50", dims, protocol="quba", splits=val_and_corruptions(complete=False, skipped=3)),
+          record("AlexNet", {"accuracy": (0.56, 0.50, 0.60), "corruption_robustness": (0.4, 0.38, 0.42)},
+                 data=SUBSET_OF_GENERATED),
+          record("EfficientNet-B0", {"accuracy": (1.0, 1.0, 1.0)}, data=DESCRIBED_VAL,
+                 splits={"val": {"images": 6, "complete": True}}),
+          record("VGG16", {"accuracy": (0.7159, None, None)}),
+          record("tf_efficientnet_lite0@lite0.pth", {"accuracy": (0.75, 0.7, 0.8)}))
+    return write_leaderboard(out, "imagenet")
+
+
+def _section_rows(pg):
+    """The section's rows as (model, dimension, fresh, lo, hi, published, difference, inside, like, notes, inside
+    text): the numbers as Python's repr, read from the rows' data attributes."""
+    return [tuple(r) for r in pg.eval_on_selector_all("#repro table.repro tbody tr", """rs => rs.map(r => [
+        r.dataset.model, r.dataset.dimension, r.dataset.fresh, r.dataset.lo, r.dataset.hi, r.dataset.published,
+        r.dataset.difference, r.dataset.inside, r.dataset.like, r.querySelector('td.notes').textContent,
+        r.querySelector('td.inside').textContent])""")]
+
+
+def _cli_rows(rows):
+    """`quba reproduce --format json`'s rows as _section_rows reads them."""
+    num = lambda x: "" if x is None else repr(float(x))  # noqa: E731
+    flag = lambda v: "" if v is None else str(bool(v))  # noqa: E731
+    return [(r["model"], r["dimension"], num(r["fresh"]), num(r["lo"]), num(r["hi"]), num(r["published"]),
+             num(r["difference"]), flag(r["inside"]), flag(r["like_for_like"]),
+             "; ".join(r["notes"]) or "like for like", {None: "\u2014", True: "yes", False: "no"}[r["inside"]])
+            for r in rows]
+
+
+def test_the_reproduction_section_equals_quba_reproduce(browser, tmp_path, capsys):
+    """Row for row what `quba reproduce --format json` gives for the records beside the leaderboard, its summary
+    and unmatched records, and its CSV download byte for byte `quba reproduce --format csv`."""
+    lb = _repro_records(tmp_path / "results")
+    html = tmp_path / "r.html"
+    assert main(["report", "-l", "reference", "-l", str(lb), "-o", str(html)]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "-o", str(tmp_path / "results"), "--format", "json"]) == 0
+    want = json.loads(capsys.readouterr().out)
+    assert main(["reproduce", "-o", str(tmp_path / "results"), "--format", "csv"]) == 0
+    want_csv = capsys.readouterr().out
+    page = Page(browser, html)
+    try:
+        pg = page.page
+        assert "Reproduction" in pg.inner_text("#jump")
+        assert pg.inner_text("#h-repro") == "Reproduction against the paper"
+        got = _section_rows(pg)
+        assert got == _cli_rows(want["rows"]) and len(got) == 8
+        notes = {(r[0], r[1]): r[9] for r in got}  # every kind of note is there
+        assert "quba protocol, paper's rows: paper" in notes[("ResNet50", "adversarial_robustness")]
+        assert "incomplete split corruption/snow/2 (1500 of 50000 images)" in notes[("ResNet50", "corruption_robustness")]
+        assert "ImageNet-C generated locally from val (quba data generate" in notes[("AlexNet", "corruption_robustness")]
+        assert notes[("EfficientNet-B0", "accuracy")].startswith("data root described by its own manifest: val 6")
+        assert notes[("ResNet50", "parameters_m")] == "like for like"
+        text = pg.inner_text("#repro")
+        assert want["summary"]["line"] in text and "Without a row: tf_efficientnet_lite0@lite0.pth" in text
+        assert "inside \u2014: no 95% interval" in text  # VGG16, --bootstrap 0
+        row = pg.locator("#repro tr[data-model='ResNet50'][data-dimension='accuracy'] td")
+        assert row.all_inner_texts() == ["ResNet50", "accuracy \u2191", "0.7600", "[0.7560, 0.7640]", "0.7613",
+                                         "-0.0013", "yes", "like for like"]
+        assert pg.evaluate("window.quba.reproductionCsv(0)") == want_csv
+        with pg.expect_download() as dl:  # the real button, once
+            pg.click("#repro button[data-repro-csv]")
+        dl.value.save_as(tmp_path / "repro.csv")
+        assert (tmp_path / "repro.csv").read_text() == want_csv and dl.value.suggested_filename == \
+            "quba-reproduction-imagenet.csv"
+        page.show("#preset=trustworthy&name=ResNet*")  # the ranking's weights and filters leave it alone
+        assert _section_rows(pg) == got
+    finally:
+        page.close()
+
+
+@pytest.mark.slow
+def test_the_reproduction_section_is_there_only_for_records_with_a_published_row(browser, ref_page, tmp_path):
+    """No records (the paper's leaderboard alone), or records none of whose models has a published row (a
+    checkpoint of one's own): no section. Beside the shipped mini records it is there, and on the suite
+    whose records have no published row it says so."""
+    assert ref_page.page.locator("#repro-section").count() == 0  # the paper's leaderboard only: no records
+    assert "Reproduction" not in ref_page.page.inner_text("#jump")
+    from paper_records import record, write
+    from quba.store.leaderboard import write_leaderboard
+
+    write(tmp_path / "results", record("tf_efficientnet_lite0@lite0.pth", {"accuracy": (0.75, 0.7, 0.8)}))
+    mine = str(write_leaderboard(tmp_path / "results", "imagenet"))
+    page = Page(browser, write_report_html(tmp_path / "own.html", ["reference", mine]))
+    try:
+        assert page.page.locator("#repro-section").count() == 0
+        assert "Reproduction" not in page.page.inner_text("#jump")
+    finally:
+        page.close()
+    page = Page(browser, write_report_html(tmp_path / "r.html", ["reference", mine, MINI]))
+    try:
+        assert "Reproduction" in page.page.inner_text("#jump")
+        text = page.page.inner_text("#repro")  # suite imagenet: only the Lite0 record, without a paper row
+        assert "No model of suite imagenet has a row in its published leaderboard" in text
+        assert page.page.locator("#repro table").count() == 0 and page.page.locator("#repro button").count() == 0
+        page.show("#suite=mini")  # the shipped mini records against their own reference
+        assert page.page.inner_text("#h-repro") == "Reproduction against mini_reference.csv"
+        rep = __import__("quba").reproduce(ROOT / "results", "mini")
+        assert _section_rows(page.page) == _cli_rows(rep["rows"]) and len(rep["rows"]) >= 13 * 9
+    finally:
+        page.close()
+
+
+def test_the_reproduction_csv_escapes_formula_cells_as_quba_reproduce_does(browser, tmp_path, monkeypatch):
+    """Text cells a spreadsheet would run (a model id, a note) get the leading ' of quba/csvsafe.py, as in
+    `quba reproduce --format csv`."""
+    import pandas as pd
+
+    from paper_records import record
+    from quba.ranking import reproduction as R
+    from quba.report import html as H
+
+    names = ['=HYPERLINK("http://x","y")', "@SUM(1+1)", "-2+3", "''=twice"]
+    recs = [record(n, {"accuracy": (0.5, 0.4, 0.6)}, splits={"-cmd|x": {"images": 1, "complete": False,
+                                                                      "expected_images": 2}})
+            for n in names]
+    published = pd.DataFrame({"model": names, "suite": "imagenet", "accuracy": [0.45, 0.5, 0.55, 0.7],
+                              "leaderboard": "theirs.csv"})
+    rep = {**R.compare(recs, published, label="theirs.csv", protocol=None), "records": "=records"}
+    monkeypatch.setattr(H, "reproduction_data", lambda leaderboards, suites: {"imagenet": [rep]})
+    page = Page(browser, write_report_html(tmp_path / "r.html", ["reference"]))
+    try:
+        got = page.page.evaluate("window.quba.reproductionCsv(0)")
+        assert got == R.rows_csv(rep)
+        cells = {c for row in __import__("csv").reader(got.splitlines()) for c in row}
+        assert {"'=HYPERLINK(\"http://x\",\"y\")", "'@SUM(1+1)", "'-2+3", "'''=twice"} <= cells
+        assert "incomplete split -cmd|x (1 of 2 images)" in cells  # starts with a letter: left alone
+        assert page.page.evaluate("window.__pwned") is None
+        assert [r[0] for r in _section_rows(page.page)] == sorted(names)
+    finally:
+        page.close()

@@ -10,6 +10,7 @@ import pytest
 from quba import reproduce
 from quba.errors import QubaError
 from quba.ranking import reproduction as R
+from paper_records import DESCRIBED_VAL, SUBSET_OF_GENERATED
 from paper_records import record as _record
 from paper_records import val_and_corruptions as _val_and_corruptions
 from paper_records import write as _write
@@ -86,6 +87,40 @@ def test_protocol_subset_incomplete_and_skipped_are_named_per_row(tmp_path):
     assert s["not_like_for_like"] == 2 + 2  # ResNet50 adversarial + corruption; AlexNet accuracy + adversarial
 
 
+def test_how_the_data_root_was_made_is_read_from_what_the_data_commands_write(tmp_path):
+    """provenance.data as quba.datasets.data_provenance writes it: a subset root is named on every row
+    but the parameter count; generated ImageNet-C on corruption robustness only (the released files are
+    JPEG, quba's PNG from its own corruption code); a root described by its own manifest on the
+    dimensions that read the described split."""
+    dims = {"accuracy": (0.76, 0.75, 0.77), "corruption_robustness": (0.51, 0.50, 0.52),
+            "parameters_m": (25.6, 25.6, 25.6)}
+    out = _write(tmp_path, _record("ResNet50", dims, data=SUBSET_OF_GENERATED),
+                 _record("AlexNet", dims, data=DESCRIBED_VAL,
+                         splits={"val": {"images": 6, "complete": True}}),
+                 _record("VGG16", dims, data={"generated_imagenet_c": {"seed": 0, "on_the_fly": True}}))
+    rep = reproduce(out)
+    r50, alex, vgg = _rows(rep, "ResNet50"), _rows(rep, "AlexNet"), _rows(rep, "VGG16")
+    subset = "data subset of 10 images per class (quba data subset, seed 0)"
+    generated = ("ImageNet-C generated locally from val (quba data generate: PNG from quba's corruption code, "
+                 "10 images per class), not the published ImageNet-C archive (JPEG)")
+    assert r50["accuracy"]["notes"] == [subset]
+    assert r50["corruption_robustness"]["notes"] == [subset, generated]
+    assert r50["parameters_m"]["notes"] == [] and r50["parameters_m"]["like_for_like"]
+    described = "data root described by its own manifest: val 6 images in 2 classes; published: 50000 in 1000"
+    assert alex["accuracy"]["notes"] == [described] and not alex["accuracy"]["like_for_like"]
+    assert alex["parameters_m"]["notes"] == []
+    assert vgg["accuracy"]["notes"] == [] and vgg["accuracy"]["like_for_like"]
+    assert vgg["corruption_robustness"]["notes"] == [
+        "ImageNet-C generated locally on the fly from val (quba's corruption code), not the published ImageNet-C "
+        "archive (JPEG)"]
+
+
+def test_an_incomplete_split_is_named_with_the_counts_evaluate_records():
+    entry = {"images": 5, "complete": False, "expected_images": 6, "found_images": 5}
+    assert R._describe_short("ood/edge", entry) == "ood/edge (5 of 6 images)"
+    assert R._describe_short("ood/edge", {"images": 5, "complete": False}) == "ood/edge"
+
+
 def test_records_without_a_paper_row_are_listed_and_ids_match_case_insensitively(tmp_path):
     out = _write(tmp_path, _record("resnet50", {"accuracy": (0.76, 0.75, 0.77)}),
                  _record("tf_efficientnet_lite0@weights.pth", {"accuracy": (0.75, 0.70, 0.80)}))
@@ -132,7 +167,29 @@ def test_against_a_leaderboard_csv(tmp_path):
 
 def test_the_shipped_mini_records_reproduce_the_mini_reference():
     """The mini reference was built from the shipped mini records: every value is inside its interval."""
+    from quba.zoo.mini import catalog_rows
+
+    n = sum(1 for r in catalog_rows() if (r.get("task") or "classification") == "classification")
     rep = reproduce(ROOT / "results", "mini")
     s = rep["summary"]
-    assert s["models"] == 13 and s["values"] == 13 * 9 and s["inside"] == s["judged"] == s["values"]
+    assert n >= 13 and s["models"] == n and s["values"] == n * 9 and s["inside"] == s["judged"] == s["values"]
     assert all(abs(r["difference"]) < 1e-5 for r in rep["rows"])
+
+
+def test_placement_among_the_paper_rows_is_not_comparable_on_described_or_incomplete_data():
+    """What `quba evaluate` says under its table: data complete only as the root's own manifest describes it
+    (a few photos as val) is not the published data, as an incomplete split is not."""
+    from quba.ranking.placement import comparable, data_warnings
+
+    dims = {"accuracy": (0.76, 0.75, 0.77)}
+    assert comparable(_record("ResNet50", dims))
+    assert not comparable(_record("ResNet50", dims, splits=_val_and_corruptions(complete=False)))
+    described = _record("ResNet50", dims, data=DESCRIBED_VAL)
+    assert not comparable(described)
+    assert data_warnings(described, "paper's") == [
+        "not comparable with the paper's rows: 1 split(s) were counted against the data root's own manifest, not "
+        "the datasets' published counts (val)"]
+    assert comparable(_record("ResNet50", dims, data=SUBSET_OF_GENERATED))  # a subset: wider intervals, same data
+    rec = _record("ResNet50", {"corruption_robustness": (0.5, 0.4, 0.6)}, data=SUBSET_OF_GENERATED)
+    assert any(w.startswith("corruption_robustness was measured on ImageNet-C generated by quba")
+               for w in data_warnings(rec, "paper's"))

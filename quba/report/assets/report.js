@@ -947,6 +947,17 @@
     return ["paradigm", "pretraining_data"].filter(function (f) { return S.metadata.indexOf(f) >= 0; })[0] || "none";
   }
 
+  /** Offer `text` as a CSV file download. */
+  function saveText(text, name) {
+    var blob = new Blob([text], { type: "text/csv" });
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+  }
+
   function bindControls() {
     $("suite").addEventListener("change", function (e) {
       update(function (st) { st.suite = e.target.value; st.sel = []; st.x = null; st.y = null; });
@@ -1022,15 +1033,14 @@
       });
     });
     $("reset").addEventListener("click", function () { uiNotes = []; setState(defaultState()); });
-    $("download").addEventListener("click", function () {
-      var blob = new Blob([rankingCsv(view)], { type: "text/csv" });
-      var a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = "quba-ranking-" + state.suite + ".csv";
-      document.body.appendChild(a);
-      a.click();
-      setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
-    });
+    $("download").addEventListener("click", function () { saveText(rankingCsv(view), "quba-ranking-" + state.suite + ".csv"); });
+    if ($("repro")) {
+      $("repro").addEventListener("click", function (e) {
+        var b = e.target.closest("button[data-repro-csv]");
+        if (b) saveText(reproCsv(reproReports()[Number(b.getAttribute("data-repro-csv"))]),
+          "quba-reproduction-" + state.suite + ".csv");
+      });
+    }
     $("ranking").addEventListener("click", function (e) {
       var sb = e.target.closest("button[data-sort]");
       if (sb) {
@@ -1552,9 +1562,112 @@
     $("notices").innerHTML = html;
   }
 
+  // ------------------------------------------------------------------ reproduction (quba reproduce)
+  /* DATA.reproduction = {suite: [report]}: per records folder given, the dict of
+   * quba.ranking.reproduction.reproduce (rows, summary, unmatched, against, records), or {records, error}.
+   * The rows are drawn as they are: the numbers are Python's, the text mirrors rows_table, the CSV rows_csv. */
+  var REPRO_CSV_COLUMNS = ["model", "dimension", "fresh", "lo", "hi", "published", "difference", "inside",
+    "like_for_like", "notes"];
+
+  /** Python's f"{x:.Ng}" for the few cases rows_table meets (trailing zeros dropped, exponent of 2 digits). */
+  function pyG(x, digits) {
+    var s = x.toPrecision(digits);
+    if (s.indexOf("e") >= 0) {
+      var m = s.match(/^(-?[\d.]+)e([+-])(\d+)$/);
+      var mant = m[1].indexOf(".") >= 0 ? m[1].replace(/0+$/, "").replace(/\.$/, "") : m[1];
+      return mant + "e" + m[2] + (m[3].length < 2 ? "0" + m[3] : m[3]);
+    }
+    return s.indexOf(".") >= 0 ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+  }
+
+  function pyE(x, digits) {
+    var m = x.toExponential(digits).match(/^(-?[\d.]+)e([+-])(\d+)$/);
+    return m[1] + "e" + m[2] + (m[3].length < 2 ? "0" + m[3] : m[3]);
+  }
+
+  /** A value as rows_table prints it (quba/ranking/reproduction.py: _num). */
+  function reproNum(x, d) {
+    if (!finite(x)) return "\u2014";
+    if (d === "parameters_m" || Math.abs(x) >= 100) return Math.abs(x) >= 1 || x === 0 ? x.toFixed(1) : pyG(x, 3);
+    return Math.abs(x) >= 1e-3 || x === 0 ? x.toFixed(4) : pyE(x, 2);
+  }
+
+  /** fresh - published as rows_table prints it (_diff: the published precision, never -0). */
+  function reproDiff(x, d) {
+    if (!finite(x)) return "\u2014";
+    var places = d === "parameters_m" || Math.abs(x) >= 100 ? 1 : 4;
+    var t = Math.abs(x).toFixed(places);
+    return (x < 0 && Number(t) !== 0 ? "-" : "+") + t;
+  }
+
+  function yesNo(v) { return v === null || v === undefined ? "\u2014" : (v ? "yes" : "no"); }
+  function pyBool(v) { return v === null || v === undefined ? "" : (v ? "True" : "False"); }
+
+  /** The rows of one report as `quba reproduce --format csv` writes them (reproduction.rows_csv). */
+  function reproCsv(rep) {
+    var lines = [REPRO_CSV_COLUMNS.join(",")];
+    rep.rows.forEach(function (r) {
+      lines.push([csvText(r.model), csvText(r.dimension), csvNum(r.fresh), csvNum(r.lo), csvNum(r.hi),
+        csvNum(r.published), csvNum(r.difference), pyBool(r.inside), pyBool(r.like_for_like),
+        csvText(r.notes.join("; "))].join(","));
+    });
+    return lines.join("\n") + "\n";
+  }
+
+  function reproReports() { return (DATA.reproduction || {})[state.suite] || []; }
+
+  function renderReproduction() {
+    var el = $("repro");
+    if (!el || el.getAttribute("data-suite") === state.suite) return;  // left out, or drawn for this suite already
+    el.setAttribute("data-suite", state.suite);
+    var reports = reproReports();
+    var labels = reports.filter(function (r) { return !r.error; }).map(function (r) { return r.against; });
+    var label = labels.length && labels.every(function (l) { return l === labels[0]; }) ? labels[0] : "paper";
+    $("h-repro").textContent = "Reproduction against " + (label === "paper" ? "the paper" : label);
+    if (!reports.length) {
+      el.innerHTML = '<p class="repro-summary">No model of suite ' + esc(state.suite) + " has a row in its published " +
+        "leaderboard: no records beside the leaderboards given for it are of a published model (quba reproduce " +
+        "compares the records under &lt;output&gt;/" + esc(state.suite) + "/records/).</p>";
+      return;
+    }
+    el.innerHTML = reports.map(function (rep, k) {
+      var head = '<div class="repro-block" data-records="' + esc(rep.records) + '"><h3>Records: ' + esc(rep.records) +
+        "</h3>";
+      if (rep.error) return head + '<p class="repro-summary">Not compared: ' + esc(rep.error) + "</p></div>";
+      var pub = rep.against === "paper" ? "paper" : "published";
+      var body = '<div class="table-wrap short"><table class="repro"><thead><tr><th scope="col" class="c-model">model</th>' +
+        '<th scope="col" class="c-dim">dimension</th><th scope="col">fresh</th><th scope="col">95% CI</th>' +
+        '<th scope="col">' + pub + '</th><th scope="col">difference</th><th scope="col">inside</th>' +
+        '<th scope="col" class="notes">notes</th></tr></thead><tbody>' +
+        rep.rows.map(function (r) {
+          var d = r.dimension;
+          var ci = finite(r.lo) && finite(r.hi) ? "[" + reproNum(r.lo, d) + ", " + reproNum(r.hi, d) + "]" : "\u2014";
+          var attrs = [["model", r.model], ["dimension", d], ["fresh", csvNum(r.fresh)], ["lo", csvNum(r.lo)],
+            ["hi", csvNum(r.hi)], ["published", csvNum(r.published)], ["difference", csvNum(r.difference)],
+            ["inside", pyBool(r.inside)], ["like", pyBool(r.like_for_like)]].map(function (a) {
+            return " data-" + a[0] + '="' + esc(a[1]) + '"';
+          }).join("");
+          return "<tr" + attrs + (r.like_for_like ? "" : ' class="unlike"') + '><td class="c-model">' + esc(r.model) +
+            '</td><td class="c-dim">' + esc(d + arrow(d)) + "</td><td>" + reproNum(r.fresh, d) + '</td><td class="ci">' +
+            ci + "</td><td>" + reproNum(r.published, d) + "</td><td>" + reproDiff(r.difference, d) +
+            '</td><td class="inside">' + yesNo(r.inside) + '</td><td class="notes">' +
+            (r.notes.length ? esc(r.notes.join("; ")) : "like for like") + "</td></tr>";
+        }).join("") + "</tbody></table></div>";
+      var foot = '<p class="repro-summary">' + esc(rep.summary.line) + "</p>";
+      if (rep.unmatched.length) {
+        foot += '<p class="muted small">Without a row: ' + esc(rep.unmatched.join(", ")) + "</p>";
+      }
+      if (rep.rows.some(function (r) { return r.inside === null; })) {
+        foot += '<p class="muted small">inside \u2014: no 95% interval (evaluated with --bootstrap 0) or no published value</p>';
+      }
+      var button = '<button type="button" data-repro-csv="' + k + '">Download reproduction (CSV)</button>';
+      return head + body + foot + button + "</div>";
+    }).join("");
+  }
+
   // ------------------------------------------------------------------ sections
   /* The page's sections, drawn in this order on every change; one that fails leaves the others working and
-   * says so in a notice. To add a section (say, a reproduction against the paper):
+   * says so in a notice. To add a section (the reproduction, drawn by renderReproduction, is one):
    *   1. its data: a new top-level key of report_data() in quba/report/html.py (DATA.<key> here);
    *   2. its place: <section class="card" id="…-section" data-nav="Short name" tabindex="-1"> in report.html
    *      (the header's nav gets the link from data-nav), with a <div class="plot"> for any plot;
@@ -1565,7 +1678,8 @@
     { id: "ranking-section", render: renderTable },
     { id: "detail-section", render: renderDetail, plots: true },
     { id: "scatter-section", render: renderScatter, plots: true },
-    { id: "corr-section", render: renderHeatmap, plots: true }
+    { id: "corr-section", render: renderHeatmap, plots: true },
+    { id: "repro-section", render: renderReproduction }
   ];
 
   /** Draw the page from `state` (plotsOnly: the sections with plots only, when Plotly has just run). */
@@ -1593,6 +1707,7 @@
   window.quba = {
     data: DATA, pyRepr: pyRepr, parseHash: parseHash, stateToHash: stateToHash, csv: function () { return rankingCsv(view); },
     correlation: function () { return view.correlation; },
+    reproductionCsv: function (k) { return reproCsv(reproReports()[k || 0]); },
     hash: function () { return stateToHash(state); },
     globMatch: function (glob, name) { return globMatch(compileGlob(glob), name); }
   };
@@ -1674,6 +1789,8 @@
     $("footer").innerHTML = "QUBA = \u03a3<sub>d</sub> w<sub>d</sub> s<sub>d</sub> (x<sub>d</sub> \u2212 \u03bc<sub>d</sub>)/\u03c3<sub>d</sub> / \u03a3<sub>d</sub> w<sub>d</sub> " +
       "(Hesse et al., Beyond Accuracy, Sec. 4); s<sub>d</sub> = +1 where higher is better. The same numbers as <code>quba rank</code>. " +
       "The view is in the address: copy it to share; Back undoes a change.";
+    // The reproduction section only where the records beside some leaderboard given have published rows.
+    if (!Object.keys(DATA.reproduction || {}).length) $("repro-section").remove();
     $("jump").innerHTML = Array.prototype.map.call(document.querySelectorAll("main > section[data-nav]"), function (s) {
       return '<a href="#' + s.id + '" data-jump="' + s.id + '">' + esc(s.getAttribute("data-nav")) + "</a>";
     }).join("");
