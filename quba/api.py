@@ -3,9 +3,9 @@
     evaluate     measure a model on a suite's dimensions; write its record and the leaderboard
     evaluate_many  the same for several models (everything checked before the first one starts)
     leaderboard  evaluate many models (or none) and write the leaderboard, correlations and plots
-    compare      negative flips and agreement of a model update OLD -> NEW
+    compare      negative flips and agreement of a model update OLD -> NEW (the work: quba/flips.py)
     certify      certified information gain of a segmentation model (randomized smoothing)
-    consistency  MEt3R multi-view consistency of image pairs
+    consistency  MEt3R multi-view consistency of image pairs (the work: quba/met3r/)
     place        a record among its suite's reference leaderboard (z-scores, QUBA score, rank)
     reproduce    records against the published leaderboard: fresh vs published value per dimension
 
@@ -333,14 +333,7 @@ def reproduce(output="results", suite=None, *, against=None, models=None) -> dic
 
 # --- compare -------------------------------------------------------------------------------------
 
-#: The metrics of `compare`: key, label, direction.
-COMPARE_ROWS = (
-    ("nfr", "negative flip rate (NFR)", "↓"),
-    ("nfi", "negative flip impact (NFI)", "↓"),
-    ("pfr", "positive flip rate (PFR)", "↑"),
-    ("relative_nfr", "relative NFR", "↓"),
-    ("agreement", "top-1 agreement", "↑"),
-)
+from quba.flips import COMPARE_ROWS  # noqa: E402,F401 - the rows of `quba compare`'s table (the CLI's)
 
 
 def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subset=None, bootstrap=200, seed=0,
@@ -350,12 +343,8 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
     each with a bootstrap 95 % interval (docs/metrics.md#negative-flips); with `explanations`, also
     the explanation similarity of NEW (student) to OLD (teacher). Predictions come from the engine's
     cache. Returns what `quba compare --format json` prints."""
-    import numpy as np
-
-    from quba.engine.beyond import cached_outputs, explanation_cosines_for, paired, select_images
     from quba.engine.runner import resolve_device
-    from quba.metrics.agreement import bootstrap_mean
-    from quba.metrics.flips import bootstrap_flips, flip_summary
+    from quba.flips import compare as run
 
     bootstrap = check_bootstrap(bootstrap)
     subset = check_int(subset, "--subset", 1, allow_none=True)
@@ -368,35 +357,9 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
         from quba.zoo.attribution import check_method
 
         check_method(attribution)  # unknown method: fail before work
-    old_m, old_out, old_passes = cached_outputs(old, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_m, new_out, new_passes = cached_outputs(new, suite_obj, split, device=dev, batch_size=batch_size,
-                                                subset=subset, progress=progress)
-    new_out, old_out = paired(new_out, old_out, "quba compare")
-    y = new_out.labels
-    summary = flip_summary(y, old_out.decisions, new_out.decisions)
-    ci = bootstrap_flips(y, old_out.decisions, new_out.decisions, n_boot=bootstrap, seed=seed)
-    result = {
-        "old": old_m.id, "new": new_m.id, "suite": suite_obj.name, "split": split, "subset": subset,
-        "images": int(len(y)), "forward_passes": {"old": old_passes, "new": new_passes},
-        "metrics": {k: {"value": summary[k], "lo": ci.get(k, (None, None))[0], "hi": ci.get(k, (None, None))[1]}
-                    for k, _, _ in COMPARE_ROWS},
-        "err_old": summary["err_old"], "err_new": summary["err_new"],
-        "negative_flips": summary["n_negative_flips"], "positive_flips": summary["n_positive_flips"],
-        "bootstrap": bootstrap, "seed": seed,
-    }
-    if explanations:
-        from quba.zoo.attribution import resolve_method
-
-        resolve_method(old_m.module, attribution)
-        pos = select_images(len(new_out), max_images)
-        cos = explanation_cosines_for(new_m, old_m, suite_obj.split(split), new_out.index[pos],
-                                      old_out.preds[pos], method=attribution, device=dev, progress=progress)
-        lo_hi = bootstrap_mean(cos, n_boot=bootstrap, seed=seed) or (None, None)
-        result["metrics"]["explanation_similarity"] = {"value": float(np.mean(cos)), "lo": lo_hi[0],
-                                                       "hi": lo_hi[1]}
-        result["explanations"] = {"method": attribution, "images": int(len(cos)), "teacher": old_m.id}
-    return result
+    return run(old, new, suite_obj, split, device=dev, subset=subset, bootstrap=bootstrap, seed=seed,
+               explanations=explanations, attribution=attribution, max_images=max_images, batch_size=batch_size,
+               progress=progress)
 
 
 # --- certify -------------------------------------------------------------------------------------
@@ -429,101 +392,12 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
     a record for NAME with dimension met3r under `<output>/<suite>/` (suite: that suite, or 'pairs'
     for a folder) and regenerate its leaderboard. Returns what `quba consistency --format json`
     prints (with "record": its path)."""
-    import hashlib
-    import json
-
-    import quba
-    from quba.engine import met3r as E
-    from quba.suites import SPECS
+    from quba.met3r.run import consistency as run
 
     bootstrap = check_bootstrap(bootstrap)
     limit = check_int(limit, "--limit", 1, allow_none=True)
     seed = check_int(seed, "--seed", 0)
     if record is not None and not str(record).strip():
         raise QubaError("--record needs a non-empty name")
-    known = geometry == "known"
-    reconstructor = None if known else E.load_reconstructor(geometry)
-    meta = None
-    if pairs in SPECS.names():
-        ids, v1, v2, geos, meta = E.suite_pairs(pairs, seed)
-        suite_name = pairs
-    else:
-        ids, v1, v2, geos = E.load_pair_folder(pairs, need_geometry=known)
-        suite_name = "pairs"
-    if limit is not None:
-        ids, v1, v2 = ids[:limit], v1[:limit], v2[:limit]
-        geos = geos[:limit] if geos is not None else None
-    if record is not None:
-        from quba.store.records import check_writable
-
-        check_writable(output, suite_name)
-    kw = {"dino_weights": dino_weights, "seed": seed}
-    if dino_model:
-        kw["dino_model"] = dino_model
-    feats = E.make_features(features, **kw)
-    res = E.evaluate_pairs(v1, v2, reconstructor if reconstructor is not None else geos, feats, progress=progress)
-    detail = res.pop("pairs_detail")
-    res["pairs_count"] = res.pop("pairs")
-    for p in detail:
-        p["pair"] = ids[p.pop("index")]
-    if meta is not None:
-        for i, p in enumerate(detail):
-            p["kind"] = str(meta["kind"][i])
-            p["change"] = float(meta["change"][i])
-    lo, hi = E.bootstrap_pairs([p["mean"] for p in detail], bootstrap, seed)
-    out = {"source": pairs, "geometry": geometry, **res, "lo": _clean(lo), "hi": _clean(hi),
-           "groups": _pair_groups(detail, suite_name) if meta is not None else None, "pairs": detail}
-    out = _jsonable(out)
-    if record is not None:
-        from quba.store.leaderboard import write_leaderboard
-        from quba.store.records import write_record
-        from quba.store.schema import make_record
-
-        fp = hashlib.sha256(json.dumps([p["pair"] for p in out["pairs"]]).encode()).hexdigest()[:16]
-        rec = make_record(
-            model=record, suite=suite_name,
-            dimensions={"met3r": {"value": out["met3r"], "lo": out["lo"], "hi": out["hi"],
-                                  "details": {k: out[k] for k in ("forward", "backward", "pairs_count",
-                                                                  "pairs_without_overlap", "features")}}},
-            metadata={"source": "pairs"},
-            provenance={"quba": quba.__version__, "suite": suite_name, "suite_fingerprint": f"pairs:{fp}",
-                        "model_fingerprint": None, "subset": limit, "seed": seed, "bootstrap": bootstrap,
-                        "pairs_source": str(pairs), "geometry": geometry, "features": out["features"]})
-        out["record"] = str(write_record(output, rec))
-        write_leaderboard(output, suite_name)
-    return out
-
-
-def _pair_groups(pairs: list[dict], suite_name: str) -> list[dict]:
-    """Mean per (kind, change level) of a suite's multiview pairs (content change rounded to the
-    suite's target level)."""
-    import numpy as np
-
-    from quba.engine.met3r import content_levels
-
-    levels = content_levels(suite_name)
-    groups: dict[tuple, list] = {}
-    for p in pairs:
-        level = min(levels, key=lambda t: abs(t - p["change"])) if p["kind"] == "content" and levels else p["change"]
-        groups.setdefault((p["kind"], level), []).append(p["mean"])
-    order = {"consistent": 0, "content": 1, "pose": 2}
-    return [{"kind": k, "change": c, "pairs": len(v), "met3r": float(np.nanmean(v))}
-            for (k, c), v in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1]))]
-
-
-def _clean(x):
-    import math
-
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float):
-        return _clean(obj)
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        return _jsonable(obj.item())
-    return obj
+    return run(pairs, geometry=geometry, features=features, dino_model=dino_model, dino_weights=dino_weights,
+               seed=seed, limit=limit, bootstrap=bootstrap, record=record, output=output, progress=progress)

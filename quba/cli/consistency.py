@@ -21,7 +21,7 @@ LAYOUT = """pairs folder layout (one subfolder per pair, sorted by name):
                          pixel_centre (optional)         0.0 for OpenCV-style intrinsics
     scene_002/ ...
 Without geometry.npz, give a learned reconstructor: --geometry package.module:factory, where factory()
-returns a callable (view1, view2) -> quba.engine.met3r.Geometry (see PairwiseReconstructor for DUSt3R/MASt3R)."""
+returns a callable (view1, view2) -> quba.met3r.Geometry (see PairwiseReconstructor for DUSt3R/MASt3R)."""
 
 
 def register(sub) -> None:

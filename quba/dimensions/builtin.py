@@ -59,7 +59,7 @@ register(Dimension(
     compute="quba.engine.certify:hook_compute"))
 
 # -- MEt3R multi-view consistency of generated image pairs (issue 7) ---------------------------
-# Measured on image pairs by `quba consistency PAIRS --record NAME` (quba/engine/met3r.py),
+# Measured on image pairs by `quba consistency PAIRS --record NAME` (quba/met3r/),
 # not on classifier outputs, so it has no engine hooks; records carry it for the ranking.
 register(Dimension(
     "met3r", False, "Multi-view inconsistency (MEt3R)",

@@ -9,7 +9,7 @@ covered by both renderings,
 
 lower is more consistent. quba renders into each view's camera in turn
 ("forward": into view 1, "backward": into view 2) and reports both and their
-mean. The rendering lives in `quba.engine.met3r`; these are the pure parts.
+mean. The rendering lives in `quba.met3r`; these are the pure parts.
 """
 from __future__ import annotations
 

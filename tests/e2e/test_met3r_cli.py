@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from quba.cli import main
-from quba.engine import met3r as E
+from quba import met3r as E
 
 torch.set_num_threads(1)
 

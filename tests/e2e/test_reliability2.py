@@ -901,7 +901,7 @@ def test_suite_generator_processes_leave_the_cache_warning_to_the_parent(tmp_pat
     one run. They stay quiet; the parent, finding the files missing, writes them and warns once."""
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder should be")
-    code = ("from quba.suites.mini import _generate_into_cache; "
+    code = ("from quba.suites.mini_cache import _generate_into_cache; "
             f"print(_generate_into_cache((0, 'ood/edge', {str(blocked / 'suite')!r})))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)

@@ -125,6 +125,14 @@ def test_names_cited_in_code_and_docs_exist():
     ("`quba.zoo.load_model(\"ResNet50\")`", False),
     ("the entry-point group `quba.executors`", False),  # a group's name, not a module's
     ("the entry-point group `quba.executor`", True),
+    # issue 20.5 moved MEt3R out of the engine and split QUBA-mini: old paths are stale, new ones live
+    ("`quba.engine.met3r.Geometry`", True),
+    ("see quba/engine/met3r.py", True),
+    ("`quba.met3r.Geometry`", False),
+    ("`quba/met3r/render.py:splat`", False),
+    ("`quba/suites/mini_build.py:split_rng`", False),
+    ("`quba/suites/mini.py:split_rng`", True),
+    ("`quba.flips.COMPARE_ROWS`", False),
 ])
 def test_the_checker_tells_stale_from_live(text, stale):
     assert bool(problems_in(text)) is stale, problems_in(text)

@@ -119,14 +119,47 @@ def test_store_ranking_and_report_never_reach_back_into_the_api_or_cli():
         assert not g.get(unit, set()) & {"api", "cli"}, unit
 
 
+def _imports_torch(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n == "torch" or n.startswith("torch.") for n in names):
+            return True
+    return False
+
+
 def test_metrics_import_no_torch():
     """Metrics are pure functions over arrays (numpy/scipy): no torch anywhere under quba/metrics."""
     for path in (ROOT / "metrics").rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            assert not any(n == "torch" or n.startswith("torch.") for n in names), path
+        assert not _imports_torch(path), path
+    assert _imports_torch(ROOT / "met3r" / "render.py")  # the check can fail
+
+
+def test_quba_mini_is_drawn_without_torch():
+    """QUBA-mini's images are numpy all the way (issue 20.5): the builders, the corruptions and the
+    renderer import no torch; only the split objects (a torch Dataset) in suites/mini.py do."""
+    for name in ("mini_build.py", "mini_corrupt.py", "mini_render.py", "mini_cache.py"):
+        assert not _imports_torch(ROOT / "suites" / name), name
+    assert _imports_torch(ROOT / "suites" / "mini.py")
+
+
+def test_met3r_and_compare_are_jobs_of_the_api_not_the_engine():
+    """Issue 20.5: MEt3R scores image pairs and compare two models' cached predictions; neither is
+    the engine. MEt3R needs the formula (metrics), a suite's pairs and the record store, nothing
+    of the engine; the engine needs neither; only the API calls them (the CLI goes through it)."""
+    g = graph()
+    assert g["met3r"] <= {"errors", "metrics", "numbers", "store", "suites"}, g["met3r"]
+    assert not g["engine"] & {"met3r", "flips"}
+    assert {"met3r", "flips"} <= g["api"]
+    assert {unit for unit, deps in g.items() if deps & {"met3r", "flips"}} == {"api"}
+
+
+def test_compare_uses_only_public_engine_names():
+    tree = ast.parse((ROOT / "flips.py").read_text(encoding="utf-8"))
+    used = [(node.module, a.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("quba.engine") for a in node.names]
+    assert used and not [u for u in used if u[1].startswith("_")], used
 
 
 def test_cli_modules_import_no_private_engine_names():

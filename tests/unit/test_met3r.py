@@ -1,9 +1,11 @@
 """MEt3R: pure metric, splatting, features, geometry plug-ins and known answers on QUBA-mini."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from quba.engine import met3r as E
+from quba import met3r as E
 from quba.errors import QubaError
 from quba.metrics import met3r as mm
 
@@ -103,7 +105,7 @@ def test_dino_features_from_a_local_weight_file(tmp_path):
 # ----------------------------------------------------------------------------- geometry plug-in
 def test_reconstructor_plugin(tmp_path, monkeypatch):
     (tmp_path / "fake_recon_q7.py").write_text(
-        "import numpy as np\nfrom quba.engine.met3r import known_geometry\n"
+        "import numpy as np\nfrom quba.met3r import known_geometry\n"
         "def factory():\n"
         "    def recon(v1, v2):\n"
         "        H, W = v1.shape[1:]\n"
@@ -193,3 +195,33 @@ def test_same_scene_monotone_in_content_and_pose_change(mini):
         wrong.append(E.known_geometry(d1, d2, g.K1, g.K2, T))
     s = _score(np.stack([v1[i]] * 5), np.stack([v2[i]] * 5), wrong)
     assert s[0] < 0.05 and all(a < b for a, b in zip(s, s[1:])), s
+
+
+# ----------------------------------------------------------------------------- summary over pairs (quba/met3r/record.py)
+def test_bootstrap_pairs_resamples_pairs_and_skips_pairs_without_overlap():
+    from quba.metrics.resample import index_matrix
+
+    means = np.random.default_rng(0).random(40)
+    means[[3, 17]] = np.nan  # pairs without overlap
+    lo, hi = E.bootstrap_pairs(means, 500, seed=3)
+    finite = means[np.isfinite(means)]
+    # the interval is the percentile interval of explicit resamples of the finite pairs
+    reps = finite[index_matrix(np.random.default_rng([3, 0x3E73]), 500, finite.size)].mean(1)
+    assert (lo, hi) == tuple(np.percentile(reps, [2.5, 97.5]))
+    assert lo < finite.mean() < hi and E.bootstrap_pairs(means, 500, seed=4) != (lo, hi)
+    assert E.bootstrap_pairs(np.full(7, 0.3), 100) == pytest.approx((0.3, 0.3))  # no spread, no width
+    assert all(np.isnan(E.bootstrap_pairs(means, 0))) and all(np.isnan(E.bootstrap_pairs([np.nan], 50)))
+
+
+def test_pair_groups_round_content_changes_to_the_nearest_level_and_keep_the_kind_order():
+    pairs = [{"kind": "pose", "change": 2.0, "mean": 0.5}, {"kind": "content", "change": 0.07, "mean": 0.2},
+             {"kind": "content", "change": 0.04, "mean": 0.4}, {"kind": "consistent", "change": 0.0, "mean": 0.1},
+             {"kind": "content", "change": 0.31, "mean": np.nan}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of a group of pairs without overlap: NaN
+        groups = E.pair_groups(pairs, (0.05, 0.1, 0.2, 0.4))
+        unrounded = E.pair_groups(pairs)
+    assert [(g["kind"], g["change"], g["pairs"]) for g in groups] == [
+        ("consistent", 0.0, 1), ("content", 0.05, 2), ("content", 0.4, 1), ("pose", 2.0, 1)]
+    assert groups[1]["met3r"] == pytest.approx(0.3) and np.isnan(groups[2]["met3r"])
+    assert [g["change"] for g in unrounded][1:3] == [0.04, 0.07]  # no levels: the changes as they are

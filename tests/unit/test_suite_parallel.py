@@ -52,7 +52,7 @@ def test_background_generation_is_waited_for_split_by_split(tmp_path, monkeypatc
 
 
 def test_a_failing_worker_falls_back_to_generating_in_process(tmp_path, monkeypatch):
-    import quba.suites.mini as M
+    import quba.suites.mini_cache as M
 
     monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "fail"))
 
