@@ -67,13 +67,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quba-sweep-bench-") as tmp:
         work = Path(tmp)
         os.environ["QUBA_CACHE"] = str(work / "suite-cache")
+        from quba.engine.plan import RunOptions, plan_requests
         from quba.suites import load_suite
-        from quba.sweep.task import split_requests
 
         suite = load_suite("mini")
-        opts = {"seed": 0, "subset": None}
-        for key in split_requests(suite, args.dims.split(","), opts):  # generate every split once, untimed
-            suite.split(key.split("@")[0].split("[")[0])
+        for r in plan_requests(suite, args.dims.split(","), RunOptions()).requests:  # every split once, untimed
+            suite.split(r.split)
         suites = work / "suite-cache" / "suites"
         models = mini_models(args.models)
         configs = [("local, 1 worker", ["--workers", "1"]), ("local, 2 workers", ["--workers", "2"])]

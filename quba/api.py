@@ -39,12 +39,19 @@ def check_bootstrap(n) -> int:
                      why=" (95% intervals are stable at a few thousand resamples)")
 
 
-def _checked(kw: dict) -> dict:
-    """The engine keywords of `evaluate`, validated (one QubaError line for the first problem)."""
+#: keywords of `evaluate` that are no run options: they go to `quba.engine.measure_plan` or the plan
+ENGINE_EXTRAS = ("cache_root", "replicates", "split_check")
+
+
+def _checked(kw: dict):
+    """(the run's options, the engine's other keywords) of `evaluate`'s keywords, validated (one
+    QubaError line for the first problem; an unknown keyword is a TypeError)."""
     from quba.engine.paper_protocol import check_options, check_protocol
+    from quba.engine.plan import run_options
     from quba.zoo.eval_transform import check_overrides
 
     kw = dict(kw)
+    extras = {k: kw.pop(k) for k in ENGINE_EXTRAS if k in kw}
     kw["subset"] = check_int(kw.get("subset"), "--subset", 1, allow_none=True)
     kw["bootstrap"] = check_bootstrap(kw.get("bootstrap", 200))
     kw["batch_size"] = check_int(kw.get("batch_size", 256), "--batch-size", 1)
@@ -54,13 +61,24 @@ def _checked(kw: dict) -> dict:
     kw["protocol"] = check_protocol(kw.get("protocol", "quba"))
     check_options(kw["protocol"], kw.get("paper_order"), kw.get("paper_train_mode"))
     check_overrides(kw.get("input_size"), kw.get("interpolation"), kw.get("crop_pct"))
-    return kw
+    return run_options(**kw), extras
 
 
 def _suite(suite, data_root=None):
     from quba.engine import load_suite
 
     return load_suite(suite, data_root)
+
+
+def _planned(suite, data_root, dims, kw: dict):
+    """(suite, the model-free plan, engine extras): the suite loaded and the dimensions resolved, their
+    options checked and their requests made once (`quba.engine.plan.plan_requests`), before any model
+    loads."""
+    from quba.engine.plan import plan_requests
+
+    run, extras = _checked(kw)
+    suite_obj = _suite(suite, data_root)
+    return suite_obj, plan_requests(suite_obj, dims, run), extras
 
 
 # --- evaluate ------------------------------------------------------------------------------------
@@ -78,15 +96,14 @@ def evaluate(model, suite=DEFAULT_SUITE, dims=None, *, output="results", place: 
     Other keywords: those of `quba.engine.measure_model` (subset, bootstrap, device,
     batch_size, workers, seed, strict, progress, options, cache_root, precision, threads,
     protocol, paper_order, paper_train_mode, input_size, interpolation, crop_pct, replicates).
+    options: the dimensions' options, {dimension: {key: value}} (quba/dimensions/options.py).
     Returns the record (quba/store/schema.py), with "path" when written.
     """
-    from quba.engine import resolve_dims, resolve_model
+    from quba.engine import resolve_model
 
-    kw = _checked(kw)
-    resolve_dims(dims)
-    suite_obj = _suite(suite, data_root)
+    suite_obj, requests, extras = _planned(suite, data_root, dims, kw)
     _check_writable(output, suite_obj)
-    return _evaluate_one(resolve_model(model), suite_obj, dims, output=output, place_it=place, **kw)
+    return _evaluate_one(resolve_model(model), requests, output=output, place_it=place, **extras)
 
 
 def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, arch=None, remap_keys: bool = False,
@@ -94,22 +111,18 @@ def evaluate_many(models, suite=DEFAULT_SUITE, dims=None, *, checkpoint=None, ar
     """`evaluate` for several models; every model is loaded and every option checked before the
     first evaluation starts. checkpoint/arch/remap_keys: see `load_models`. each(record): called
     after each model (the CLI prints as it goes). Returns the records, placed when `place`."""
-    from quba.engine import resolve_dims
-
     models = list(models)
     if arch and not checkpoint and not models:
         raise QubaError("--arch NAME goes with --checkpoint PATH (the architecture of your weights)")
     if not models and not (checkpoint and arch):
         raise QubaError("no model given; name one, e.g. 'quba evaluate mini-cnn-standard' (list: quba zoo list), "
                         "or --checkpoint PATH --arch NAME")
-    kw = _checked(kw)
-    resolve_dims(dims)  # unknown dimension: fail before loading anything
-    suite_obj = _suite(suite, data_root)
+    suite_obj, requests, extras = _planned(suite, data_root, dims, kw)  # bad dimension or option: before loading
     _check_writable(output, suite_obj)
     loaded = load_models(models, checkpoint, arch, remap_keys=remap_keys)
     out = []
     for m in loaded:
-        rec = _evaluate_one(m, suite_obj, dims, output=output, place_it=place, **kw)
+        rec = _evaluate_one(m, requests, output=output, place_it=place, **extras)
         if each is not None:
             each(rec)
         out.append(rec)
@@ -123,13 +136,17 @@ def _check_writable(output, suite_obj) -> None:
         check_writable(output, suite_obj.name)
 
 
-def _evaluate_one(loaded, suite_obj, dims, *, output, place_it: bool, **kw) -> dict:
+def _evaluate_one(loaded, requests, *, output, place_it: bool, split_check=None, cache_root=None,
+                  replicates=None) -> dict:
     from quba.datasets import completeness_hook, data_provenance
-    from quba.engine import measure_model
+    from quba.engine import measure_plan
     from quba.store.schema import make_record
 
-    kw.setdefault("split_check", completeness_hook(suite_obj))  # incomplete splits: warned, recorded
-    parts = measure_model(loaded, suite_obj, dims, **kw)
+    suite_obj = requests.suite
+    if split_check is None:
+        split_check = completeness_hook(suite_obj)  # incomplete splits: warned, recorded
+    plan = requests.with_model(loaded, split_check=split_check)
+    parts = measure_plan(plan, cache_root=cache_root, replicates=replicates)
     made = data_provenance(suite_obj, parts["splits"])  # a subset root, generated ImageNet-C
     if made:
         parts["provenance"]["data"] = made
@@ -282,9 +299,6 @@ def leaderboard(models=None, suite=DEFAULT_SUITE, dims=None, *, records_only: bo
         if path is None:
             raise QubaError(f"no records under {Path(output) / suite / 'records'}; evaluate models first")
     else:
-        from quba.engine import resolve_dims
-
-        resolve_dims(dims)
         ids = expand_models(models, suite) if (models or not (checkpoint and arch)) else []
         if not ids and not checkpoint:
             raise QubaError("no models to evaluate (the groups given are empty)")
@@ -367,20 +381,16 @@ def compare(old, new, suite=DEFAULT_SUITE, split="val", *, data_root=None, subse
 def certify(model, suite=DEFAULT_SUITE, *, options: dict | None = None, bootstrap=200, device="auto", seed=0,
             output="results", data_root=None, progress=True) -> dict:
     """Certify a segmentation model on the suite's 'segmentation' split by randomized smoothing
-    (dimension certified_information_gain). options: sigma, n0, n, tau, alpha, correction, adaptive,
-    thresholds, batch_size, seed, hierarchy (a JSON file), images (see `quba certify --help`).
-    Every option is checked before the model loads. output None: write no record.
-    Returns the record (with "path" when written)."""
-    from quba.engine.certify import DIMENSION, CertifyConfig, suite_hierarchy
+    (dimension certified_information_gain). options: the dimension's options
+    (`quba.engine.certify.CertifyOptions`: sigma, n0, n, tau, alpha, correction, adaptive,
+    thresholds, batch_size, seed (default: `seed`), hierarchy (a JSON file), images; see `quba
+    certify --help`). Every option is checked before the model loads (by the dimension's needs
+    hook, as for any dimension). output None: write no record. Returns the record (with "path"
+    when written)."""
+    from quba.engine.certify import DIMENSION
 
-    opts = dict(options or {})
-    suite_obj = _suite(suite, data_root)
-    cfg = CertifyConfig(**{k: v for k, v in opts.items() if k not in ("images", "hierarchy")})
-    cfg.validate(suite_hierarchy(suite_obj, opts.get("hierarchy")))
-    if opts.get("images") is not None and opts["images"] < 1:
-        raise QubaError(f"--images must be at least 1, got {opts['images']}")
-    return evaluate(model, suite_obj, [DIMENSION], bootstrap=bootstrap, device=device, seed=seed, output=output,
-                    progress=progress, options={DIMENSION: opts})
+    return evaluate(model, suite, [DIMENSION], bootstrap=bootstrap, device=device, seed=seed, output=output,
+                    data_root=data_root, progress=progress, options={DIMENSION: dict(options or {})})
 
 
 # --- consistency ---------------------------------------------------------------------------------

@@ -39,27 +39,31 @@ def register(sub) -> None:
     p.add_argument("--suite", default=DEFAULT_SUITE, metavar=_names.suite_metavar(),
                    help="suite with a 'segmentation' split (default mini)")
     p.add_argument("--data-root", metavar="DIR", help="data root for suites read from disk")
-    p.add_argument("--sigma", type=float, default=0.25, help="noise std in [0,1] pixel space (default 0.25)")
-    p.add_argument("--n0", type=int, default=10, help="samples that choose the mode and the level (default 10)")
-    p.add_argument("--n", type=int, default=100, help="samples that count the mode (default 100)")
-    p.add_argument("--tau", type=float, default=0.75, help="probability threshold of the test (default 0.75)")
-    p.add_argument("--alpha", type=float, default=0.001, help="family-wise error per image (default 0.001)")
-    p.add_argument("--correction", choices=["holm", "bonferroni"], default="holm",
+    g = p.add_argument_group("certification options (aliases of --option certified_information_gain.KEY=VALUE)")
+    g.add_argument("--sigma", type=float, help="noise std in [0,1] pixel space (default 0.25)")
+    g.add_argument("--n0", type=int, help="samples that choose the mode and the level (default 10)")
+    g.add_argument("--n", type=int, help="samples that count the mode (default 100)")
+    g.add_argument("--tau", type=float, help="probability threshold of the test (default 0.75)")
+    g.add_argument("--alpha", type=float, help="family-wise error per image (default 0.001)")
+    g.add_argument("--correction", choices=["holm", "bonferroni"],
                    help="multiple-testing correction over an image's pixels (default holm)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--adaptive", dest="adaptive", action="store_true", default=True,
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument("--adaptive", dest="adaptive", action="store_true", default=None,
                       help="adaptive hierarchical certification (default)")
     mode.add_argument("--flat", dest="adaptive", action="store_false",
                       help="flat SegCertify at the fine level only")
-    p.add_argument("--thresholds", type=float, nargs="+", metavar="T",
+    g.add_argument("--thresholds", type=float, nargs="+", metavar="T",
                    help="margin thresholds, fine to coarse, one per level above the fine one "
                         "(default 0.6 0.3 for three levels)")
-    p.add_argument("--hierarchy", metavar="FILE.json",
+    g.add_argument("--hierarchy", metavar="FILE.json",
                    help="a hierarchy over the suite's classes (default: the suite's own, e.g. QUBA-mini's "
                         "fine -> mid -> coarse)")
-    p.add_argument("--images", type=int, metavar="N", help="certify only the first N images (default: all)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="B", help="noise samples per forward pass")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    g.add_argument("--images", type=int, metavar="N", help="certify only the first N images (default: all)")
+    g.add_argument("--batch-size", type=int, metavar="B", help=f"noise samples per forward pass (default {CLI_BATCH_SIZE})")
+    from quba.cli._further_options import add_option_flag
+
+    add_option_flag(g)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise and the bootstrap (default 0)")
     p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or cuda:<i>")
     p.add_argument("--output", "-o", default="results", metavar="DIR",
                    help="results folder for the record (DIR/<suite>/records/; default results)")
@@ -72,17 +76,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: noise samples per forward pass of `quba certify` (the Python API's default: CertifyConfig's, 32)
+CLI_BATCH_SIZE = 64
+#: certify's flags: aliases of --option certified_information_gain.KEY (quba/cli/_further_options.py)
+ALIASES = tuple((key, f"--{key.replace('_', '-')}", (("certified_information_gain", key),))
+                for key in ("sigma", "n0", "n", "tau", "alpha", "correction", "thresholds", "hierarchy", "images",
+                            "batch_size")) + (("adaptive", "--adaptive/--flat", (("certified_information_gain",
+                                                                                  "adaptive"),)),)
+
+
 def options(args) -> dict:
-    o = {"sigma": args.sigma, "n0": args.n0, "n": args.n, "tau": args.tau, "alpha": args.alpha,
-         "correction": args.correction, "adaptive": args.adaptive, "batch_size": args.batch_size,
-         "seed": args.seed}
-    if args.thresholds is not None:
-        o["thresholds"] = tuple(args.thresholds)
-    if args.hierarchy:
-        o["hierarchy"] = args.hierarchy
-    if args.images is not None:
-        o["images"] = args.images
-    return o
+    """The dimension's options of the flags and every --option (`further_options`); an --option
+    of another dimension is refused (certify measures this one)."""
+    from quba.cli._further_options import further_options
+    from quba.engine.certify import DIMENSION
+    from quba.errors import QubaError
+
+    given = further_options(args, ALIASES)
+    others = [d for d in given if d != DIMENSION]
+    if others:
+        raise QubaError(f"--option {others[0]}.*: quba certify measures {DIMENSION} only; give its options "
+                        f"(--option {DIMENSION}.KEY=VALUE)")
+    return {"batch_size": CLI_BATCH_SIZE, **given.get(DIMENSION, {})}
 
 
 def run(args) -> int:

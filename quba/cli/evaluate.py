@@ -95,6 +95,7 @@ def register(sub) -> None:
                "  quba evaluate --checkpoint efficientnet-lite0.pth --arch tf_efficientnet_lite0 --remap-keys "
                "--suite imagenet --data-root DIR\n"
                "  quba evaluate mini-cnn-standard --dims adversarial_robustness --protocol paper\n"
+               "  quba evaluate mini-cnn-standard --dims interpretability --option interpretability.grid_size=4\n"
                "  quba evaluate resnet50 --suite imagenet --data-root /data/imagenet --subset 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -20,11 +20,12 @@ Hook contract
 -------------
 ``needs(suite, opts) -> list[SplitRequest]``
     The model outputs the dimension reads. `suite` is the loaded suite, `opts`
-    the evaluation options (a dict: "seed", "subset", "bootstrap", "device",
-    "batch_size", "workers", "strict", "progress", plus the user's options for
-    this dimension under its name, e.g. ``opts["negative_flip_rate"]``; a
-    dimension that declares an options dataclass reads them filled in and
-    checked as ``ctx.options``). A
+    the run's options (a dict: "seed", "subset", "bootstrap", "device",
+    "batch_size", "workers", "strict", "progress", "protocol", "precision"); a
+    dimension that declares an options dataclass reads its own options filled in
+    and checked as ``opts.options`` here and ``ctx.options`` in the other hooks
+    (`quba.dimensions.options`: given as ``options={name: {...}}`` or
+    ``--option NAME.KEY=VALUE``), never from raw dicts. A
     `SplitRequest` names a split of the suite (ask the suite which one serves a
     role: ``role_splits(suite, "clean")``) and optionally ``attack`` (None,
     "fgsm" or "pgd", with ``params``), ``model`` (another model's spec, e.g. a
@@ -174,18 +175,12 @@ class Dimension:
         return self.needs is not None and self.compute is not None
 
     def parse_options(self, opts: dict | None):
-        """The options dataclass filled from ``opts[<name>]`` (None without one); an unknown
-        key is a QubaError naming the known ones."""
-        cls = self.options.resolve() if isinstance(self.options, Hook) else self.options
-        if cls is None:
-            return None
-        given = dict((opts or {}).get(self.name) or {})
-        known = set(cls.__dataclass_fields__)
-        bad = [k for k in given if k not in known]
-        if bad:
-            raise QubaError(f"unknown option {bad[0]!r} for {self.name}{closest(bad[0], sorted(known))}; "
-                            f"known: {', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in given.items() if v is not None})
+        """The options dataclass filled from ``opts[<name>]`` and checked
+        (`quba.dimensions.options.check`: an unknown key or a value of the wrong type is a QubaError
+        naming the known ones); None without one."""
+        from quba.dimensions.options import check
+
+        return check(self, (opts or {}).get(self.name))
 
 
 def _check(name: str, dim):

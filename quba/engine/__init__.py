@@ -1,11 +1,12 @@
 """The evaluation engine: `measure_model(model, suite, dims)` -> a record's parts.
 
-Flow: resolve model, suite and dimensions; collect the union of the
-dimensions' `SplitRequest`s (quba/dimensions/__init__.py hook contract); check that
-every split exists (before any work); run each request through the model once
-(`runner.Runner`, cached on disk by `cache.PredictionCache`); compute every
+Flow: the plan (`quba.engine.plan`): model, suite and dimensions resolved, the
+dimensions' options checked, the union of their `SplitRequest`s (quba/dimensions/__init__.py
+hook contract), every split checked to exist (before any work), and the cache key of each
+request, all once; run each request through the model once (`fill`: `runner.Runner`,
+cached on disk by `cache.PredictionCache` under the plan's keys); compute every
 dimension and its bootstrap interval from the cached outputs (`measure`);
-return the record's parts. Writing them (`quba.store`) and placing the model
+return the record's parts, the run's cost in the provenance. Writing them (`quba.store`) and placing the model
 among a reference (`quba.ranking`) is the API's job (quba/api.py): the engine
 imports neither. Input is validated once, by the API; the engine trusts it.
 """
@@ -16,7 +17,8 @@ import platform
 from quba.errors import QubaError
 from quba.numbers import finite_or_none
 
-__all__ = ["measure_model", "resolve_model", "resolve_dims", "dimension_setup", "requested_setup"]
+__all__ = ["measure_model", "measure_plan", "fill", "resolve_model", "resolve_dims", "dimension_setup",
+           "requested_setup"]
 
 
 def resolve_model(model):
@@ -92,62 +94,29 @@ def _versions() -> dict:
             "open_clip": stack["open_clip_torch"]}
 
 
-def collect_requests(dim_objs, suite, opts, originals: dict | None = None):
-    """Union of the requests; 'logits' wins over 'decisions' for the same outputs. A dimension's
-    request may be routed to other outputs (`paper_protocol.route`: under the paper protocol's
-    train mode all, a dimension measured after the attacks reads that run's outputs); `originals`,
-    when given, is filled with {dimension: {routed request: the request the dimension made}}."""
-    from quba.dimensions import SplitRequest
-    from quba.engine.paper_protocol import route
-
-    merged: dict[tuple, SplitRequest] = {}
-    per_dim: dict[str, list[SplitRequest]] = {}
-    for dim in dim_objs:
-        dim.parse_options(opts)  # an unknown option fails before any work
-        reqs = list(dim.needs(suite, opts) or [])
-        for r in reqs:
-            if not isinstance(r, SplitRequest):
-                raise TypeError(f"dimension {dim.name}: needs() must return SplitRequest objects, got {r!r}")
-        routed = [route(dim.name, r, opts) for r in reqs]
-        if originals is not None:
-            originals[dim.name] = dict(zip(routed, reqs))
-        per_dim[dim.name] = routed
-        for r in routed:
-            key = (r.split, r.attack, tuple(r.params), r.model)
-            old = merged.get(key)
-            if old is None or (old.outputs == "decisions" and r.outputs == "logits"):
-                merged[key] = SplitRequest(r.split, r.attack, tuple(r.params), r.model,
-                                           "logits" if (old and old.outputs == "logits") else r.outputs)
-    return merged, per_dim
-
-
-def measure_model(model, suite, dims=None, *, data_root=None, subset=None, bootstrap=200, device="auto",
-                  batch_size=256, workers=0, seed=0, strict=False, progress=True,
-                  options: dict | None = None, cache_root=None, precision="auto", threads=None,
-                  protocol: str = "quba", input_size=None, interpolation=None, crop_pct=None,
-                  replicates: dict | None = None, split_check=None, paper_order=None,
-                  paper_train_mode=None) -> dict:
+def measure_model(model, suite, dims=None, *, data_root=None, cache_root=None, replicates: dict | None = None,
+                  split_check=None, **run) -> dict:
     """Measure `model` on `dims` (default: the nine QUBA dimensions) of `suite`.
 
     model: a model id (`mini-...`, catalog ids), "FILE.py:FUNCTION", an nn.Module
       (taking [0, 1] images, returning logits) or a `quba.zoo.base.LoadedModel`.
     suite: a suite name (with `data_root` for suites read from disk) or a loaded suite object.
     dims: names or aliases (list or comma-separated); only their splits run.
-    subset: N images per class (fixed, stratified); bootstrap: resamples (0: off).
-    device: auto | cpu | cuda | cuda:i. precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
-      fp32 | bf16; part of the cache key and recorded per split. threads: torch threads of
-      this process (default: torch's, all cores).
-    protocol: quba (default) | paper: adversarial robustness as the QUBA
-      authors' code measured it (quba/engine/paper_protocol.py); paper_order
-      (shuffled | suite) and paper_train_mode (attack | all) are its options.
-    input_size, interpolation, crop_pct: the ImageNet evaluation transform a
-      module without its own preprocess gets on image-file suites
-      (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the
-      defaults, these override).
+    run: the run's options (`quba.engine.plan.RunOptions`; an unknown keyword is a TypeError):
+      subset: N images per class (fixed, stratified); bootstrap: resamples (0: off);
+      device: auto | cpu | cuda | cuda:i; precision: auto (bf16 autocast on CUDA, fp32 on CPU) |
+      fp32 | bf16, part of the cache key and recorded per split; threads: torch threads of this
+      process (default: torch's, all cores); batch_size, workers, seed, strict, progress;
+      protocol: quba (default) | paper: adversarial robustness as the QUBA authors' code measured
+      it (quba/engine/paper_protocol.py), paper_order (shuffled | suite) and paper_train_mode
+      (attack | all) its options; input_size, interpolation, crop_pct: the ImageNet evaluation
+      transform a module without its own preprocess gets on image-file suites
+      (quba/zoo/eval_transform.py; a timm module's pretrained_cfg gives the defaults, these
+      override); options: the dimensions' options, {dimension: {key: value}}
+      (quba/dimensions/options.py), handed to their hooks as `ctx.options`.
+    cache_root: folder of the prediction cache (default $QUBA_CACHE/predictions).
     replicates: a dict to fill with each dimension's `bootstrap` bootstrap
       replicates (paired across models: same seed, same draws; rank stability).
-    options: per-dimension options, passed to hooks as opts[<dimension>].
-      cache_root: folder of the prediction cache (default $QUBA_CACHE/predictions).
     split_check: called with the loaded splits ({name: split}) before any forward pass; returns
       {name: {"complete": bool, ...}} (quba.datasets.completeness_hook: counts against the
       expected ones, one warning line when short), kept per split in the record.
@@ -155,193 +124,168 @@ def measure_model(model, suite, dims=None, *, data_root=None, subset=None, boots
     dimensions, splits, metadata, provenance, pass counts); `quba.api.evaluate` validates
     the input before and makes, writes and places the record after. Nothing is written.
     """
-    from quba import dimensions as D
-    from quba.engine import measure
-    from quba.engine.cache import PredictionCache, ScoreCache
-    from quba.engine.runner import Runner, resolve_device, resolve_precision
-    from quba.suites.base import Split
+    from quba.engine.plan import make_plan, run_options
 
-    # 1. Resolve (the API validated the input before).
-    names = resolve_dims(dims)
-    dev = resolve_device(device)
-    precision = resolve_precision(precision, dev)
-    suite_obj = load_suite(suite, data_root)
-    loaded = resolve_model(model)
-    code_fingerprint = loaded.code_fingerprint()  # as loaded (the sweep verifies a record against this)
-    transform_source = "model" if loaded.preprocess is not None else None
-    opts = {"seed": seed, "subset": subset, "bootstrap": bootstrap, "device": str(dev), "batch_size": batch_size,
-            "workers": workers, "strict": strict, "progress": progress, "protocol": protocol,
-            "precision": precision, **_paper_opts(protocol, paper_order, paper_train_mode), **(options or {})}
-    dim_objs = [D.get(n) for n in names]
-    originals: dict = {}
-    requests, per_dim = collect_requests(dim_objs, suite_obj, opts, originals)
-    known_splits = set(suite_obj.split_names())
-    # a generated suite makes its missing splits in parallel, in the background while the model runs
-    # on the splits already there (val first); other suites prepare nothing
-    needed = [r.split for d in dim_objs for r in per_dim[d.name] if r.split in known_splits]
-    pending = set(suite_obj.prepare(needed, background=True)) - {"val"}
-    splits = {}
-    for dim in dim_objs:
-        for r in per_dim[dim.name]:
-            if r.split in splits:
-                continue
-            if r.split not in known_splits:
-                _finish(suite_obj)
-                raise QubaError(f"dimension {dim.name} needs split {r.split!r}, which suite "
-                                f"{suite_obj.name!r} does not have")
-            if r.split in pending:
-                continue  # generated in the background; the runner waits for it when it gets there
-            try:
-                splits[r.split] = suite_obj.split(r.split)
-            except QubaError as exc:
-                _finish(suite_obj)
-                msg = str(exc)
-                raise QubaError(msg if dim.name in msg else f"{dim.name}: {msg}") from None
-            if not isinstance(splits[r.split], Split):
-                _finish(suite_obj)
-                raise QubaError(f"suite {suite_obj.name!r} gave a {type(splits[r.split]).__name__} for split "
-                                f"{r.split!r}, not a quba.suites.base.Split (docs/adding-a-suite.md)")
-            if len(splits[r.split]) == 0:
-                _finish(suite_obj)
-                raise QubaError(f"{dim.name}: split {r.split!r} of suite {suite_obj.name!r} has no images")
-    statuses = split_check(splits) if split_check is not None else {}
-    if loaded.preprocess is None and _needs_transform(splits.values()):
-        loaded, transform_source = with_eval_transform(loaded, input_size, interpolation, crop_pct)
-    # 2. Outputs: each request once, from the cache when it is there.
+    plan = make_plan(model, load_suite(suite, data_root), dims, run_options(**run), split_check=split_check)
+    return measure_plan(plan, cache_root=cache_root, replicates=replicates)
+
+
+def measure_plan(plan, *, cache_root=None, replicates: dict | None = None) -> dict:
+    """`measure_model` of a made plan (`quba.engine.plan`): its outputs (`fill`), every dimension
+    and its interval from them, the record's parts."""
+    outputs, runners = fill(plan, cache_root)
+    results = _dimensions(plan, outputs, cache_root, replicates)
+    return _record_parts(plan, outputs, runners, results)
+
+
+def fill(plan, cache_root=None):
+    """({request: SplitOutputs}, {model spec: Runner}) of the plan's selected requests: each run
+    once, under the plan's cache fields, from the prediction cache when it is there. The runners
+    are closed (their counts kept); a generated suite's background work is ended."""
+    from quba.engine.cache import PredictionCache
+    from quba.engine.runner import Runner
+
     cache = PredictionCache(cache_root)
-    common = dict(device=dev, batch_size=batch_size, workers=workers, seed=seed, subset=subset, strict=strict,
-                  progress=progress, cache=cache, precision=precision, threads=threads)
-    runners = {None: Runner(loaded, suite_obj, **common)}
-    runners[None]._splits.update(splits)
-    outputs = {}
+    runners, outputs = {}, {}
     try:
-        for r in requests.values():
-            if r.model not in runners:
-                runners[r.model] = Runner(resolve_model(r.model), suite_obj, **common)
-                runners[r.model]._splits.update(splits)
-            outputs[r] = runners[r.model].outputs(r)
+        for r in plan.selected:
+            run = runners.get(r.model)
+            if run is None:
+                run = runners[r.model] = Runner(plan.models[r.model], plan.suite, cache=cache,
+                                                fingerprints=plan.fingerprints[r.model],
+                                                suite_fingerprint=plan.suite_fingerprint, **plan.runner_kwargs())
+                run._splits.update(plan.splits)
+            outputs[r] = run.outputs(r, plan.fields[r])
     finally:
         for run in runners.values():
             run.close()
-        _finish(suite_obj)
-    by_loose = {(r.split, r.attack, tuple(r.params), r.model): o for r, o in outputs.items()}
+        _finish(plan.suite)
+    return outputs, runners
 
-    # 3. Dimensions and their intervals.
-    results, details = {}, {}
-    for dim in dim_objs:
-        asked = originals.get(dim.name, {})  # the dimension reads its outputs under the requests it made
-        mine = {asked.get(r, r): by_loose[(r.split, r.attack, tuple(r.params), r.model)] for r in per_dim[dim.name]}
-        ctx = measure.Context(dimension=dim.name, suite=suite_obj, model=loaded, opts=opts, device=dev,
-                              outputs=mine, split_fn=lambda n: splits[n] if n in splits else suite_obj.split(n))
-        ctx.fingerprints = {"model_fingerprint": runners[None].fingerprint, "model_code": runners[None].code_fingerprint}
-        fields = {asked.get(r, r): runners[r.model].cache_fields(r) for r in per_dim[dim.name] if r.model in runners}
-        res, value, lo, hi, reps = measure.measure(dim, ctx, bootstrap, seed, cache=ScoreCache(cache_root),
-                                                   request_fields=fields)
-        if bootstrap > 0 and replicates is not None:
+
+def _dimensions(plan, outputs: dict, cache_root, replicates) -> dict:
+    """{dimension: its record entry}: each dimension and its interval from the plan's outputs."""
+    from quba.engine import measure
+    from quba.engine.cache import ScoreCache
+
+    run, splits, suite = plan.run, plan.splits, plan.suite
+    scores = ScoreCache(cache_root)
+    fps = {"model_fingerprint": plan.fingerprints[None][0], "model_code": plan.fingerprints[None][1],
+           "suite_fingerprint": plan.suite_fingerprint}
+    results = {}
+    for dim in plan.requests.dimensions:
+        served = plan.requests.per_dim[dim.name]  # {the request it made: the request that serves it}
+        ctx = measure.Context(dimension=dim.name, suite=suite, model=plan.model, opts=plan.opts[dim.name],
+                              device=plan.device, outputs={asked: outputs[r] for asked, r in served.items()},
+                              split_fn=lambda n: splits[n] if n in splits else suite.split(n))
+        ctx.fingerprints = fps
+        ctx.models = plan.models  # {spec: LoadedModel}: a teacher or reference, resolved once by the plan
+        res, value, lo, hi, reps = measure.measure(dim, ctx, run.bootstrap, run.seed, cache=scores,
+                                                   request_fields={a: plan.fields[r] for a, r in served.items()})
+        if run.bootstrap > 0 and replicates is not None:
             import numpy as np
 
-            replicates[dim.name] = reps if reps is not None and reps.size else np.full(bootstrap, value)
+            replicates[dim.name] = reps if reps is not None and reps.size else np.full(run.bootstrap, value)
         entry = {k: finite_or_none(v, lenient=False) for k, v in (("value", value), ("lo", lo), ("hi", hi))}
         if isinstance(res, dict):
             extra = {k: v for k, v in res.items() if k != "value"}
             if extra:
                 entry["details"] = _jsonable(extra)
-        setup = dimension_setup(dim.name, opts, entry.get("details"))
+        setup = dimension_setup(dim.name, plan.opts[dim.name], entry.get("details"), plan.requests.given)
         if setup:
             entry["setup"] = setup
         results[dim.name] = entry
+    return results
 
-    # 4. The record's parts (quba.store.schema.make_record).
-    main = runners[None]
+
+def _record_parts(plan, outputs: dict, runners: dict, results: dict) -> dict:
+    """The record's parts (quba.store.schema.make_record), with the run's cost in the provenance."""
+    run, loaded, dev = plan.run, plan.model, plan.device
     forward, attack, split_info = {}, {}, {}
-    for run in runners.values():
-        forward.update(run.forward_passes)
-        attack.update(run.attack_passes)
+    for runner in runners.values():
+        forward.update(runner.forward_passes)
+        attack.update(runner.attack_passes)
     for r, out in outputs.items():
-        run = runners[r.model]
-        key_fields = run.cache_fields(r)
-        split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in run.from_cache,
-                             "seconds": round(run.seconds.get(r.key, 0.0), 3), "outputs": r.outputs,
+        runner, key_fields = runners[r.model], plan.fields[r]
+        split_info[r.key] = {"images": len(out), "skipped": out.skipped, "cached": r.key in runner.from_cache,
+                             "seconds": round(runner.seconds.get(r.key, 0.0), 3), "outputs": r.outputs,
                              "device": key_fields["device"], "precision": key_fields["precision"]}
-        if r.split in statuses:
-            split_info[r.key].update(statuses[r.split])
+        if r.split in plan.statuses:
+            split_info[r.key].update(plan.statuses[r.split])
         if r.attack:
             attack.setdefault(r.key, 0)
         else:
             forward.setdefault(r.key, 0)
-    meta = _metadata(loaded)
+    paper = run.paper
     return {
         "model": loaded.id,
-        "suite": suite_obj.name,
+        "suite": plan.suite.name,
         "dimensions": results,
         "forward_passes": forward,
         "attack_passes": attack,
         "splits": split_info,
-        "metadata": meta,
+        "metadata": _metadata(loaded),
         "provenance": {
-            **_versions(), "seed": seed, "device": str(dev),
-            "device_name": _device_name(dev), "autocast": "bfloat16" if precision == "bf16" else None,
-            "precision": precision, "protocol": protocol,
-            "paper_options": {"order": opts["paper_order"], "train_mode": opts["paper_train_mode"]}
-            if "paper_order" in opts else None,
+            **_versions(), "seed": run.seed, "device": str(dev),
+            "device_name": _device_name(dev), "autocast": "bfloat16" if plan.precision == "bf16" else None,
+            "precision": plan.precision, "protocol": run.protocol,
+            "paper_options": {"order": paper.order, "train_mode": paper.train_mode} if paper else None,
             "transform": _transform_of(loaded),
-            "transform_source": transform_source,
-            "suite": suite_obj.name, "suite_version": str(suite_obj.version),
-            "suite_fingerprint": suite_obj.fingerprint(), "model_fingerprint": main.fingerprint,
-            "code_fingerprint": code_fingerprint,
-            "transform_overrides": transform_overrides(input_size, interpolation, crop_pct),
-            "subset": subset, "subset_seed": 0 if subset else None, "bootstrap": bootstrap,
-            "batch_size": batch_size, "parameters_m": loaded.parameters_m,
+            "transform_source": plan.transform_source,
+            "suite": plan.suite.name, "suite_version": str(plan.suite.version),
+            "suite_fingerprint": plan.suite_fingerprint, "model_fingerprint": plan.fingerprints[None][0],
+            "code_fingerprint": plan.code_fingerprint,
+            "transform_overrides": run.transform_overrides(),
+            "subset": run.subset, "subset_seed": 0 if run.subset else None, "bootstrap": run.bootstrap,
+            "batch_size": run.batch_size, "parameters_m": loaded.parameters_m,
             "parameters_full_m": loaded.parameters_full_m,
+            "cost": run_cost(forward, attack, split_info),
         },
     }
 
 
-def dimension_setup(name: str, opts: dict, details: dict | None = None) -> dict:
+def run_cost(forward: dict, attack: dict, splits: dict) -> dict:
+    """What the run that wrote a record cost: forward passes, attack passes (every pass an attack
+    made), and how many of its split requests were served from the prediction cache."""
+    return {"forward_passes": int(sum(forward.values())), "attack_passes": int(sum(attack.values())),
+            "splits_from_cache": sum(1 for s in splits.values() if s.get("cached")), "splits": len(splits)}
+
+
+def dimension_setup(name: str, opts: dict, details: dict | None = None, options: dict | None = None) -> dict:
     """What, besides the model and the suite, decides a dimension's value, stored with the value in
     the record: the protocol (for the dimensions whose protocols differ; under `--protocol paper` also
     its options and the batch size, `paper_protocol.setup`), the options the user gave the dimension
     (from its options declaration, so a plugin's are covered), and the attribution method it resolved
     to (details). `requested_setup` is the part the options decide (the sweep compares it)."""
-    setup = requested_setup(name, opts)
+    setup = requested_setup(name, opts, options)
     if isinstance(details, dict) and isinstance(details.get("method"), str):
         setup["method"] = details["method"]
     return setup
 
 
-def requested_setup(name: str, opts: dict) -> dict:
+def requested_setup(name: str, opts: dict, options: dict | None = None) -> dict:
     """The part of a dimension's setup that the evaluation's options decide, before any work:
-    {protocol, paper, options}, each only where it applies (see `dimension_setup`)."""
+    {protocol, paper, options}, each only where it applies (see `dimension_setup`). opts: the run's
+    options (protocol, paper options, batch size); options: the dimensions' options as given
+    ({dimension: {key: value}}; None: the dict entries of `opts`, its older form)."""
     import dataclasses
 
     from quba import dimensions as D
+    from quba.dimensions.options import check, normalize
     from quba.engine import paper_protocol as P
 
     opts = opts or {}
+    if options is None:
+        options = {k: v for k, v in opts.items() if isinstance(v, dict)}
     setup = {}
     if name in P.PROTOCOL_DIMENSIONS:
         setup["protocol"] = str(opts.get("protocol") or "quba")
     setup.update(P.setup(name, opts))
-    parsed = D.get(name).parse_options(opts) if D.is_known(name) else None
+    parsed = check(D.get(name), normalize(options).get(D.canonical(name))) if D.is_known(name) else None
     given = {k: v for k, v in dataclasses.asdict(parsed).items() if v is not None} if parsed is not None else {}
     if given:
         setup["options"] = _jsonable(given)
     return setup
-
-
-def _paper_opts(protocol: str, order, train_mode) -> dict:
-    """The paper protocol's options in the engine's options dict (none under the quba protocol)."""
-    from quba.engine.paper_protocol import check_options
-
-    o = check_options(protocol, order, train_mode)
-    return {} if o is None else {"paper_order": o.order, "paper_train_mode": o.train_mode}
-
-
-def transform_overrides(input_size=None, interpolation=None, crop_pct=None) -> dict | None:
-    """The user's --input-size/--interpolation/--crop-pct as given (None: none), for the provenance."""
-    given = {"input_size": input_size, "interpolation": interpolation, "crop_pct": crop_pct}
-    given = {k: v for k, v in given.items() if v is not None}
-    return given or None
 
 
 def _finish(suite) -> None:

@@ -14,8 +14,9 @@ Dimensions (declared in quba/dimensions/builtin.py; docs/metrics.md#further-dime
                             the teacher's top-1 class, on `val` images (at most ``max_images``,
                             a fixed seeded selection); option ``teacher``
 
-Options are read from ``opts[<dimension>][key]``, then ``opts[key]`` (so one
-``--teacher`` serves both teacher dimensions).
+Each hook reads its dimension's options, filled and checked once per evaluation, as
+``ctx.options`` (``opts.options`` in ``needs``; the dataclasses of quba/dimensions/options.py).
+One ``--teacher`` (or ``options={"teacher": ID}``) sets both teacher dimensions' option.
 """
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ SPLIT = "val"
 EXPLANATION_DEFAULTS = {"method": "input_x_gradient", "max_images": 1000, "batch_size": 64}
 
 
-def option(opts: dict, key: str, dims: tuple[str, ...], default=None):
-    for d in dims:
-        sub = opts.get(d)
-        if isinstance(sub, dict) and sub.get(key) is not None:
-            return sub[key]
-    return opts.get(key, default) if opts.get(key) is not None else default
+def _given(options, defaults: dict) -> dict:
+    """`defaults` with the fields of an options dataclass that were given (not None)."""
+    out = dict(defaults)
+    for k in out:
+        v = getattr(options, k, None) if options is not None else None
+        if v is not None:
+            out[k] = v
+    return out
 
 
 # ---------------------------------------------------------------------------- images
@@ -71,15 +74,12 @@ class SplitImages:
 
 # ---------------------------------------------------------------------------- interpretability
 
-def pointing_options(suite, opts) -> dict:
+def pointing_options(suite, options) -> dict:
+    """The pointing game's settings: its defaults, the suite's (QUBA-mini: fewer grids; no branching
+    on suite names here), then the options given (`PointingOptions`)."""
     from quba.engine.pointing_game import DEFAULTS
 
-    # the suite may override defaults (QUBA-mini: fewer grids); no branching on suite names here
-    base = {**DEFAULTS, **suite.option_defaults.get("interpretability", {})}
-    user = opts.get("interpretability") or {}
-    for k in base:
-        if user.get(k) is not None:
-            base[k] = user[k]
+    base = _given(options, {**DEFAULTS, **suite.option_defaults.get("interpretability", {})})
     from quba.zoo.attribution import check_method
 
     base["method"] = check_method(base["method"])
@@ -87,7 +87,7 @@ def pointing_options(suite, opts) -> dict:
 
 
 def interpretability_needs(suite, opts):
-    pointing_options(suite, opts)
+    pointing_options(suite, opts.options)
     return [SplitRequest(SPLIT)]
 
 
@@ -98,7 +98,7 @@ def interpretability_scores(ctx):
     from quba.engine.pointing_game import run_pointing_game
 
     out = ctx.outputs(SPLIT)
-    po = pointing_options(ctx.suite, ctx.opts)
+    po = pointing_options(ctx.suite, ctx.options)
     images = SplitImages(ctx.split(SPLIT), ctx.model.preprocess)
     module = ctx.model.module.to(ctx.device).eval()
 
@@ -127,19 +127,17 @@ def interpretability_compute(ctx):
 
 # ---------------------------------------------------------------------------- negative flips
 
-NF_DIMS = ("negative_flip_rate",)
-
-
-def reference_model(opts) -> str:
-    ref = option(opts, "reference_model", NF_DIMS)
+def reference_model(options) -> str:
+    ref = getattr(options, "reference_model", None)
     if not ref:
         raise QubaError("negative_flip_rate compares the model with a declared reference ('legacy') model; "
-                        "pass --reference-model ID (e.g. --reference-model mini-cnn-standard)")
+                        "pass --reference-model ID (e.g. --reference-model mini-cnn-standard; or --option "
+                        "negative_flip_rate.reference_model=ID)")
     return str(ref)
 
 
 def negative_flips_needs(suite, opts):
-    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=reference_model(opts))]
+    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=reference_model(opts.options))]
 
 
 def _weight(ctx, pairs):
@@ -166,7 +164,7 @@ def negative_flips_compute(ctx):
 
     from quba.metrics.flips import negative_flip_rate
 
-    ref = reference_model(ctx.opts)
+    ref = reference_model(ctx.options)
     new, old = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=ref)), "negative_flip_rate")
     if ctx.weighted:
         return negative_flip_rate(new.labels, old.decisions, new.decisions, sample_weight=_weight(ctx, new))
@@ -176,37 +174,32 @@ def negative_flips_compute(ctx):
 
 # ---------------------------------------------------------------------------- teacher–student
 
-TEACHER_DIMS = ("teacher_agreement", "explanation_similarity")
-
-
-def teacher_model(opts) -> str:
-    t = option(opts, "teacher", TEACHER_DIMS)
+def teacher_model(options) -> str:
+    t = getattr(options, "teacher", None)
     if not t:
         raise QubaError("teacher_agreement and explanation_similarity compare the model with its teacher; "
-                        "pass --teacher ID (e.g. --teacher mini-cnn-standard)")
+                        "pass --teacher ID (e.g. --teacher mini-cnn-standard; or --option DIMENSION.teacher=ID)")
     return str(t)
 
 
 def teacher_needs(suite, opts):
-    explanation_options(opts)  # a bad method fails before any work
-    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=teacher_model(opts))]
+    explanation_options(opts.options)  # a bad method fails before any work
+    return [SplitRequest(SPLIT), SplitRequest(SPLIT, model=teacher_model(opts.options))]
 
 
 def teacher_agreement_compute(ctx):
     from quba.metrics.flips import top1_agreement
 
-    t = teacher_model(ctx.opts)
+    t = teacher_model(ctx.options)
     student, teacher = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)), "teacher_agreement")
     value = top1_agreement(teacher.preds, student.preds, sample_weight=_weight(ctx, student))
     return value if ctx.weighted else {"value": value, "teacher": t, "n": int(len(student))}
 
 
-def explanation_options(opts) -> dict:
-    o = dict(EXPLANATION_DEFAULTS)
-    user = opts.get("explanation_similarity") or {}
-    for k in o:
-        if user.get(k) is not None:
-            o[k] = user[k]
+def explanation_options(options) -> dict:
+    """explanation_similarity's settings: `EXPLANATION_DEFAULTS`, then the options given (teacher
+    agreement's `TeacherOptions` has none of these: the defaults)."""
+    o = _given(options, EXPLANATION_DEFAULTS)
     from quba.zoo.attribution import check_method
 
     o["method"] = check_method(o["method"])
@@ -261,11 +254,11 @@ def explanation_similarity_scores(ctx):
     from quba.dimensions import Scores
     from quba.engine import resolve_model
 
-    t = teacher_model(ctx.opts)
-    eo = explanation_options(ctx.opts)
+    t = teacher_model(ctx.options)
+    eo = explanation_options(ctx.options)
     student_out, teacher_out = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)),
                                       "explanation_similarity")
-    teacher = resolve_model(t)
+    teacher = (getattr(ctx, "models", None) or {}).get(t) or resolve_model(t)  # the plan's, resolved once
     pos = select_images(len(student_out), eo["max_images"])
     cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
                                   teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),

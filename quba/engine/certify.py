@@ -236,47 +236,57 @@ def segmentation_data(suite, images: int | None = None):
     return np.asarray(sp.images[:n]), np.asarray(sp.meta["seg"][:n])
 
 
-def _options(opts: dict) -> tuple[CertifyConfig, dict]:
-    o = dict(opts.get(DIMENSION) or {})
-    known = {f for f in CertifyConfig.__dataclass_fields__}
-    extra = {k: o.pop(k) for k in list(o) if k not in known}
-    unknown = [k for k in extra if k not in ("images", "hierarchy")]
-    if unknown:
-        raise QubaError(f"unknown option {unknown[0]!r} for {DIMENSION}; known: "
-                        f"{', '.join(sorted(known | {'images', 'hierarchy'}))}")
-    o.setdefault("seed", opts.get("seed", 0))
-    return CertifyConfig(**o), extra
-
-
 @dataclass
 class CertifyOptions(CertifyConfig):
     """The options of the certified_information_gain dimension: CertifyConfig, plus how many images
-    of the segmentation split (None: all) and a hierarchy JSON file (None: the suite's)."""
+    of the segmentation split (None: all) and a hierarchy JSON file (None: the suite's). The noise
+    seed defaults to the run's --seed."""
 
+    seed: int | None = None
     images: int | None = None
     hierarchy: str | None = None
 
 
-def run_for(model, suite, opts: dict, device="cpu", progress: bool = True) -> CertifyResult:
-    """Certify a loaded model on the suite's segmentation split with the options in
-    `opts[DIMENSION]` (CertifyConfig fields, plus "images" and "hierarchy")."""
-    config, extra = _options(opts)
+def config_of(options: CertifyOptions | None, seed: int = 0) -> CertifyConfig:
+    """The CertifyConfig of the dimension's options (its noise seed: the run's `seed` unless given)."""
+    o = options or CertifyOptions()
+    fields = {k: getattr(o, k) for k in CertifyConfig.__dataclass_fields__}
+    fields["seed"] = int(seed if o.seed is None else o.seed)
+    return CertifyConfig(**fields)
+
+
+def check_options(suite, options: CertifyOptions | None, seed: int = 0) -> CertifyConfig:
+    """The config, validated against the suite's hierarchy and split (one QubaError line), before any work."""
+    config = config_of(options, seed)
+    config.validate(suite_hierarchy(suite, getattr(options, "hierarchy", None)))
+    images = getattr(options, "images", None)
+    if images is not None and images < 1:
+        raise QubaError(f"--images must be at least 1, got {images}")
+    return config
+
+
+def run_for(model, suite, options: CertifyOptions | None = None, device="cpu", progress: bool = True,
+            seed: int = 0) -> CertifyResult:
+    """Certify a loaded model on the suite's segmentation split with the dimension's options (the
+    noise seed: the run's `seed` unless the options give one)."""
+    config = config_of(options, seed)
+    hierarchy_file = getattr(options, "hierarchy", None)
     module = getattr(model, "module", model)
-    hierarchy = suite_hierarchy(suite, extra.get("hierarchy"))
-    images, labels = segmentation_data(suite, extra.get("images"))
+    hierarchy = suite_hierarchy(suite, hierarchy_file)
+    images, labels = segmentation_data(suite, getattr(options, "images", None))
     res = certify_segmentation(module.to(device), images, labels, hierarchy, config, progress=progress,
                                desc=f"certify {getattr(model, 'id', '')}".strip(), device=device)
-    res.config.update({"images": int(len(images)), "hierarchy": extra.get("hierarchy") or "suite",
+    res.config.update({"images": int(len(images)), "hierarchy": hierarchy_file or "suite",
                        "levels": hierarchy.levels, "classes": hierarchy.num_classes})
     return res
 
 
 def hook_needs(suite, opts) -> list:
-    """Engine hook: no cached classifier outputs; the split must exist."""
+    """Engine hook: no cached classifier outputs; the split must exist and the options hold."""
     if SPLIT not in suite.split_names():
         raise QubaError(f"{DIMENSION} needs a {SPLIT!r} split, which suite {suite.name!r} does not have "
                         "(use --suite mini)")
-    _options(opts)  # bad options fail before any work
+    check_options(suite, opts.options, opts.get("seed", 0))  # bad options fail before any work
     return []
 
 
@@ -285,7 +295,8 @@ def hook_scores(ctx):
     resamples the images), the summary as details."""
     from quba.dimensions import Scores
 
-    res = run_for(ctx.model, ctx.suite, ctx.opts, device=ctx.device, progress=ctx.opts.get("progress", True))
+    res = run_for(ctx.model, ctx.suite, ctx.options, device=ctx.device, progress=ctx.opts.get("progress", True),
+                  seed=ctx.opts.get("seed", 0))
     s = res.summary
     info = {"class_certified_information_gain": s["class_certified_information_gain"],
             "abstain_rate": s["abstain_rate"], "certified_accuracy": s["certified_accuracy"],

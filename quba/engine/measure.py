@@ -45,7 +45,7 @@ class Context:
         self.opts = opts
         self.device = device
         self._outputs = outputs  # SplitRequest -> SplitOutputs
-        self._loose = {_loose(r): o for r, o in outputs.items()}
+        self._loose: dict | None = None  # by (split, attack, model), made on the first inexact read
         self._split_fn = split_fn or (lambda name: suite.split(name))
         self.rng = rng if rng is not None else dimension_rng(opts.get("seed", 0), dimension)
         self._scores = scores
@@ -63,6 +63,8 @@ class Context:
             request = SplitRequest(request)
         if request in self._outputs:
             return self._outputs[request]
+        if self._loose is None:
+            self._loose = {_loose(r): o for r, o in self._outputs.items()}
         if _loose(request) in self._loose:
             return self._loose[_loose(request)]
         raise KeyError(f"dimension {self.dimension!r} reads {request.key!r}, which its needs() did not request")
@@ -78,7 +80,11 @@ class Context:
 
     @property
     def options(self):
-        """The dimension's options dataclass filled from opts[<dimension>] (None without one)."""
+        """The dimension's options dataclass, filled and checked once per evaluation by the plan
+        (`quba.dimensions.options.HookOptions`); None when it declares none. A context made by hand
+        with a plain `opts` dict: filled from opts[<dimension>]."""
+        if hasattr(self.opts, "options"):
+            return self.opts.options
         return D.get(self.dimension).parse_options(self.opts) if D.is_known(self.dimension) else None
 
     # -- resampling ----------------------------------------------------------
@@ -224,7 +230,7 @@ def score_fields(dim: D.Dimension, ctx: Context, request_fields: dict) -> dict:
     the cache fields of every output it reads (other models' fingerprints among them)."""
     import dataclasses
 
-    opts = dim.parse_options(ctx.opts)
+    opts = ctx.options
     fps = getattr(ctx, "fingerprints", None) or {}
     fp, code = fps.get("model_fingerprint"), fps.get("model_code")
     if fp is None and ctx.model is not None and hasattr(ctx.model, "fingerprint"):
@@ -233,7 +239,8 @@ def score_fields(dim: D.Dimension, ctx: Context, request_fields: dict) -> dict:
         code = ctx.model.code_fingerprint()
     return {"dimension": dim.name, "options": dataclasses.asdict(opts) if opts is not None else None,
             "model_fingerprint": fp, "model_code": code, "suite": ctx.suite.name,
-            "suite_version": str(ctx.suite.version), "suite_fingerprint": ctx.suite.fingerprint(),
+            "suite_version": str(ctx.suite.version),
+            "suite_fingerprint": fps.get("suite_fingerprint") or ctx.suite.fingerprint(),
             "seed": ctx.opts.get("seed", 0),
             "requests": sorted([r.key, request_fields.get(r)] for r in ctx._outputs)
             if request_fields else sorted(r.key for r in ctx._outputs)}

@@ -256,6 +256,7 @@ def _after_plan(runner, request_opts: PaperOptions):
     attacks (`AFTER`), over the splits quba's dimensions read. A dimension this suite cannot serve is
     left out (the authors' run would have stopped there)."""
     from quba import dimensions as D
+    from quba.dimensions.options import HookOptions
     from quba.suites.base import role_splits
 
     suite = runner.suite
@@ -263,7 +264,7 @@ def _after_plan(runner, request_opts: PaperOptions):
     plan = []
     for name, mode, repeats in AFTER:
         try:
-            reqs = D.get(name).needs(suite, {"protocol": "quba", "seed": runner.seed})
+            reqs = D.get(name).needs(suite, HookOptions({"protocol": "quba", "seed": runner.seed}, name))
         except QubaError:
             continue
         passes = []

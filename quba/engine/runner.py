@@ -343,7 +343,10 @@ class Runner:
 
     def __init__(self, model, suite, *, device="cpu", batch_size=256, workers=0, seed=0,
                  subset=None, strict=False, progress=True, cache: PredictionCache | None = None,
-                 precision="auto", threads=None, attack_batch=None, keep_decoded_bytes=None):
+                 precision="auto", threads=None, attack_batch=None, keep_decoded_bytes=None,
+                 fingerprints: tuple | None = None, suite_fingerprint: str | None = None):
+        """fingerprints: (weights, code) of `model` and suite_fingerprint, when the caller hashed them
+        already (`quba.engine.plan.Plan`); else each is hashed once, on first use."""
         import torch
 
         self.model = model
@@ -362,8 +365,8 @@ class Runner:
         self.skipped: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
         self._bucket: dict | None = None
-        self._fingerprint: str | None = None
-        self._code_fingerprint: str | None = None
+        self._fingerprint, self._code_fingerprint = fingerprints or (None, None)
+        self._suite_fingerprint = suite_fingerprint
         self._splits: dict = {}
         self._moved = False
         self.precision = resolve_precision(precision, self.device)
@@ -397,6 +400,12 @@ class Runner:
             self._code_fingerprint = self.model.code_fingerprint()
         return self._code_fingerprint
 
+    @property
+    def suite_fingerprint(self) -> str:
+        if self._suite_fingerprint is None:
+            self._suite_fingerprint = self.suite.fingerprint()
+        return self._suite_fingerprint
+
     def split(self, name: str):
         if name not in self._splits:
             self._splits[name] = self.suite.split(name)
@@ -409,32 +418,21 @@ class Runner:
         return stratified_subset(split.labels, int(self.subset))
 
     def cache_fields(self, request: SplitRequest) -> dict:
-        """Everything that changes the outputs: weights, the model's code (its classes and their
-        files, attributes, transform), image transform, device and precision, suite, split, subset,
-        attack and its parameters (the protocol and its options among them)."""
-        from quba.engine import paper_protocol
+        """The cache key of a request's outputs on this runner (`quba.engine.plan.cache_fields`, the
+        one function that makes keys; a plan hands its requests' keys to `outputs`)."""
+        from quba.engine.plan import cache_fields
 
-        return {
-            "model_fingerprint": self.fingerprint,
-            "model_code": self.code_fingerprint,
-            "input_size": list(self.model.input_size) if self.model.input_size else None,
-            "preprocess": describe_preprocess(self.model.preprocess),
-            "device": self.device.type,
-            "precision": "fp32" if paper_protocol.is_paper(request.attack) else self.precision,
-            "suite": self.suite.name,
-            "suite_version": str(self.suite.version),
-            "suite_fingerprint": self.suite.fingerprint(),
-            "split": request.split,
-            "subset": self.subset,
-            "attack": request.attack,
-            "params": attack_params(request, self.seed, self.batch_size),
-            "stack": stack_versions(),
-        }
+        return cache_fields(request, model=self.model, fingerprint=self.fingerprint,
+                            code_fingerprint=self.code_fingerprint, suite=self.suite,
+                            suite_fingerprint=self.suite_fingerprint, device=self.device, precision=self.precision,
+                            subset=self.subset, seed=self.seed, batch_size=self.batch_size)
 
     # -- the work ----------------------------------------------------------
-    def outputs(self, request: SplitRequest) -> SplitOutputs:
+    def outputs(self, request: SplitRequest, fields: dict | None = None) -> SplitOutputs:
+        """The outputs of `request`, read from or written to the cache under `fields` (a plan's key
+        of the request; None: `cache_fields`)."""
         split = self.split(request.split)
-        fields = self.cache_fields(request)
+        fields = self.cache_fields(request) if fields is None else fields
         need_logits = request.outputs == "logits"
         out = self.cache.load(fields, need_logits=need_logits)
         if out is None and request.attack is not None and request.attack.startswith("paper_"):

@@ -1,7 +1,9 @@
 """One JSON record per (model, suite) on disk (the schema: quba/store/schema.py).
 
-The record holds values only, so re-evaluating a model with the same values
-leaves its file byte-identical (not even rewritten: the mtime stays). How each
+The record holds values, and in `provenance.cost` what the run that wrote it
+cost (forward passes, attack passes, splits served from the cache); re-evaluating
+a model with the same values leaves its file byte-identical (not even rewritten:
+the mtime stays; the cost is still that of the run that wrote it). How each
 run went -- `created`, `forward_passes` (clean passes of this evaluation, 0:
 served from cache), `attack_passes` (every pass the attacks made) and per split
 `cached`, `seconds`, `outputs` -- is appended as one JSON line per evaluation to
@@ -150,6 +152,22 @@ def merge(old: dict, new: dict) -> dict:
     return merged
 
 
+#: Provenance about the run that wrote a record rather than its values (`cost`: forward passes, attack
+#: passes, splits from the cache): a re-evaluation whose values are equal leaves the file untouched,
+#: so the cost it holds is that of the run that wrote it.
+RUN_PROVENANCE = ("cost",)
+
+
+def _comparable(record: dict) -> str:
+    """A record's values as canonical JSON, without its checksum and run provenance (what decides
+    whether writing it changes the file)."""
+    rec = values_part(record)
+    rec.pop("checksum", None)
+    if isinstance(rec.get("provenance"), dict):
+        rec["provenance"] = {k: v for k, v in rec["provenance"].items() if k not in RUN_PROVENANCE}
+    return json.dumps(rec, sort_keys=True, default=_json_default)
+
+
 def encode(record: dict) -> str:
     """The stored text of a record: its values part with a checksum."""
     rec = values_part(record)
@@ -195,9 +213,10 @@ def write_record(output, record: dict, merge_existing: bool = True) -> Path:
                 break
             new = merge(old, record) if (merge_existing and old is not None) else record
             text = encode(new)
-            if text != old_text:
+            changed = old_text is None or _comparable(new) != _comparable(json.loads(old_text))
+            if changed:
                 atomic_write_text(path, text)
-            _log_run(path, {**run_part(record), "changed": text != old_text})
+            _log_run(path, {**run_part(record), "changed": changed})
             if old is not None and legacy != path and legacy.exists() and old_text is None:
                 legacy.unlink()  # migrated to the injective name
     except NotRegularFile as exc:

@@ -16,7 +16,10 @@ A record (format 2) is a dict::
                  suite, suite_version, suite_fingerprint, model_fingerprint, code_fingerprint,
                  subset, bootstrap, batch_size, precision, protocol, paper_options,
                  transform, transform_source, transform_overrides,
-                 data?}                             data: how a subset root / generated ImageNet-C was made
+                 cost?, data?}                      cost: {forward_passes, attack_passes, splits_from_cache,
+                                                    splits} of the run that wrote the record
+                                                    (quba.store.records.RUN_PROVENANCE);
+                                                    data: how a subset root / generated ImageNet-C was made
     checksum: "sha256:<hex>" of the canonical JSON of everything else
 
 `make_record` builds one (every writer -- `quba evaluate`, `quba certify`,

@@ -9,7 +9,9 @@ Planning decides, before anything runs, what each model needs:
   option that changes a value (`quba.sweep.task.record_up_to_date`), and the id pins
   the weights (a catalog id without a checkpoint): not touched at all;
 - to run: one task per model, or with --split-tasks one task per split request
-  and a final task that computes the dimensions from the shared cache. A
+  (the outputs one paper-protocol run makes together: one task; `quba.engine.plan.Requests.shards`)
+  and a final task that computes the dimensions from the shared cache; every task plans
+  with `quba.engine.plan` from the same options, so the final task finds every output cached. A
   custom FILE.py:FUNCTION model whose record looks up to date is verified by
   its task against the fingerprints of its weights and code, before any forward pass.
 
@@ -198,7 +200,8 @@ class Driver:
                 self.new_records = True
                 extra = (f"; OOM: retried at batch size {res['batch_size']}" if res.get("oom_retried") else "")
                 self.line(f"done   {model} in {res.get('seconds', 0):.1f} s on {res.get('host')} "
-                          f"({res.get('forward_passes', 0)} forward passes, {res.get('from_cache', 0)} of "
+                          f"({res.get('forward_passes', 0)} forward passes{_attack_part(res)}, "
+                          f"{res.get('from_cache', 0)} of "
                           f"{res.get('splits', 0)} split(s) from cache{extra})")
             else:
                 self.line(f"cached {model}: its record is up to date (weights and code verified); not touched")
@@ -235,7 +238,7 @@ class Driver:
                         f["failed"] = f["failed"] or res
                     else:
                         self.line(f"split  {model} {task['shard']}: {res.get('forward_passes', 0)} forward passes"
-                                  f" on {res.get('host')}")
+                                  f"{_attack_part(res)} on {res.get('host')}")
                     if f["left"] == 0:
                         if f["failed"]:
                             self.finish(f["failed"])
@@ -253,6 +256,10 @@ class Driver:
 
         self.new_records = False
         return write_leaderboard(self.output, self.suite)
+
+
+def _attack_part(res: dict) -> str:
+    return f" + {res['attack_passes']} attack passes" if res.get("attack_passes") else ""
 
 
 def validate(args) -> None:
@@ -333,10 +340,14 @@ def run(args, eval_kw: dict) -> int:
           file=sys.stderr)
 
     verify_of = {t["model"]: t["verify"] for t in plan.todo}
+    shards = None
+    if args.split_tasks and plan.todo:  # the model-free part of every model's plan: its requests, split in units
+        from quba.engine.plan import plan_requests
+        from quba.sweep.task import run_options
+
+        shards = plan_requests(suite, names, run_options(eval_kw)).shards()
 
     def tasks_for(model: str):
-        from quba.sweep.task import _opts, split_requests
-
         verify = verify_of[model]
         if load_kw.get("arch") and model == str(load_kw["checkpoint"]):
             load = {"specs": [], "kwargs": load_kw}
@@ -346,11 +357,11 @@ def run(args, eval_kw: dict) -> int:
                 "dims": names, "eval": eval_kw, "output": output, "cache": cache, "cwd": os.getcwd(),
                 "verify_up_to_date": verify, "plugins": [_abs(m) if m.endswith(".py") else m
                                                          for m in getattr(args, "plugin", None) or []]}
-        if not args.split_tasks:
+        if shards is None:
             return [base], None
-        keys = list(split_requests(suite, names, _opts(base, args.batch_size)))
-        shards = [{**base, "kind": "shard", "shard": k, "requests": [k], "verify_up_to_date": False} for k in keys]
-        return shards, {**base, "kind": "final"}
+        tasks = [{**base, "kind": "shard", "shard": name, "requests": keys, "verify_up_to_date": False}
+                 for name, keys in shards]
+        return tasks, {**base, "kind": "final"}
 
     results = {}
     if executor is not None:

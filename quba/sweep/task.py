@@ -8,6 +8,9 @@ tail and `time`), so one model's failure never stops the sweep. Kinds:
   shard   run some of the model's split requests into the shared prediction cache
   final   after its shards: compute the dimensions from the cache, write the record
 
+Every kind plans with `quba.engine.plan` from the same options (`run_options`), so a shard
+fills exactly the cache entries its final task reads.
+
 Workers write only their own model's record (store.records.write_record) and
 the prediction cache; the driver writes failures/, the leaderboard and the
 outcome in sweep.json (workers add their `running` entry). Module-level
@@ -87,52 +90,29 @@ def _enter(task: dict) -> None:
         torch.set_num_threads(int(threads))
 
 
-def _opts(task: dict, batch_size: int) -> dict:
-    """The per-run options dict `quba.engine.measure_model` hands to the dimensions' hooks."""
-    from quba.engine.paper_protocol import check_options
+def run_options(eval_kw: dict, **override):
+    """The run's options (`quba.engine.plan.RunOptions`) of the keywords `quba evaluate` would pass
+    (`eval_kw`, as the driver hands them to every task), with `override` (the task's batch size
+    after an out-of-memory retry, its quiet progress): the driver, every split task and the model
+    task plan with these, so they plan the same requests under the same cache keys."""
+    from quba.engine.plan import RunOptions, run_options as make
 
-    kw = task["eval"]
-    protocol = kw.get("protocol") or "quba"
-    paper = check_options(protocol, kw.get("paper_order"), kw.get("paper_train_mode"))
-    return {"seed": kw["seed"], "subset": kw["subset"], "bootstrap": kw["bootstrap"], "device": kw["device"],
-            "batch_size": batch_size, "workers": kw["workers"], "strict": kw["strict"], "protocol": protocol,
-            **({"paper_order": paper.order, "paper_train_mode": paper.train_mode} if paper else {}),
-            "progress": False, **(kw.get("options") or {})}
-
-
-def split_requests(suite, dims, opts: dict) -> dict:
-    """{request key: SplitRequest}: every split request the dimensions need (as evaluate merges them)."""
-    from quba import dimensions as D
-    from quba.engine import collect_requests, resolve_dims
-
-    merged, _ = collect_requests([D.get(n) for n in resolve_dims(dims)], suite, opts)
-    return {r.key: r for r in merged.values()}
+    names = set(RunOptions.__dataclass_fields__)
+    return make(**{**{k: v for k, v in eval_kw.items() if k in names}, **override})
 
 
 def _shard(loaded, suite, task: dict, batch_size: int) -> dict:
-    """Run this shard's requests into the prediction cache (no record)."""
-    from quba.engine import resolve_model
-    from quba.engine.cache import PredictionCache
-    from quba.engine.runner import Runner, resolve_device
+    """Run this shard's requests into the prediction cache (no record), under the plan its model
+    task makes (`quba.engine.plan`): the same requests, cache keys, precision and transform."""
+    from quba.engine import fill
+    from quba.engine.plan import plan_requests
 
-    kw = task["eval"]
-    reqs = split_requests(suite, task["dims"], _opts(task, batch_size))
-    common = dict(device=resolve_device(kw["device"]), batch_size=batch_size, workers=kw["workers"],
-                  seed=kw["seed"], subset=kw["subset"], strict=kw["strict"], progress=False,
-                  cache=PredictionCache())
-    runners = {}
-    try:
-        for key in task["requests"]:
-            r = reqs[key]
-            if r.model not in runners:
-                runners[r.model] = Runner(loaded if r.model is None else resolve_model(r.model), suite, **common)
-            runners[r.model].outputs(r)
-    finally:
-        for run in runners.values():
-            run.close()
-    passes = sum(sum(run.forward_passes.values()) for run in runners.values())
-    cached = sum(len(run.from_cache) for run in runners.values())
-    return {"forward_passes": passes, "from_cache": cached, "splits": len(task["requests"])}
+    run = run_options(task["eval"], batch_size=batch_size, progress=False)
+    plan = plan_requests(suite, task["dims"], run).with_model(loaded, only=task["requests"])
+    outputs, runners = fill(plan)
+    return {"forward_passes": sum(sum(r.forward_passes.values()) for r in runners.values()),
+            "attack_passes": sum(sum(r.attack_passes.values()) for r in runners.values()),
+            "from_cache": sum(len(r.from_cache) for r in runners.values()), "splits": len(outputs)}
 
 
 def _evaluate(loaded, suite, task: dict, batch_size: int) -> dict:
@@ -162,10 +142,10 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
     (`quba.engine.requested_setup`: the protocol and its options, and the dimension's own options
     from its declaration, so a plugin's options count too); with fingerprints, also the model's
     weights and code."""
-    from quba.engine import requested_setup, transform_overrides
-    from quba.engine.paper_protocol import check_options
+    from quba.engine import requested_setup
 
     prov = record.get("provenance", {})
+    run = run_options(eval_kw)
     if record.get("suite") != suite.name or prov.get("suite_fingerprint") != suite.fingerprint():
         return False
     if prov.get("suite_version") != str(suite.version):
@@ -176,24 +156,19 @@ def record_up_to_date(record: dict, *, suite, dims, eval_kw: dict, model_fingerp
         return False
     if eval_kw.get("precision") in ("fp32", "bf16") and prov.get("precision") != eval_kw["precision"]:
         return False  # auto: decided by each worker's device, which the driver cannot know
-    if prov.get("transform_overrides") != transform_overrides(eval_kw.get("input_size"), eval_kw.get("interpolation"),
-                                                              eval_kw.get("crop_pct")):
+    if prov.get("transform_overrides") != run.transform_overrides():
         return False
     if model_fingerprint is not None and prov.get("model_fingerprint") != model_fingerprint:
         return False
     if code_fingerprint is not None and prov.get("code_fingerprint") != code_fingerprint:
         return False
-    protocol = eval_kw.get("protocol") or "quba"
-    paper = check_options(protocol, eval_kw.get("paper_order"), eval_kw.get("paper_train_mode"))
-    opts = {"protocol": protocol, "batch_size": eval_kw.get("batch_size", 256), **(eval_kw.get("options") or {})}
-    if paper is not None:
-        opts.update(paper_order=paper.order, paper_train_mode=paper.train_mode)
+    opts = run.hook_opts()
     for d in dims:
         entry = record.get("dimensions", {}).get(d, {})
         v = entry.get("value")
         if v is None or not math.isfinite(v):
             return False
-        have, want = entry.get("setup") or {}, requested_setup(d, opts)
+        have, want = entry.get("setup") or {}, requested_setup(d, opts, run.options or {})
         if any(have.get(k) != want.get(k) for k in ("protocol", "paper", "options")):
             return False
     return True

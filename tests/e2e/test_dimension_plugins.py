@@ -161,3 +161,86 @@ def test_sweep_workers_load_the_plugin(tmp_path, monkeypatch, capsys):
     for m in ("mini-cnn-standard", "mini-cnn-texture"):
         d = json.loads((out / "mini" / "records" / f"{m}.json").read_text())["dimensions"]["sweep_error"]
         assert 0 < d["value"] < 1 and d["lo"] <= d["value"] <= d["hi"]
+
+
+OPTIONS_PLUGIN = textwrap.dedent('''
+    """A third-party dimension with an option: top-k accuracy on the clean split, k set by
+    --option topk_hit.k=K (a declared int; no flag of quba's knows it)."""
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from quba.dimensions import Dimension, SplitRequest, register
+    from quba.metrics._checks import weighted_mean
+
+
+    @dataclass(frozen=True)
+    class TopKOptions:
+        k: int | None = None  # None: 1
+
+        def __post_init__(self):
+            if self.k is not None and self.k < 1:
+                raise ValueError(f"k must be >= 1, got {self.k}")
+
+
+    def needs(suite, opts):
+        from quba.suites.base import role_splits
+
+        return [SplitRequest(role_splits(suite, "clean")[0])]
+
+
+    def compute(ctx):
+        (req,) = needs(ctx.suite, ctx.opts)
+        out = ctx.outputs(req)
+        k = ctx.options.k or 1
+        top = np.argsort(-out.logits, axis=1)[:, :k]
+        hits = (top == np.asarray(out.labels)[:, None]).any(axis=1)
+        return weighted_mean(hits, ctx.weight(req))
+
+
+    register(Dimension("topk_hit", True, "Top-k accuracy", "the label among the k highest logits",
+                       source="a test plugin", valid_range=(0.0, 1.0), roles=("clean",),
+                       needs=needs, compute=compute, options=TopKOptions))
+''')
+
+
+def test_a_plugin_dimensions_option_is_set_from_the_command_line(tmp_path, monkeypatch, capsys):
+    """--option DIM.KEY=VALUE is generated from the declarations: a plugin's option is typed, checked
+    and handed to its hooks as ctx.options, with no edit of quba's CLI (issue 20.4)."""
+    from quba.cli import main
+    import quba.dimensions as D
+
+    plugin = tmp_path / "topk_dims.py"
+    plugin.write_text(OPTIONS_PLUGIN)
+    monkeypatch.setenv("QUBA_CACHE", str(tmp_path / "cache"))
+
+    def evaluate(*argv):
+        try:
+            rc = main(["evaluate", "mini-cnn-standard", "--dims", "topk_hit", "accuracy", "--subset", "3",
+                       "--bootstrap", "10", "--no-progress", "--format", "json", "-o", str(tmp_path / "out"),
+                       "--plugin", str(plugin), *argv])
+        except SystemExit as exc:
+            rc = exc.code
+        return rc, capsys.readouterr()
+
+    try:
+        rc, cap = evaluate()
+        assert rc == 0, cap.err
+        record = json.loads(cap.out)
+        top1 = record[0] if isinstance(record, list) else record
+        dims = top1["dimensions"]
+        assert dims["topk_hit"]["value"] == pytest.approx(dims["accuracy"]["value"], abs=1e-12)  # default k: 1
+        assert "setup" not in dims["topk_hit"]
+        rc, cap = evaluate("--option", "topk_hit.k=12")  # every class of QUBA-mini: always a hit
+        assert rc == 0, cap.err
+        rec = json.loads(cap.out)
+        rec = rec[0] if isinstance(rec, list) else rec
+        assert rec["dimensions"]["topk_hit"]["value"] == 1.0
+        assert rec["dimensions"]["topk_hit"]["setup"] == {"options": {"k": 12}}
+        for bad, message in (("topk_hit.k=two", "k takes a whole number"),
+                             ("topk_hit.kk=2", "unknown option 'kk' for topk_hit (did you mean: k?)"),
+                             ("topk_hit.k=0", "k must be >= 1, got 0")):
+            rc, cap = evaluate("--option", bad)
+            assert rc == 2 and message in cap.err and len(cap.err.strip().splitlines()) == 1, cap.err
+    finally:
+        D.unregister("topk_hit")

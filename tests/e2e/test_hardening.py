@@ -505,6 +505,10 @@ def test_reevaluation_with_the_same_values_leaves_record_and_leaderboard_untouch
     on_disk = json.loads(rec.read_text())
     assert not {"created", "forward_passes", "attack_passes", "history"} & set(on_disk)
     assert all(set(v) == {"images", "skipped", "device", "precision"} for v in on_disk["splits"].values())
+    # the cost kept is that of the run that wrote the record (a cheaper rerun with equal values does not)
+    assert on_disk["provenance"]["cost"] == {"forward_passes": 40, "attack_passes": 0, "splits_from_cache": 0,
+                                             "splits": 1}
+    assert second["provenance"]["cost"]["forward_passes"] == 0
 
 
 @pytest.mark.parametrize("how", HOW)

@@ -115,16 +115,14 @@ def test_worker_processes_write_the_same_files(root, tmp_path):
 def test_the_manifests_dimension_table_is_what_the_engine_requests(tmp_path):
     from quba import dimensions as D
     from quba.datasets.manifest import load_manifest
-    from quba.engine import collect_requests
+    from quba.engine.plan import RunOptions, plan_requests
 
     tree = fake_imagenet_tree(tmp_path / "all", splits=("val", "imagenet-r", "edge", "silhouette", "sketch",
                                                         "stylized", "cue-conflict", "bg_challenge"))
     suite = ImageNetSuite(tree, corruptions="generate")
-    opts = {"seed": 0, "subset": None, "bootstrap": 0, "device": "cpu", "batch_size": 8, "workers": 0,
-            "strict": False, "progress": False, "protocol": "quba", "precision": "fp32"}
+    run = RunOptions(bootstrap=0, device="cpu", batch_size=8, progress=False, precision="fp32")
     man = load_manifest()
     for name in list(D.NINE) + ["interpretability"]:
-        _, per = collect_requests([D.get(name)], suite, opts)
-        engine = {r.split for r in per[name]}
+        engine = {r.split for r in plan_requests(suite, [name], run).requests}
         manifest = {s.name for s in man.splits_for([name])}
         assert engine == manifest, name

@@ -1,6 +1,7 @@
 """The engine on a fake suite: one pass per split (counted), caching, records, bootstrap, subsets, hooks."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -403,17 +404,21 @@ def test_a_further_dimension_plugs_in_with_a_reference_model(quba_cache, tmp_pat
         old_model.levels[1] += 0.05
     monkeypatch.setattr(quba.zoo, "load_model", lambda spec: E.resolve_model(old_model), raising=False)
 
+    @dataclasses.dataclass(frozen=True)
+    class FlipOptions:  # its options, declared: checked once, read as opts.options / ctx.options
+        reference: str | None = None
+
     def needs(suite, opts):
-        return [SplitRequest("val"), SplitRequest("val", model=opts["flips"]["reference"])]
+        return [SplitRequest("val"), SplitRequest("val", model=opts.options.reference)]
 
     def compute(ctx):
-        new, old = ctx.outputs("val"), ctx.outputs(SplitRequest("val", model=ctx.opts["flips"]["reference"]))
+        new, old = ctx.outputs("val"), ctx.outputs(SplitRequest("val", model=ctx.options.reference))
         assert np.array_equal(new.index, old.index)
         return {"value": float(np.mean(old.correct & ~new.correct)), "n": len(new)}
 
-    registered(Dimension("test_flips", False, "Flips", "test", needs=needs, compute=compute))
+    registered(Dimension("test_flips", False, "Flips", "test", needs=needs, compute=compute, options=FlipOptions))
     rec = run(BrightnessNet(sharpness=60), FakeSuite(), tmp_path, dims=["test_flips"], bootstrap=30,
-              options={"flips": {"reference": "old-model"}})
+              options={"test_flips": {"reference": "old-model"}})
     v = rec["dimensions"]["test_flips"]
     assert 0 < v["value"] < 0.5 and v["lo"] <= v["value"] <= v["hi"] and v["details"]["n"] == 40
     assert rec["forward_passes"]["val[old-model]"] == 40

@@ -211,11 +211,13 @@ CONTRACT = {"roles", "require", "prepare", "finish", "images", "paths", "hierarc
 
 
 def _probes(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, member) of getattr(x, "member"[, default]) / hasattr(x, "member") on a contract member."""
+    """(line, member) of getattr(x, "member"[, default]) / hasattr(x, "member") on a contract member
+    of a suite or a split (x names one: suite, suite_obj, self.suite, split, sp)."""
     hits = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
-                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in CONTRACT):
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in CONTRACT
+                and re.search(r"suite|split|\bsp\b", ast.unparse(node.args[0]))):
             hits.append((node.lineno, node.args[1].value))
     return hits
 
@@ -227,6 +229,7 @@ def test_no_probing_for_members_the_suite_contract_declares():
     assert found == {}
     assert _probes(ast.parse('x = getattr(suite, "roles", None)\nhasattr(split, "images")')) == [
         (1, "roles"), (2, "images")]  # the check can fail
+    assert _probes(ast.parse('getattr(options, "hierarchy", None)')) == []  # an options object, not a suite
 
 
 def test_the_contracts_declare_what_the_code_uses():
