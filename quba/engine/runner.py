@@ -482,7 +482,7 @@ class Runner:
         decoded)."""
         import torch
 
-        images = getattr(split, "images", None)
+        images = split.images
         if images is not None and self.model.preprocess is None:  # in-memory uint8 [N,3,H,W] fast path
             if not torch.is_tensor(images):
                 images = torch.from_numpy(np.ascontiguousarray(images))
@@ -561,7 +561,7 @@ class Runner:
 
     @staticmethod
     def _unreadable_message(split, index: int) -> str:
-        paths = getattr(split, "paths", None)
+        paths = split.paths
         where = f"{paths[index]}" if paths is not None else f"image {index}"
         return (f"unreadable image in split {split.name!r}: {where}; fix or remove it, "
                 "or drop --strict to skip and count unreadable images")
@@ -583,7 +583,7 @@ class Runner:
     # -- output checks (every batch: nothing wrong is ever scored or cached) -----
     def _expected_classes(self) -> int | None:
         """Logit columns the suite's label space (or the model's zero-shot head) implies."""
-        names = getattr(self.suite, "class_names", None)
+        names = self.suite.class_names
         n = len(names) if names is not None else None
         return n if n else self.model.num_classes
 
