@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
-from quba.suites.base import DecisionMapping
+from quba.suites.base import DecisionMapping, Split, Suite
 
 K = 4
 SIZE = 8
@@ -29,7 +29,7 @@ def _images(labels, noise, rng, texture=None):
     return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
 
 
-class FakeSplit:
+class FakeSplit(Split):
     def __init__(self, name, labels, images, meta=None, unreadable=()):
         self.name = name
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -38,9 +38,6 @@ class FakeSplit:
         self.decision = DecisionMapping()
         self.unreadable = set(unreadable)
         self.opened = 0
-
-    def __len__(self):
-        return len(self.labels)
 
     def dataset(self, preprocess=None):
         split = self
@@ -59,7 +56,7 @@ class FakeSplit:
         return _DS()
 
 
-class FakeSuite:
+class FakeSuite(Suite):
     name = "fake"
     version = "1"
 

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         mod.register(sub)
     from quba.cli._plugins import PLUGIN_COMMANDS, add_plugin_option
 
-    for name in PLUGIN_COMMANDS:  # third-party dimensions: --plugin MODULE
+    for name in PLUGIN_COMMANDS:  # third-party dimensions, model sources, suites, executors: --plugin MODULE
         if name in sub.choices:
             add_plugin_option(sub.choices[name])
     return parser

@@ -54,7 +54,10 @@ def add_filters(p: argparse.ArgumentParser, renormalise: bool = True) -> None:
     g.add_argument("--pretraining-data", action="append", default=[], metavar="D",
                    help="e.g. ImageNet-1k, 21k, large-scale")
     g.add_argument("--name", action="append", default=[], metavar="GLOB", help="model name glob, e.g. 'ViT*'")
-    g.add_argument("--suite", metavar="S", help="one suite's rows (needed when leaderboards mix suites; without --leaderboard, "
+    from quba.cli import _names
+
+    g.add_argument("--suite", metavar=_names.suite_metavar(),
+                   help="one suite's rows (needed when leaderboards mix suites; without --leaderboard, "
                         "that suite's shipped reference: --suite mini ranks the mini zoo)")
     g.add_argument("--exclude-missing", action="store_true",
                    help="drop models missing any dimension in play, weighted or not (every dimension of the "

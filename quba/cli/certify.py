@@ -34,7 +34,9 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a segmentation model: a mini zoo id (e.g. mini-seg-fcn) or FILE.py:FUNCTION returning an "
                         "nn.Module that maps [0,1] images [N,3,H,W] to logits [N,1+classes,H,W] (0 = background)")
-    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="NAME",
+    from quba.cli import _names
+
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar=_names.suite_metavar(),
                    help="suite with a 'segmentation' split (default mini)")
     p.add_argument("--data-root", metavar="DIR", help="data root for suites read from disk")
     g = p.add_argument_group("certification options (aliases of --option certified_information_gain.KEY=VALUE)")

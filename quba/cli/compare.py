@@ -29,7 +29,10 @@ def register(sub) -> None:
     )
     p.add_argument("old", metavar="OLD", help="the reference (legacy) model, or the teacher with --explanations")
     p.add_argument("new", metavar="NEW", help="the updated model, or the student with --explanations")
-    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini", help="suite (default mini)")
+    from quba.cli import _names
+
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar=_names.suite_metavar(),
+                   help=f"suite (default {DEFAULT_SUITE})")
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
     p.add_argument("--split", default="val", help="split both models are compared on (default val)")
     p.add_argument("--subset", type=int, metavar="N", help="a fixed, stratified N images per class")

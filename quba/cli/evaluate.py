@@ -13,9 +13,10 @@ ORDER = 10
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `quba evaluate` and `quba leaderboard`."""
-    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="imagenet|mini",
-                   help="the images: mini (QUBA-mini, generated, no data needed; default) or imagenet "
-                        "(folders under --data-root)")
+    from quba.cli import _names
+
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar=_names.suite_metavar(),
+                   help=_names.suite_help(DEFAULT_SUITE))
     p.add_argument("--data-root", metavar="DIR", help="root of the ImageNet-family folders (suite imagenet)")
     p.add_argument("--dims", nargs="+", metavar="DIM",
                    help="dimensions to measure (names or aliases, space- or comma-separated; default: the nine); "
@@ -99,7 +100,8 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="*", metavar="MODEL",
-                   help="model ids (mini-..., catalog ids; see 'quba zoo list') or FILE.py:FUNCTION")
+                   help="model ids (mini-..., catalog ids; see 'quba zoo list'), FILE.py:FUNCTION or SOURCE:IDENTIFIER "
+                        "(an identifier of a registered model source, e.g. timm:resnet18.a1_in1k)")
     p.add_argument("--model", "-m", dest="extra_models", action="append", default=[], metavar="FILE.py:FUNCTION",
                    help="a custom model: FUNCTION() returns an nn.Module taking [0,1] images and returning "
                         "logits (repeatable). This imports and runs FILE.py: arbitrary code, with your "

@@ -29,7 +29,9 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_leaderboard(p)
-    p.add_argument("--suite", metavar="S",
+    from quba.cli import _names
+
+    p.add_argument("--suite", metavar=_names.suite_metavar(),
                    help="include only this suite's rows (default: every suite, with a selector; ImageNet first)")
     p.add_argument("--reference-population", dest="reference", metavar="paper|leaderboard|CSV",
                    help="the population that z-normalises, as in 'quba rank' (default: the paper's constants for "

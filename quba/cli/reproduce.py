@@ -28,7 +28,9 @@ def register(sub) -> None:
                "  quba reproduce --suite mini -o results",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--suite", default=DEFAULT_LEADERBOARD_SUITE, metavar="imagenet|mini",
+    from quba.cli import _names
+
+    p.add_argument("--suite", default=DEFAULT_LEADERBOARD_SUITE, metavar=_names.suite_metavar(),
                    help=f"the suite of the records (default {DEFAULT_LEADERBOARD_SUITE}, the paper's)")
     p.add_argument("--output", "-o", default="results", metavar="DIR",
                    help="results folder holding DIR/<suite>/records/ (default: results)")

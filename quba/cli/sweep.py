@@ -63,9 +63,11 @@ def register(sub) -> None:
     g.add_argument("--status", action="store_true",
                    help="print the state of the sweep in DIR/<suite>/sweep.json and exit")
     e = p.add_argument_group("executors")
-    e.add_argument("--executor", choices=["local", "ray", "submitit"], default="local",
+    from quba.cli import _names
+
+    e.add_argument("--executor", default="local", metavar=_names.executor_metavar(),
                    help="local (default): worker processes here; ray: a Ray cluster (extra [ray]); "
-                        "submitit: SLURM jobs via submitit (extra [slurm])")
+                        "submitit: SLURM jobs via submitit (extra [slurm]); or a plugin's executor (--plugin)")
     e.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local: N worker processes, each with cores // N torch threads (default 1, or one per "
                         "--gpus entry)")

@@ -26,8 +26,10 @@ def register(sub) -> None:
                                      "'extra' (architectures beyond the paper) and the families 'bcos', "
                                      "'coda', 'tokenformer', 'students'.")
     lp.add_argument("--group", "-g", metavar="G", help="only models of this group (e.g. ViL, AT, IN21k, mini)")
+    from quba.cli import _names
+
     lp.add_argument("--source", "-s", metavar="S",
-                    help="only this source: timm, torchvision, open_clip, bcos, hub, unavailable, mini")
+                    help=f"only this source: {', '.join(_names.sources())}")
     lp.add_argument("--available", action="store_true",
                     help="only entries this installation can load (weights may still need a download)")
     lp.add_argument("--format", "-f", choices=["table", "csv", "json"], default="table",

@@ -119,10 +119,12 @@ def quick_status(root, splits: dict, manifest: Manifest | None = None) -> dict[s
     generated on the fly from val gets val's status. Splits the manifest does not know are left out."""
     import numpy as np
 
+    from quba.suites.imagenet import ImageNetSplit
+
     exp = expectations(root, manifest)
     out = {}
     for name, sp in splits.items():
-        key = "val" if getattr(sp, "corruption", None) is not None else name
+        key = "val" if isinstance(sp, ImageNetSplit) and sp.corruption is not None else name
         if key not in exp:
             continue
         out[name] = count_status(len(sp), int(len(np.unique(sp.labels))), exp[key])
@@ -167,7 +169,7 @@ def data_provenance(suite, split_names=()) -> dict | None:
         return None
     root = suite.root
     names = sorted({str(s).split("@")[0] for s in split_names})
-    corrupted = [s for s in names if s.startswith("corruption/")]
+    corrupted = [s for s in names if suite.split_info(s).family == "corruption"]
     out = {}
     sub = read_subset(root)
     if sub is not None:
@@ -249,7 +251,7 @@ def _scan(root: Path, split: str, folder: Path, rep: SplitReport) -> list[str]:
     rep.images = sum(per_class.values())
     rep.classes = len(present)
     universe = sorted(set(known.values()))
-    if rep.expected.classes == len(universe) and not split.startswith("bg/"):
+    if rep.expected.classes == len(universe) and _family(split) != "background":
         rep.missing_classes = sorted(set(known) - present)
     if rep.expected.per_class:
         rep.short_classes = sum(1 for n in per_class.values() if n < rep.expected.per_class)
@@ -300,6 +302,12 @@ def _decode_all(paths: list[str], workers: int, progress: bool) -> dict[str, str
     return bad
 
 
+def _family(split: str) -> str:
+    from quba.suites.imagenet import SPLITS
+
+    return SPLITS[split].family if split in SPLITS else ""
+
+
 def _judge(rep: SplitReport, man: Manifest) -> None:
     exp = rep.expected
     if not rep.present:
@@ -307,7 +315,7 @@ def _judge(rep: SplitReport, man: Manifest) -> None:
         how = ""
         if ds is not None:
             how = f"quba data fetch {ds.name}" if ds.downloadable else (ds.how or "")
-            if rep.split.startswith("corruption/"):
+            if _family(rep.split) == "corruption":
                 how += " (or: quba data generate imagenet-c)"
         rep.status = "missing"
         rep.problems.append(f"folder {rep.folder} is missing" + (f"; {how}" if how else ""))

@@ -109,6 +109,7 @@ def generate_imagenet_c(root, *, per_class: int | None = None, corruptions=None,
     only what is missing. Returns {splits, images_per_split, written, kept, unreadable, record}."""
     from quba.engine.runner import stratified_subset
     from quba.paths import atomic_write_text
+    from quba.suites.base import SplitInfo
     from quba.suites.imagenet import ImageNetSuite
 
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -135,7 +136,7 @@ def generate_imagenet_c(root, *, per_class: int | None = None, corruptions=None,
     planned = {}
     for c in cs:
         for s in ss:
-            split = f"corruption/{c}/{s}"
+            split = SplitInfo.corrupted(c, s).name
             folder = out_root / c / str(s)
             before = record["splits"].get(split)
             if before is None and folder.exists():

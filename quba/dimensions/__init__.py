@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from quba.errors import QubaError, closest
+from quba.registry import Registry, RegistryError
 
 
 @dataclass(frozen=True)
@@ -182,82 +183,10 @@ class Dimension:
         return check(self, (opts or {}).get(self.name))
 
 
-_REGISTRY: dict[str, Dimension] = {}
-_ALIASES: dict[str, str] = {}
-
-
-def register(dim: Dimension, replace: bool = False) -> Dimension:
-    """Add a dimension (replace=True: replace the declaration of that name)."""
+def _check(name: str, dim):
     if not isinstance(dim, Dimension):
-        raise QubaError(f"register() takes a quba.dimensions.Dimension, got {type(dim).__name__}")
-    if dim.name in _REGISTRY and not replace:
-        if _REGISTRY[dim.name] == dim:
-            return _REGISTRY[dim.name]  # the same declaration again (a plugin loaded twice)
-        raise ValueError(f"dimension {dim.name!r} is already registered")
-    for a in (dim.name, *dim.aliases):
-        owner = _ALIASES.get(a.lower())
-        if owner is not None and owner != dim.name:
-            raise ValueError(f"dimension {dim.name!r}: name or alias {a!r} is taken by {owner!r}")
-    _REGISTRY[dim.name] = dim
-    for a in (dim.name, *dim.aliases):
-        _ALIASES[a.lower()] = dim.name
+        raise TypeError(f"register() takes a quba.dimensions.Dimension, got {type(dim).__name__}")
     return dim
-
-
-def unregister(name: str) -> None:
-    """Remove a dimension and its aliases (tests, plugins that replace themselves)."""
-    _REGISTRY.pop(name, None)
-    for k in [k for k, v in _ALIASES.items() if v == name]:
-        _ALIASES.pop(k)
-
-
-def attach(name: str, *, needs=None, compute=None, scores=None) -> Dimension:
-    """Attach engine hooks to a registered dimension (keeps its name, direction, aliases)."""
-    import dataclasses
-
-    dim = _REGISTRY[canonical(name)]
-    dim = dataclasses.replace(dim, needs=needs or dim.needs, compute=compute or dim.compute,
-                              scores=scores or dim.scores)
-    _REGISTRY[dim.name] = dim
-    return dim
-
-
-def all_dimensions() -> dict[str, Dimension]:
-    _entry_points()
-    return dict(_REGISTRY)
-
-
-def canonical(name: str) -> str:
-    """Canonical name of a dimension, accepting aliases; QubaError if unknown."""
-    key = name.strip().lower()
-    if key not in _ALIASES:
-        _entry_points()
-    if key in _ALIASES:
-        return _ALIASES[key]
-    raise QubaError(
-        f"unknown dimension {name!r}{closest(name, list(_ALIASES))}; "
-        f"known: {', '.join(_REGISTRY)} (a plugin's dimension: pass --plugin MODULE)"
-    )
-
-
-def get(name: str) -> Dimension:
-    return _REGISTRY[canonical(name)]
-
-
-def is_known(name: str) -> bool:
-    key = name.strip().lower()
-    if key not in _ALIASES:
-        _entry_points()
-    return key in _ALIASES
-
-
-def higher_is_better(name: str) -> bool:
-    return get(name).higher_is_better
-
-
-# -- plugins -----------------------------------------------------------------------------
-ENTRY_POINT_GROUP = "quba.dimensions"
-_ENTRY_POINTS_LOADED = False
 
 
 def _register_from(obj) -> list[str]:
@@ -269,49 +198,78 @@ def _register_from(obj) -> list[str]:
     if isinstance(obj, (list, tuple)):
         return [n for o in obj for n in _register_from(o)]
     if hasattr(obj, "__file__") or hasattr(obj, "__path__"):  # a module
-        dims = getattr(obj, "DIMENSIONS", None)
+        dims = vars(obj).get("DIMENSIONS")
         return _register_from(dims) if dims is not None else []
     if callable(obj):
         return _register_from(obj())
     raise ValueError(f"a plugin offers Dimensions, a list of them or a module; got {type(obj).__name__}")
 
 
+ENTRY_POINT_GROUP = "quba.dimensions"
+#: The dimensions (quba.registry.Registry): quba's own (builtin.py), the entry-point group
+#: ``quba.dimensions`` (each entry: a Dimension, a list, a module or a callable returning them;
+#: read on the first lookup of an unknown name) and ``--plugin MODULE`` (`load_plugin`).
+REGISTRY = Registry("dimension", ENTRY_POINT_GROUP, module_attr="DIMENSIONS", check=_check,
+                    name_of=lambda d: d.name, aliases_of=lambda d: tuple(d.aliases),
+                    on_entry_point=lambda reg, ep: _register_from(ep.load()),
+                    hint=" (a plugin's dimension: pass --plugin MODULE)")
+
+
+def register(dim: Dimension, replace: bool = False) -> Dimension:
+    """Add a dimension (replace=True: replace the declaration of that name). The same declaration
+    again is a no-op; another one under a taken name or alias is refused (quba.registry.RegistryError,
+    a ValueError)."""
+    if not isinstance(dim, Dimension):
+        raise RegistryError(f"register() takes a quba.dimensions.Dimension, got {type(dim).__name__}")
+    REGISTRY.register(dim, replace=replace)
+    return REGISTRY.get(dim.name)
+
+
+def unregister(name: str) -> None:
+    """Remove a dimension and its aliases (tests, plugins that replace themselves)."""
+    REGISTRY.unregister(name)
+
+
+def attach(name: str, *, needs=None, compute=None, scores=None) -> Dimension:
+    """Attach engine hooks to a registered dimension (keeps its name, direction, aliases)."""
+    import dataclasses
+
+    dim = get(name)
+    dim = dataclasses.replace(dim, needs=needs or dim.needs, compute=compute or dim.compute,
+                              scores=scores or dim.scores)
+    REGISTRY.register(dim, replace=True)
+    return dim
+
+
+def all_dimensions() -> dict[str, Dimension]:
+    return dict(REGISTRY.items())
+
+
+def canonical(name: str) -> str:
+    """Canonical name of a dimension, accepting aliases; QubaError if unknown."""
+    return REGISTRY.canonical(name)
+
+
+def get(name: str) -> Dimension:
+    return REGISTRY.get(name)
+
+
+def is_known(name: str) -> bool:
+    return name in REGISTRY
+
+
+def higher_is_better(name: str) -> bool:
+    return get(name).higher_is_better
+
+
+# -- plugins -----------------------------------------------------------------------------
 def load_plugin(module: str) -> list[str]:
-    """Import a plugin module (a dotted name, or a path to a .py file) so its dimensions register;
-    returns the names it declared through ``DIMENSIONS`` or `register`. QubaError if it cannot load."""
-    import sys
-    from pathlib import Path
+    """Import a plugin module (a dotted name, or a path to a .py file) so what it declares registers
+    (`quba.registry.load_plugin`: dimensions, and any other kinds it adds); returns the dimension
+    names it declared through ``DIMENSIONS`` or `register`. QubaError if it cannot load."""
+    from quba.registry import load_plugin as load
 
-    before = set(_REGISTRY)
-    spec = str(module).strip()
-    try:
-        if spec.endswith(".py") or "/" in spec or "\\" in spec:
-            path = Path(spec)
-            if not path.is_file():
-                from quba.integrity import why_not_a_file
-
-                raise QubaError(f"--plugin {spec} {why_not_a_file(path)}; give a module name or a .py file")
-            from importlib import util as _util
-
-            name = path.stem  # so its hooks can name it as "module:attr"
-            mod_spec = _util.spec_from_file_location(name, path)
-            mod = _util.module_from_spec(mod_spec)
-            sys.modules[name] = mod
-            mod_spec.loader.exec_module(mod)
-        else:
-            mod = importlib.import_module(spec)
-    except QubaError:
-        raise
-    except ImportError as exc:
-        raise QubaError(f"--plugin {spec}: cannot import it ({exc}); put its folder on PYTHONPATH or give "
-                        "the path of the .py file") from None
-    except ValueError as exc:
-        raise QubaError(f"--plugin {spec}: {exc}") from None
-    try:
-        named = _register_from(mod)
-    except ValueError as exc:
-        raise QubaError(f"--plugin {spec}: {exc}") from None
-    return sorted(set(_REGISTRY) - before | set(named))
+    return load(module).get("dimension", [])
 
 
 def load_plugins(modules) -> list[str]:
@@ -321,27 +279,8 @@ def load_plugins(modules) -> list[str]:
     return names
 
 
-def _entry_points() -> None:
-    """Register the dimensions installed packages declare under the entry-point group
-    ``quba.dimensions`` (each entry: a Dimension, a list, a module or a callable returning them).
-    Loaded once, on the first lookup; a broken plugin is one warning, not a failure."""
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            _register_from(ep.load())
-        except Exception as exc:  # noqa: BLE001  a third party's bug must not break quba
-            import warnings
-
-            warnings.warn(f"quba: dimension plugin {ep.name} ({ep.value}) failed to load: {exc}", stacklevel=2)
-
-
 from quba.dimensions.builtin import NINE  # noqa: E402  (the declarations: the registry is complete)
 
 __all__ = ["SplitRequest", "Scores", "Hook", "Dimension", "register", "unregister", "attach", "all_dimensions",
            "canonical", "get", "is_known", "higher_is_better", "load_plugin", "load_plugins", "NINE",
-           "ENTRY_POINT_GROUP"]
+           "ENTRY_POINT_GROUP", "REGISTRY"]

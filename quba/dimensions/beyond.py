@@ -51,7 +51,7 @@ class SplitImages:
     def __init__(self, split, preprocess=None):
         self.split = split
         self.preprocess = preprocess
-        self._array = getattr(split, "images", None) if preprocess is None else None
+        self._array = split.images if preprocess is None else None
         self._dataset = None
 
     def __len__(self) -> int:
@@ -80,7 +80,7 @@ def pointing_options(suite, options) -> dict:
     on suite names here), then the options given (`PointingOptions`)."""
     from quba.dimensions.pointing_game import DEFAULTS
 
-    base = _given(options, {**DEFAULTS, **(getattr(suite, "option_defaults", None) or {}).get("interpretability", {})})
+    base = _given(options, {**DEFAULTS, **suite.option_defaults.get("interpretability", {})})
     from quba.zoo.attribution import check_method
 
     base["method"] = check_method(base["method"])

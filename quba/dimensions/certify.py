@@ -214,7 +214,7 @@ def suite_hierarchy(suite, hierarchy_file=None) -> cm.Hierarchy:
     names = [BACKGROUND, *list(suite.class_names)]
     if hierarchy_file:
         return cm.load_hierarchy_json(hierarchy_file, names)
-    h = getattr(suite, "hierarchy", None)
+    h = suite.hierarchy
     if h:
         return cm.Hierarchy.from_parents(names, h["levels"], h["parents"])
     return cm.Hierarchy.flat(names)

@@ -4,7 +4,9 @@ Each `compute` routes the cached model outputs into the pure functions of
 `quba.metrics` with ``sample_weight=ctx.weight(request)``: None for the value,
 count weights [B, N] for the B bootstrap replicates (the same formula; see the
 hook contract in quba/dimensions/__init__.py). Splits are asked of the suite by
-role (`quba.suites.base.role_splits`). docs/metrics.md#the-nine-quba-dimensions.
+role (`quba.suites.base.role_splits`); what a split is (the corruption and severity of an
+ImageNet-C split, the OOD dataset) is asked of the suite too (`Suite.split_info`), never parsed
+from its name. docs/metrics.md#the-nine-quba-dimensions.
 """
 from __future__ import annotations
 
@@ -38,14 +40,7 @@ def _clean_split_only(dimension: str):
 
 def _require(suite, names, dimension):
     """QubaError naming the dimension (and, where the suite can, the expected path) if a split is missing."""
-    if hasattr(suite, "require"):
-        suite.require(list(names), dimension)
-        return
-    have = set(suite.split_names())
-    missing = [n for n in names if n not in have]
-    if missing:
-        raise QubaError(f"dimension {dimension} needs split(s) {', '.join(missing[:3])}"
-                        f"{' ...' if len(missing) > 3 else ''}, which suite {suite.name!r} does not have")
+    suite.require(list(names), dimension)
 
 
 def _acc(ctx, req):
@@ -111,9 +106,18 @@ def adversarial_robustness_compute(ctx):
 
 
 # 3. corruption robustness
-def _corruption_key(split: str) -> tuple[str, int]:
-    parts = split.split("/")
-    return parts[-2], int(parts[-1])
+def _corruption_key(suite, split: str) -> tuple[str, int]:
+    """(corruption, severity) of a corruption split, as its suite says (`Suite.split_info`)."""
+    info = suite.split_info(split)
+    if info.corruption is None or info.severity is None:
+        raise QubaError(f"split {split!r} of suite {suite.name!r} serves the corruption role but its split_info "
+                        "names no corruption and severity; the suite must say them (docs/adding-a-suite.md)")
+    return info.corruption, int(info.severity)
+
+
+def _ood_key(suite, split: str) -> str:
+    """The OOD dataset a split holds (its `variant`), else the split's name."""
+    return suite.split_info(split).variant or split
 
 
 def corruption_robustness_needs(suite, opts):
@@ -126,7 +130,7 @@ def corruption_robustness_compute(ctx):
     from quba.metrics.robustness import corruption_robustness
 
     clean = _acc(ctx, _clean(ctx.suite))
-    accs = {_corruption_key(s): _acc(ctx, SplitRequest(s, outputs="decisions"))
+    accs = {_corruption_key(ctx.suite, s): _acc(ctx, SplitRequest(s, outputs="decisions"))
             for s in _roles(ctx.suite, "corruption")}
     value = corruption_robustness(clean, accs)
     if not _point(ctx):
@@ -149,7 +153,7 @@ def ood_robustness_compute(ctx):
     from quba.metrics.robustness import ood_robustness
 
     clean = _acc(ctx, _clean(ctx.suite))
-    accs = {s.split("/")[-1]: _acc(ctx, SplitRequest(s)) for s in _roles(ctx.suite, "ood")}
+    accs = {_ood_key(ctx.suite, s): _acc(ctx, SplitRequest(s)) for s in _roles(ctx.suite, "ood")}
     value = ood_robustness(clean, accs)
     return {"value": value, "acc_clean": clean, "acc": accs} if _point(ctx) else value
 

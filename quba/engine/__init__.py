@@ -67,8 +67,13 @@ def resolve_dims(dims) -> list[str]:
 
 
 def load_suite(suite, data_root=None):
-    """A suite object from a suite object or a name (`quba.suites.load_suite`)."""
+    """A suite object from a suite object (a `quba.suites.base.Suite`) or a name (`quba.suites.load_suite`)."""
     if not isinstance(suite, str):
+        from quba.suites.base import Suite
+
+        if not isinstance(suite, Suite):
+            raise QubaError(f"cannot evaluate on a {type(suite).__name__}; give a suite name or a "
+                            "quba.suites.base.Suite (docs/adding-a-suite.md)")
         return suite
     from quba.suites import load_suite as by_name
 
@@ -285,13 +290,12 @@ def requested_setup(name: str, opts: dict, options: dict | None = None) -> dict:
 
 def _finish(suite) -> None:
     """End a generated suite's background split generation (quba.suites.mini.MiniSuite.prepare)."""
-    if hasattr(suite, "finish"):
-        suite.finish()
+    suite.finish()
 
 
 def _needs_transform(splits) -> bool:
     """Splits of image files (imagenet) need a resize/crop; in-memory tensors (mini) are fed as they are."""
-    return any(getattr(sp, "images", None) is None for sp in splits)
+    return any(sp.images is None for sp in splits)
 
 
 def with_eval_transform(loaded, input_size=None, interpolation=None, crop_pct=None):

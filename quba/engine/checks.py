@@ -17,7 +17,7 @@ class OutputChecks:
 
     @staticmethod
     def _unreadable_message(split, index: int) -> str:
-        paths = getattr(split, "paths", None)
+        paths = split.paths
         where = f"{paths[index]}" if paths is not None else f"image {index}"
         return (f"unreadable image in split {split.name!r}: {where}; fix or remove it, "
                 "or drop --strict to skip and count unreadable images")
@@ -29,7 +29,7 @@ class OutputChecks:
 
     def _expected_classes(self) -> int | None:
         """Logit columns the suite's label space (or the model's zero-shot head) implies."""
-        names = getattr(self.suite, "class_names", None)
+        names = self.suite.class_names
         n = len(names) if names is not None else None
         return n if n else self.model.num_classes
 

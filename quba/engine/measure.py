@@ -238,10 +238,9 @@ def score_fields(dim: D.Dimension, ctx: Context, request_fields: dict) -> dict:
     if code is None and ctx.model is not None and hasattr(ctx.model, "code_fingerprint"):
         code = ctx.model.code_fingerprint()
     return {"dimension": dim.name, "options": dataclasses.asdict(opts) if opts is not None else None,
-            "model_fingerprint": fp, "model_code": code, "suite": getattr(ctx.suite, "name", None),
-            "suite_version": str(getattr(ctx.suite, "version", "")),
-            "suite_fingerprint": fps.get("suite_fingerprint") or (ctx.suite.fingerprint()
-                                                                 if hasattr(ctx.suite, "fingerprint") else None),
+            "model_fingerprint": fp, "model_code": code, "suite": ctx.suite.name,
+            "suite_version": str(ctx.suite.version),
+            "suite_fingerprint": fps.get("suite_fingerprint") or ctx.suite.fingerprint(),
             "seed": ctx.opts.get("seed", 0),
             "requests": sorted([r.key, request_fields.get(r)] for r in ctx._outputs)
             if request_fields else sorted(r.key for r in ctx._outputs)}

@@ -272,7 +272,7 @@ def _after_plan(runner, request_opts: PaperOptions):
             if r.split == clean:
                 passes += [(r.split, r.outputs, True, i == 0) for i in range(repeats)]
             else:  # ImageNet-C and modelvshuman loaders: shuffle=False; ImageNet-R and the bg challenge: shuffled
-                shuffled = name == "object_focus" or r.split.endswith("rendition")
+                shuffled = name == "object_focus" or suite.split_info(r.split).variant == "rendition"
                 passes.append((r.split, r.outputs, shuffled, True))
         plan.append((name, mode, passes))
     return plan

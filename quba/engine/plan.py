@@ -278,13 +278,14 @@ def _load_splits(requests: Requests, selected: list, split_check) -> tuple[dict,
     """({name: split}, {name: status}) of the selected requests' splits: each checked to exist and
     hold images before any work; a generated suite's missing ones are made in the background
     while the model runs on those already there (the runner waits for them)."""
+    from quba.suites.base import Split
+
     suite = requests.suite
     known = set(suite.split_names())
     chosen = set(selected)
     mine = [(dim.name, r) for dim in requests.dimensions for r in requests.per_dim[dim.name].values() if r in chosen]
-    pending = set()
-    if hasattr(suite, "prepare"):  # a generated suite: val first, the rest in parallel in the background
-        pending = set(suite.prepare([r.split for _, r in mine if r.split in known], background=True)) - {"val"}
+    # a generated suite makes val first, the rest in parallel in the background; others prepare nothing
+    pending = set(suite.prepare([r.split for _, r in mine if r.split in known], background=True)) - {"val"}
     splits = {}
     for name, r in mine:
         if r.split in splits:
@@ -298,6 +299,9 @@ def _load_splits(requests: Requests, selected: list, split_check) -> tuple[dict,
         except QubaError as exc:
             msg = str(exc)
             raise QubaError(msg if name in msg else f"{name}: {msg}") from None
+        if not isinstance(splits[r.split], Split):
+            raise QubaError(f"suite {suite.name!r} gave a {type(splits[r.split]).__name__} for split {r.split!r}, "
+                            "not a quba.suites.base.Split (docs/adding-a-suite.md)")
         if len(splits[r.split]) == 0:
             raise QubaError(f"{name}: split {r.split!r} of suite {suite.name!r} has no images")
     statuses = split_check(splits) if split_check is not None else {}

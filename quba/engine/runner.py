@@ -181,7 +181,7 @@ class Runner(AttackPasses, OutputChecks):
         decoded)."""
         import torch
 
-        images = getattr(split, "images", None)
+        images = split.images
         if images is not None and self.model.preprocess is None:  # in-memory uint8 [N,3,H,W] fast path
             if not torch.is_tensor(images):
                 images = torch.from_numpy(np.ascontiguousarray(images))

@@ -108,4 +108,4 @@ def content_levels(suite: str) -> tuple:
     """The target content-change levels of a suite's multiview pairs (empty if it declares none)."""
     from quba.suites import load_suite
 
-    return tuple(getattr(load_suite(suite), "content_levels", ()) or ())
+    return tuple(load_suite(suite).content_levels)

@@ -15,12 +15,12 @@ def consistency(pairs, *, geometry="known", features="auto", dino_model=None, di
     from quba.met3r.pairs import content_levels, load_pair_folder, suite_pairs
     from quba.met3r.record import bootstrap_pairs, met3r_record, pair_groups
     from quba.met3r.render import evaluate_pairs
-    from quba.suites import SUITE_NAMES
+    from quba.suites import SPECS
 
     known = geometry == "known"
     reconstructor = None if known else load_reconstructor(geometry)
     meta = None
-    if pairs in SUITE_NAMES:
+    if pairs in SPECS.names():
         ids, v1, v2, geos, meta = suite_pairs(pairs, seed)
         suite_name = pairs
     else:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 
 from quba.numbers import finite_or_none
 
@@ -86,11 +85,11 @@ def _reads(dimension: str, record: dict) -> list[str] | None:
     """The record's splits `dimension` reads (its `needs` hook on a stand-in for the record's
     suite); None when that cannot be told (a dimension whose hook wants the real suite)."""
     from quba import dimensions as D
-    from quba.suites.base import DEFAULT_ROLES
+    from quba.suites.base import SuiteOutline
 
     splits = list((record.get("splits") or {}))
     present = sorted({s.split("@")[0] for s in splits})
-    suite = SimpleNamespace(name=record.get("suite"), roles=DEFAULT_ROLES, split_names=lambda: present)
+    suite = SuiteOutline(record.get("suite") or "", present)
     opts = {"protocol": (record.get("provenance") or {}).get("protocol") or "quba"}
     try:
         needs = D.get(dimension).needs
@@ -289,9 +288,7 @@ def reproduce(output="results", suite=None, *, against=None, models=None) -> dic
     from quba.store.records import load_records, records_dir
     from quba.suites.specs import DEFAULT_LEADERBOARD_SUITE, SPECS, spec
 
-    suite = str(suite or DEFAULT_LEADERBOARD_SUITE).strip().lower()
-    if spec(suite) is None:
-        raise QubaError(f"unknown suite {suite!r}{closest(suite, list(SPECS))}; known suites: {', '.join(SPECS)}")
+    suite = SPECS.canonical(str(suite or DEFAULT_LEADERBOARD_SUITE))  # unknown: one line naming the known
     if against is None or str(against).strip().lower() in ("paper", "reference"):
         path = reference_path(suite)
         if path is None:

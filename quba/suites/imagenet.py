@@ -47,7 +47,7 @@ from quba.metrics.decisions import (canonical_wnids, imagenet_index_to_in9, imag
                                     in9_class_names, sixteen_class_names, sixteen_class_probs, wnid_to_index)
 from quba.metrics.robustness import IMAGENET_C_CORRUPTIONS, SEVERITIES
 from quba.metrics.shape import texture_class_from_filename
-from quba.suites.base import DecisionMapping, run_preprocess
+from quba.suites.base import DecisionMapping, Split, SplitInfo, Suite, quba_split_infos, run_preprocess
 
 VERSION = "1"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"})
@@ -70,38 +70,37 @@ SOURCES = {
 }
 
 
+#: Every split the ImageNet suite can serve (the QUBA naming), with what it is.
+SPLITS: dict[str, SplitInfo] = quba_split_infos(IMAGENET_C_CORRUPTIONS, SEVERITIES, (*OOD_MVH, "rendition"), BG_SPLITS)
+
+
+def _family(split: str) -> str:
+    info = SPLITS.get(split)
+    return info.family if info is not None else ""
+
+
 def _dimension_of(split: str) -> str | None:
     """The dimension a split serves; None for val, which every dimension relative to clean accuracy reads."""
-    if split.startswith("corruption/"):
-        return "corruption_robustness"
-    if split.startswith("ood/"):
-        return "ood_robustness"
-    if split == "cue_conflict":
-        return "shape_bias"
-    if split.startswith("bg/"):
-        return "object_focus"
-    return None
+    return {"corruption": "corruption_robustness", "ood": "ood_robustness", "cue_conflict": "shape_bias",
+            "background": "object_focus"}.get(_family(split))
 
 
 def expected_split_names() -> list[str]:
     """Every split the ImageNet suite can serve, in the QUBA-mini naming."""
-    names = ["val"]
-    names += [f"corruption/{c}/{s}" for c in IMAGENET_C_CORRUPTIONS for s in SEVERITIES]
-    names += [f"ood/{o}" for o in OOD_MVH] + ["ood/rendition", "cue_conflict"]
-    names += [f"bg/{b}" for b in BG_SPLITS]
-    return names
+    return list(SPLITS)
 
 
 def class_labels(split: str, present=()) -> dict[str, int]:
     """The class folder names split `split` accepts, with their labels (docs/imagenet-layout.md);
     for the Backgrounds Challenge also every `NN_name` spelling among `present` (folder names)."""
-    if split == "val" or split.startswith("corruption/"):
+    family = _family(split)
+    if family in ("clean", "corruption"):
         return wnid_to_index()
     if split == "ood/rendition":
         return {w: i for i, w in enumerate(imagenet_r_wnids())}
-    if split.startswith("ood/") or split == "cue_conflict":
+    if family in ("ood", "cue_conflict"):
         return {c: i for i, c in enumerate(sixteen_class_names())}
-    if split.startswith("bg/"):
+    if family == "background":
         known = {d: i for i, d in enumerate(BG_CLASS_FOLDERS)}
         n9 = len(in9_class_names())
         for d in present:  # accept any "NN_name" spelling of the nine classes
@@ -189,8 +188,9 @@ def imagenet_c_corrupt(base, name: str, severity: int, seed: int):
     return Image.fromarray(np.clip(np.asarray(out), 0, 255).round().astype(np.uint8))
 
 
-class ImageNetSplit:
-    """One split read from folders: `.labels` int64 [N], `.meta` per-image arrays, `.paths` (absolute)."""
+class ImageNetSplit(Split):
+    """One split read from folders: `.labels` int64 [N], `.meta` per-image arrays, `.paths` (absolute).
+    `.corruption`: (name, severity) when its images are corrupted on the fly from val's."""
 
     def __init__(self, name: str, folder: Path, paths: list[str], labels: np.ndarray, meta: dict,
                  decision: DecisionMapping, label_names: list[str], corruption: tuple | None = None,
@@ -205,9 +205,6 @@ class ImageNetSplit:
         self.corruption = corruption
         self.seed = seed
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
     def dataset(self, preprocess: Callable | None = None):
         return _FolderDataset(self.paths, preprocess, self.corruption, self.seed)
 
@@ -215,11 +212,13 @@ class ImageNetSplit:
         return f"ImageNetSplit({self.name!r}, n={len(self)}, folder={str(self.folder)!r})"
 
 
-class ImageNetSuite:
+class ImageNetSuite(Suite):
     """The ImageNet-family datasets on disk (see the module docstring for the layout)."""
 
     name = "imagenet"
+    title = "ImageNet"
     version = VERSION
+    reads_data_root = True
 
     def __init__(self, data_root, corruptions: str = "folders", seed: int = 0):
         if data_root is None:
@@ -245,34 +244,38 @@ class ImageNetSuite:
     def folder(self, split: str) -> Path:
         """The folder a split is read from (whether or not it exists)."""
         r = self.root
+        info = SPLITS.get(split) or SplitInfo(split)
         if split == "val":
             return r / "val"
-        if split.startswith("corruption/"):
-            _, c, s = split.split("/")
-            return r / "imagenet-c" / c / s
+        if info.family == "corruption":
+            return r / "imagenet-c" / info.corruption / str(info.severity)
         if split == "ood/rendition":
             return r / "imagenet-r"
-        if split.startswith("ood/"):
-            return r / split[len("ood/"):]
+        if info.family == "ood":
+            return r / info.variant
         if split == "cue_conflict":
             return r / "cue-conflict"
-        if split.startswith("bg/"):
-            return r / "bg_challenge" / split[len("bg/"):] / "val"
+        if info.family == "background":
+            return r / "bg_challenge" / info.variant / "val"
         raise QubaError(f"the imagenet suite has no split {split!r}{closest(split, expected_split_names())}")
 
     def source(self, split: str) -> str:
-        if split.startswith("corruption/"):
+        family = _family(split)
+        if family == "corruption":
             return SOURCES["imagenet-c"]
         if split == "ood/rendition":
             return SOURCES["imagenet-r"]
-        if split.startswith("ood/") or split == "cue_conflict":
+        if family in ("ood", "cue_conflict"):
             return SOURCES["mvh"]
-        if split.startswith("bg/"):
+        if family == "background":
             return SOURCES["bg"]
         return SOURCES["val"]
 
+    def split_info(self, name: str) -> SplitInfo:
+        return SPLITS.get(name) or super().split_info(name)
+
     def _generated(self, split: str) -> bool:
-        return self.corruptions == "generate" and split.startswith("corruption/")
+        return self.corruptions == "generate" and _family(split) == "corruption"
 
     def _present(self, split: str) -> bool:
         if self._generated(split):
@@ -288,7 +291,7 @@ class ImageNetSuite:
         need = "val" if self._generated(split) else split
         path = self.folder(need)
         hint = ""
-        if split.startswith("corruption/") and not self._generated(split):
+        if _family(split) == "corruption" and not self._generated(split):
             hint = "; or generate them from val with ImageNetSuite(root, corruptions='generate')"
         what = f"dimension {dim} needs split {split!r}" if dim else f"split {split!r} (clean val images)"
         return (f"{what}: folder {path} is missing; it comes from "
@@ -341,18 +344,18 @@ class ImageNetSuite:
                             f"splits: val, corruption/<name>/<1-5>, ood/<edge|silhouette|sketch|stylized|rendition>, "
                             f"cue_conflict, bg/<mixed_same|mixed_rand>")
         self.require(name)
+        info = SPLITS[name]
         if self._generated(name):
-            _, c, s = name.split("/")
             val = self.split("val")
             sp = ImageNetSplit(name, val.folder, val.paths, val.labels, dict(val.meta), val.decision,
-                               val.label_names, corruption=(c, int(s)), seed=self.seed)
-        elif name == "val" or name.startswith("corruption/"):
+                               val.label_names, corruption=(info.corruption, info.severity), seed=self.seed)
+        elif info.family in ("clean", "corruption"):
             sp = self._wnid_split(name, canonical_wnids(), wnid_to_index(), DecisionMapping(name="imagenet-1k"))
         elif name == "ood/rendition":
             r = imagenet_r_wnids()
             sp = self._wnid_split(name, r, {w: i for i, w in enumerate(r)},
                                   DecisionMapping(name="imagenet-r-200", probs=imagenet_r_probs))
-        elif name.startswith("ood/") or name == "cue_conflict":
+        elif info.family in ("ood", "cue_conflict"):
             sp = self._sixteen_split(name)
         else:
             sp = self._bg_split(name)

@@ -73,10 +73,11 @@ import torch
 
 from quba.errors import QubaError, closest
 from quba.suites import mini_render as R
-from quba.suites.base import DecisionMapping, run_preprocess
+from quba.suites.base import DecisionMapping, Split, SplitInfo, Suite, run_preprocess
 from quba.suites.mini_build import (BACKGROUND_MODES, CONTENT_LEVELS, CONTRAST, CORRUPTIONS,  # noqa: F401
                                     IMAGE_SIZE, MULTIVIEW_SIZE, OOD_NAMES, P_TYPICAL, POSE_LEVELS_DEG, SEVERITIES,
-                                    SIZES, TEXTURE_MODES, VERSION, build, draw_labels, seed_of, split_names)
+                                    SIZES, SPLITS, TEXTURE_MODES, VERSION, build, draw_labels, seed_of,
+                                    split_names)
 from quba.suites.mini_cache import MiniCache
 from quba.suites.mini_corrupt import corrupt_one, corrupt_split, corruption_seed, corruption_subset  # noqa: F401
 
@@ -98,7 +99,7 @@ class _ImageDataset(torch.utils.data.Dataset):
         return x, i
 
 
-class MiniSplit:
+class MiniSplit(Split):
     """One split: `.images` uint8 [N,3,H,W], `.labels` int64 [N], `.meta` per-image arrays."""
 
     def __init__(self, name: str, images: np.ndarray, labels: np.ndarray, meta: dict[str, np.ndarray]):
@@ -107,9 +108,6 @@ class MiniSplit:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.meta = meta
         self.decision = DecisionMapping()
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
     def dataset(self, preprocess: Callable | None = None):
         return _ImageDataset(self.images, preprocess)
@@ -131,10 +129,11 @@ class MultiViewSplit(MiniSplit):
         return _ImageDataset(self.view1 if view == 1 else self.view2, preprocess)
 
 
-class MiniSuite(MiniCache):
+class MiniSuite(MiniCache, Suite):
     """QUBA-mini (see the module docstring for splits, sizes and timing)."""
 
     name = "mini"
+    title = "QUBA-mini"
     version = VERSION
     image_size = IMAGE_SIZE
     multiview_size = MULTIVIEW_SIZE
@@ -165,6 +164,9 @@ class MiniSuite(MiniCache):
 
     def split_names(self) -> list[str]:
         return split_names()
+
+    def split_info(self, name: str) -> SplitInfo:
+        return SPLITS.get(name) or super().split_info(name)
 
     def __repr__(self) -> str:
         return f"MiniSuite(seed={self.seed}, version={self.version!r})"
@@ -202,11 +204,11 @@ class MiniSuite(MiniCache):
         return MiniSplit(name, arrays["images"], arrays["labels"], meta)
 
     def _generate(self, name: str) -> dict:
-        if name.startswith("corruption/"):  # val's images, corrupted
-            _, cname, sev = name.split("/")
+        info = self.split_info(name)
+        if info.family == "corruption":  # val's images, corrupted
             val = self.split("val")
-            return corrupt_split(self.seed, val.images.numpy(), val.labels, val.meta, self.corruption_subset(), cname,
-                                 int(sev))
+            return corrupt_split(self.seed, val.images.numpy(), val.labels, val.meta, self.corruption_subset(),
+                                 info.corruption, info.severity)
         return build(self.seed, name)
 
     # -- training-time generator -----------------------------------------

@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 
 from quba.suites import mini_render as R
+from quba.suites.base import SplitInfo
 
 VERSION = "2"
 IMAGE_SIZE = 32
@@ -53,13 +54,23 @@ BACKGROUND_NAMES = tuple(R.BACKGROUND_NAMES)
 NUM_CLASSES = len(CLASS_NAMES)
 
 
+def _split_infos() -> dict[str, SplitInfo]:
+    infos = [SplitInfo("train", "train"), SplitInfo("val", "clean")]
+    infos += [SplitInfo.corrupted(c, s) for c in CORRUPTIONS for s in SEVERITIES]
+    infos += [SplitInfo.ood(o) for o in OOD_NAMES]
+    infos += [SplitInfo("cue_conflict", "cue_conflict"), SplitInfo.background("mixed_same"),
+              SplitInfo.background("mixed_rand"), SplitInfo("segmentation", "segmentation"),
+              SplitInfo("multiview", "multiview")]
+    return {i.name: i for i in infos}
+
+
+#: Every split of QUBA-mini, in the suite's order, with what it is (`MiniSuite.split_info`).
+SPLITS: dict[str, SplitInfo] = _split_infos()
+
+
 def split_names() -> list[str]:
     """Every split of QUBA-mini, in the suite's order."""
-    names = ["train", "val"]
-    names += [f"corruption/{c}/{s}" for c in CORRUPTIONS for s in SEVERITIES]
-    names += [f"ood/{o}" for o in OOD_NAMES]
-    names += ["cue_conflict", "bg/mixed_same", "bg/mixed_rand", "segmentation", "multiview"]
-    return names
+    return list(SPLITS)
 
 
 def seed_of(*parts) -> int:
@@ -87,12 +98,13 @@ def build(seed: int, name: str) -> dict:
         return draw(SIZES["train_per_class"], split_rng(seed, name), "class", "class")
     if name == "val":
         return draw(SIZES["val_per_class"], split_rng(seed, name), "class", "class")
-    if name.startswith("ood/"):
-        return ood(seed, name.split("/", 1)[1])
+    info = SPLITS[name]
+    if info.family == "ood":
+        return ood(seed, info.variant)
     if name == "cue_conflict":
         return cue_conflict(seed)
-    if name.startswith("bg/"):
-        return backgrounds(seed, name.split("/", 1)[1])
+    if info.family == "background":
+        return backgrounds(seed, info.variant)
     if name == "segmentation":
         return segmentation(seed)
     if name == "multiview":

@@ -41,7 +41,7 @@ class MiniCache:
         missing = [n for n in wanted if n not in self._splits and not self._file(n).exists()]
         if not missing:
             return []
-        if "val" in missing or any(n.startswith("corruption/") for n in missing):
+        if "val" in missing or any(self.split_info(n).family == "corruption" for n in missing):
             if "val" not in self._splits and not self._file("val").exists():
                 missing = ["val"] + [n for n in missing if n != "val"]
             self.split("val")  # the corruption splits corrupt val's images

@@ -73,7 +73,7 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
     """(model ids / FILE.py:FUNCTION specs to evaluate, [(id, reason skipped)]).
 
     Every unknown id is reported at once, with suggestions (QubaError, exit 2)."""
-    from quba.zoo.catalog import all_groups, catalog, select
+    from quba.zoo.catalog import all_groups, catalog, select, source_spec_row
 
     tokens = [t for tok in tokens for t in str(tok).split(",") if t.strip()]
     tokens = [t.strip() for t in tokens]
@@ -113,6 +113,8 @@ def select_models(tokens, groups, models_file, suite: str) -> tuple[list[str], l
                 unknown.append(f"{t!r} (no file {path})")
             else:
                 chosen.append(t)
+        elif (row := source_spec_row(t)) is not None:  # SOURCE:IDENTIFIER of a registered source
+            chosen.append(row)
         else:
             unknown.append(f"{t!r}{closest(t, by_id)}")
     if unknown:
@@ -157,16 +159,10 @@ def plan_models(models: list[str], skipped, *, output, suite, dims, eval_kw: dic
 # ---------------------------------------------------------------- running
 
 def make_executor(args, output_suite_dir: Path):
-    from quba.sweep import executors as E
+    """The executor --executor names (`quba.sweep.executors.EXECUTORS`), for the sweep's options."""
+    from quba.sweep.executors import EXECUTORS
 
-    if args.executor == "ray":
-        return E.RayExecutor(args.ray_address, args.cpus_per_task or 1, args.gpus_per_task)
-    if args.executor == "submitit":
-        return E.SubmititExecutor(output_suite_dir / ".submitit", cluster=args.submitit_cluster,
-                                  partition=args.slurm_partition, gpus=args.slurm_gpus,
-                                  cpus_per_task=args.cpus_per_task or 1, timeout_min=args.timeout_min,
-                                  array_parallelism=args.array_parallelism)
-    return E.LocalExecutor(args.workers, args.gpus)
+    return EXECUTORS.get(args.executor).from_args(args, output_suite_dir)
 
 
 class Driver:
@@ -266,23 +262,6 @@ def _attack_part(res: dict) -> str:
     return f" + {res['attack_passes']} attack passes" if res.get("attack_passes") else ""
 
 
-def _parse_gpus(spec: str | None) -> list[int] | None:
-    if spec is None:
-        return None
-    try:
-        gpus = [int(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        gpus = []
-    if not gpus or any(g < 0 for g in gpus):
-        raise QubaError(f"bad --gpus {spec!r}; give GPU indices like 0,1")
-    import torch
-
-    n = torch.cuda.device_count()
-    if max(gpus) >= n:
-        raise QubaError(f"--gpus {spec} asks for GPU {max(gpus)}, but this machine has {n} CUDA device(s)")
-    return gpus
-
-
 def validate(args) -> None:
     """Every check that needs no work: one line and exit 2 on the first problem."""
     from quba.api import check_bootstrap, check_int
@@ -301,20 +280,9 @@ def validate(args) -> None:
     check_int(args.batch_size, "--batch-size", 1)
     check_int(args.loader_workers, "--loader-workers", 0)
     check_int(args.seed, "--seed", 0)
-    from quba.sweep.executors import check_ray_address, require
+    from quba.sweep.executors import EXECUTORS
 
-    if args.executor == "ray":
-        require("ray", "ray", "ray")
-        check_ray_address(args.ray_address)
-    elif args.executor == "submitit":
-        require("submitit", "slurm", "submitit")
-    else:
-        args.gpus = _parse_gpus(args.gpus)
-        if args.workers is None:
-            args.workers = len(args.gpus) if args.gpus else 1
-        from quba.engine.runner import resolve_device
-
-        resolve_device("cuda" if args.gpus and args.device == "auto" else args.device)
+    EXECUTORS.get(args.executor).check(args)  # an unknown name: one line naming the known executors
 
 
 def run(args, eval_kw: dict) -> int:

@@ -1,15 +1,22 @@
-"""The three ways a sweep runs its tasks, behind one small interface.
+"""How a sweep runs its tasks: the `Executor` contract, quba's three executors and their registry.
 
 Scheduling and resource placement are the engines' own: `concurrent.futures`
 process pools on this machine, Ray's scheduler, SLURM through submitit. The
 driver only submits ready tasks (`capacity` at a time), waits for any to
 finish and reads their outcomes:
 
+    Cls.check(args)        before any work: the options and installed packages (one QubaError line)
+    Cls.from_args(args, folder) -> an executor for the sweep's options (folder: DIR/<suite>)
     ex.capacity            tasks the driver may have in flight (None: no limit)
     ex.submit(tasks)       -> handles (submitted together: one SLURM job array)
     ex.wait(handles, s)    -> the handles that finished (within s seconds)
     ex.outcome(handle)     -> run_task's dict; a worker that died becomes a failure
+    ex.describe()          one line for the sweep's log
     ex.close()
+
+Executors are registered by name in `EXECUTORS` (a `quba.registry.Registry`; ``--executor NAME``):
+quba's own below, others through the entry-point group ``quba.executors`` or ``--plugin MODULE``
+(docs/adding-an-executor.md).
 
 `local`: N single-process pools (spawned, so no state leaks from the driver),
 one per worker slot, each with cores // N torch threads or one GPU; a slot of
@@ -25,9 +32,57 @@ from __future__ import annotations
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 
 from quba.errors import QubaError
+from quba.registry import Registry
 from quba.sweep.task import failure, run_task
+
+
+class Executor(ABC):
+    """What the sweep driver uses of an executor (the module docstring). A subclass sets ``name``
+    and implements `submit`, `wait` and `outcome`; the rest has defaults. Tasks are dicts for
+    `quba.sweep.task.run_task`, which never raises; a task's ``threads`` is None unless the
+    executor sets it (the torch threads its worker may use)."""
+
+    #: its name for --executor
+    name: str = ""
+    #: tasks the driver may have in flight at once (None: no limit, the engine schedules)
+    capacity: int | None = None
+    #: (module, extra) it needs installed: checked by `check` before anything starts
+    requires: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def check(cls, args) -> None:
+        """Check the sweep's options (`args`: the parsed ones of `quba sweep`) before any work; one
+        QubaError line on a problem. May fill in defaults. Default: the `requires` packages."""
+        for module, extra in cls.requires:
+            require(module, extra, cls.name)
+
+    @classmethod
+    def from_args(cls, args, folder) -> "Executor":
+        """An executor for the sweep's options; `folder` (DIR/<suite>) may hold its own files.
+        Default: the class called with no arguments."""
+        return cls()
+
+    def describe(self) -> str:
+        """One line for the sweep's log and state (default: its name)."""
+        return self.name
+
+    @abstractmethod
+    def submit(self, tasks: list[dict]) -> list:
+        """Start `tasks`; one handle per task, in order."""
+
+    @abstractmethod
+    def wait(self, handles, timeout: float) -> list:
+        """The handles among `handles` that have finished, waiting at most `timeout` seconds."""
+
+    @abstractmethod
+    def outcome(self, handle) -> dict:
+        """run_task's dict of a finished handle; a worker that died is a `failure(task, "worker", ...)`."""
+
+    def close(self) -> None:
+        """Release what it holds (pools, a Ray instance it started). Default: nothing."""
 
 
 # ---------------------------------------------------------------- local
@@ -48,7 +103,9 @@ def _worker_init(threads: int, gpu: int | None, parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
+    """N single-process pools on this machine (--workers, --gpus)."""
+
     name = "local"
 
     def __init__(self, workers: int, gpus: list[int] | None = None):
@@ -65,6 +122,19 @@ class LocalExecutor:
         self._pools: list = [None] * workers
         self._busy: dict = {}  # future -> (slot, task)
         self.capacity = workers
+
+    @classmethod
+    def check(cls, args) -> None:
+        args.gpus = _parse_gpus(args.gpus)
+        if args.workers is None:
+            args.workers = len(args.gpus) if args.gpus else 1
+        from quba.engine.runner import resolve_device
+
+        resolve_device("cuda" if args.gpus and args.device == "auto" else args.device)
+
+    @classmethod
+    def from_args(cls, args, folder) -> "LocalExecutor":
+        return cls(args.workers, args.gpus)
 
     def describe(self) -> str:
         per = f"GPU {', '.join(map(str, self.gpus))}" if self.gpus else f"{self.threads} torch thread(s) each"
@@ -148,9 +218,12 @@ def check_ray_address(address: str | None, timeout: float = 30.0) -> None:
                     "or give its address with --ray-address HOST:PORT")
 
 
-class RayExecutor:
+class RayExecutor(Executor):
+    """One Ray task per sweep task (--ray-address, --cpus-per-task, --gpus-per-task)."""
+
     name = "ray"
     capacity = None
+    requires = (("ray", "ray"),)
 
     def __init__(self, address: str | None, cpus_per_task: float, gpus_per_task: float):
         import ray
@@ -171,6 +244,15 @@ class RayExecutor:
         self.cpus, self.gpus = cpus_per_task, gpus_per_task
         self._remote = ray.remote(run_task).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=0)
         self._tasks: dict = {}
+
+    @classmethod
+    def check(cls, args) -> None:
+        super().check(args)
+        check_ray_address(args.ray_address)
+
+    @classmethod
+    def from_args(cls, args, folder) -> "RayExecutor":
+        return cls(args.ray_address, args.cpus_per_task or 1, args.gpus_per_task)
 
     def describe(self) -> str:
         res = self.ray.cluster_resources()
@@ -204,9 +286,12 @@ class RayExecutor:
 
 # ---------------------------------------------------------------- submitit
 
-class SubmititExecutor:
+class SubmititExecutor(Executor):
+    """One SLURM job per task via submitit (--slurm-partition, --slurm-gpus, --timeout-min, ...)."""
+
     name = "submitit"
     capacity = None
+    requires = (("submitit", "slurm"),)
 
     def __init__(self, folder, *, cluster: str | None, partition: str | None, gpus: int, cpus_per_task: int,
                  timeout_min: int, array_parallelism: int):
@@ -229,6 +314,12 @@ class SubmititExecutor:
         self.cpus = cpus_per_task
         self._tasks: dict = {}
         self._done_cache: set = set()
+
+    @classmethod
+    def from_args(cls, args, folder) -> "SubmititExecutor":
+        return cls(folder / ".submitit", cluster=args.submitit_cluster, partition=args.slurm_partition,
+                   gpus=args.slurm_gpus, cpus_per_task=args.cpus_per_task or 1, timeout_min=args.timeout_min,
+                   array_parallelism=args.array_parallelism)
 
     def describe(self) -> str:
         return f"submitit ({self.ex.cluster}), {self.cpus} CPU per task"
@@ -260,10 +351,6 @@ class SubmititExecutor:
             msg = str(exc).strip().splitlines()
             return failure(task, "worker", f"{type(exc).__name__}: {msg[0] if msg else ''} (job {handle.job_id})")
 
-    def close(self) -> None:
-        pass
-
-
 def require(module: str, extra: str, executor: str) -> None:
     """The optional engine must be importable, else one line naming the extra to install."""
     import importlib
@@ -273,3 +360,44 @@ def require(module: str, extra: str, executor: str) -> None:
     except ImportError:
         raise QubaError(f"--executor {executor} needs the {module} package, which is not installed; "
                         f"pip install -e '.[{extra}]' (or pip install 'quba[{extra}]')") from None
+
+
+def _parse_gpus(spec: str | None) -> list[int] | None:
+    if spec is None:
+        return None
+    try:
+        gpus = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        gpus = []
+    if not gpus or any(g < 0 for g in gpus):
+        raise QubaError(f"bad --gpus {spec!r}; give GPU indices like 0,1")
+    import torch
+
+    n = torch.cuda.device_count()
+    if max(gpus) >= n:
+        raise QubaError(f"--gpus {spec} asks for GPU {max(gpus)}, but this machine has {n} CUDA device(s)")
+    return gpus
+
+
+def _check(name: str, cls):
+    if not (isinstance(cls, type) and issubclass(cls, Executor)):
+        raise TypeError(f"an executor is a subclass of quba.sweep.executors.Executor, got {cls!r} "
+                        "(docs/adding-an-executor.md)")
+    if cls.name != name:
+        raise TypeError(f"{cls.__qualname__} is named {cls.name!r}; register it under that name")
+    return cls
+
+
+#: The executors by name (--executor NAME): quba's own, the entry-point group ``quba.executors``
+#: and ``--plugin MODULE`` holding ``EXECUTORS = [MyExecutor]`` (or calling `EXECUTORS.register`).
+EXECUTORS = Registry("executor", "quba.executors", module_attr="EXECUTORS", check=_check,
+                     name_of=lambda cls: cls.name, hint=" (a plugin's executor: pass --plugin MODULE)")
+for _cls in (LocalExecutor, RayExecutor, SubmititExecutor):
+    EXECUTORS.register(_cls, origin="quba")
+del _cls
+
+
+def register(cls, replace: bool = False):
+    """Add an executor class (a subclass of `Executor`) under its ``name``; another class under a taken
+    name is refused unless `replace` (quba.registry.RegistryError)."""
+    return EXECUTORS.register(cls, replace=replace)

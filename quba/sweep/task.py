@@ -199,8 +199,8 @@ def _run_task(task: dict) -> dict:
                        started=state.now())
         except Exception:  # noqa: BLE001 - the state file is bookkeeping; the work goes on
             pass
-        if task.get("plugins"):  # --plugin: the worker registers the same third-party dimensions
-            from quba.dimensions import load_plugins
+        if task.get("plugins"):  # --plugin: the worker registers the same third-party dimensions, suites, ...
+            from quba.registry import load_plugins
 
             load_plugins(task["plugins"])
         stage = "suite"

@@ -6,6 +6,7 @@
     load_model("w.safetensors", arch="resnet50")                # any timm / torchvision:NAME architecture
     load_model("w.pth", arch="tf_efficientnet_lite0", remap_keys=True)  # other names, same order
     load_model("my_models.py:build")                # your own file: build() -> nn.Module
+    load_model("timm:resnet18.a1_in1k")             # SOURCE:IDENTIFIER, a registered source without a catalog row
     catalog()                                       # every row, as dicts
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str
                device="cpu", remap_keys: bool = False) -> "LoadedModel":
     """A classifier ready to evaluate: [0, 1] images -> logits, with its preprocessing.
 
-    spec: a catalog id, `path/to/file.py:function`, or a checkpoint path (with `arch`).
+    spec: a catalog id, `path/to/file.py:function`, a checkpoint path (with `arch`), or
+        `SOURCE:IDENTIFIER` (an identifier of a registered model source, `quba.zoo.registry`).
     pretrained: False builds the architecture without weights (no download).
     checkpoint: a local .safetensors / tensor-only torch file to load instead of the
         published weights (into `arch` when given, else into the catalog entry's architecture).
@@ -42,7 +44,7 @@ def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str
     """
     from quba.errors import QubaError
     from quba.zoo import sources
-    from quba.zoo.catalog import get
+    from quba.zoo.catalog import get, resolve
 
     checkpoint_source, custom_source = sources.get("checkpoint"), sources.get("custom")
 
@@ -61,4 +63,4 @@ def load_model(spec: str, *, pretrained: bool = True, checkpoint=None, arch: str
         raise QubaError("--remap-keys goes with --checkpoint PATH (it renames the checkpoint's tensors)")
     if custom_source.available(spec):
         return custom_source.load(spec, device=device)
-    return sources.load_row(get(spec), pretrained=pretrained, device=device)
+    return sources.load_row(resolve(spec), pretrained=pretrained, device=device)

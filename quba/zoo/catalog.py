@@ -6,7 +6,8 @@ plus the mini zoo's rows.
 Columns: id, display_name, source, identifier, pretrained_tag, architecture,
 paradigm, pretraining_data, groups (';'-separated), paper_title,
 parameters_m (the paper's count, None when it has none), preprocess (the
-paper's own transform when it did not use the library's), notes.
+paper's own transform when it did not use the library's), notes. The `source` column names a
+registered model source (`quba.zoo.registry.SOURCES`).
 """
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ CATALOG_FILE = "zoo_catalog.csv"
 EXTRA_FILE = "zoo_catalog_extra.csv"
 COLUMNS = ("id", "display_name", "source", "identifier", "pretrained_tag", "architecture", "paradigm",
            "pretraining_data", "groups", "paper_title", "parameters_m", "preprocess", "notes")
-#: The sources catalog rows name (each a module of quba/zoo/sources).
-SOURCES = ("timm", "torchvision", "open_clip", "bcos", "hub", "unavailable", "mini")
 PAPER_GROUPS = ("CNN", "TRA", "SL", "SELF_SL", "SEMISL", "AT", "A1", "A2", "A3", "IN1k", "IN21k", "BD", "ViL",
                 "Bcos", "ALL")
 
@@ -86,6 +85,43 @@ def get(model_id: str) -> dict:
     raise QubaError(f"unknown model {model_id!r}{closest(model_id, by_id)}; see 'quba zoo list'")
 
 
+def source_spec_row(spec: str) -> dict | None:
+    """The row a ``SOURCE:IDENTIFIER`` spec stands for (a model of a registered source without a
+    catalog row: id = the spec, the other columns empty), or None when `spec` has not that form or
+    names no source that takes rows. Imports no source."""
+    from quba.zoo.registry import SOURCES, row_sources
+
+    source, sep, ident = str(spec).partition(":")
+    if not sep or not ident.strip() or not source.strip() or source not in SOURCES:
+        return None
+    source = SOURCES.canonical(source)
+    if source not in row_sources():
+        return None
+    row = _parse({"id": str(spec), "display_name": str(spec), "source": source, "identifier": ident.strip()})
+    row["task"] = "classification"
+    return row
+
+
+def resolve(spec: str) -> dict:
+    """The catalog row of a model id (`get`), else the row of a ``SOURCE:IDENTIFIER`` spec
+    (`source_spec_row`); QubaError naming both forms when it is neither."""
+    try:
+        return get(spec)
+    except QubaError:
+        row = source_spec_row(spec)
+        if row is not None:
+            return row
+    source, sep, _ = str(spec).partition(":")
+    if sep and source.strip():
+        from quba.zoo.registry import row_sources
+
+        raise QubaError(f"unknown model {spec!r}: {source!r} is no catalog id and no registered model source"
+                        f"{closest(source, row_sources())} (sources: {', '.join(row_sources())}; a plugin's "
+                        "source: pass --plugin MODULE)")
+    raise QubaError(f"unknown model {spec!r}{closest(str(spec), ids())}; see 'quba zoo list' (or name a model of "
+                    "a registered source as SOURCE:IDENTIFIER)")
+
+
 def groups_of(row: dict) -> list[str]:
     return [g for g in row["groups"].split(";") if g]
 
@@ -110,7 +146,11 @@ def select(rows=None, *, group: str | None = None, source: str | None = None) ->
         g = known[group.lower()]
         rows = [r for r in rows if g in groups_of(r)]
     if source:
-        if source not in SOURCES:
-            raise QubaError(f"unknown source {source!r}{closest(source, SOURCES)}; sources: {', '.join(SOURCES)}")
+        from quba.zoo.registry import SOURCES, row_sources
+
+        if source not in SOURCES or source not in row_sources():  # the one list of sources: the registry
+            names = row_sources()
+            raise QubaError(f"unknown source {source!r}{closest(source, names)}; sources: {', '.join(names)}")
+        source = SOURCES.canonical(source)
         rows = [r for r in rows if r["source"] == source]
     return rows

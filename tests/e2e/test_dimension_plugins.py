@@ -136,11 +136,9 @@ def test_entry_point_group_registers_a_dimension(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     ep = md.EntryPoint(name="ep", value="ep_dims", group=D.ENTRY_POINT_GROUP)
     monkeypatch.setattr(md, "entry_points", lambda group=None: [ep] if group == D.ENTRY_POINT_GROUP else [])
-    monkeypatch.setattr(D, "_ENTRY_POINTS_LOADED", False)
-    try:
-        assert D.get("ep_test_dim").higher_is_better is True
-    finally:
-        D.unregister("ep_test_dim")
+    monkeypatch.setattr(D, "REGISTRY", D.REGISTRY.copy())
+    D.REGISTRY.read_entry_points(force=True)
+    assert D.get("ep_test_dim").higher_is_better is True
 
 
 def test_sweep_workers_load_the_plugin(tmp_path, monkeypatch, capsys):

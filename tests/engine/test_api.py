@@ -96,7 +96,9 @@ def test_placement_follows_the_suite_spec(monkeypatch):
     rec = {"model": "x", "suite": "mini", "dimensions": {"adversarial_robustness": {"value": 0.1,
                                                                                      "setup": {"protocol": "quba"}}}}
     assert placement.protocol_warnings(rec) == []
-    monkeypatch.setitem(specs.SPECS, "mini", dataclasses.replace(specs.SPECS["mini"], reference_protocol="paper"))
+    monkeypatch.setattr(specs, "SPECS", specs.SPECS.copy())
+    mini = specs.SPECS.get("mini")
+    specs.SPECS.register(dataclasses.replace(mini, reference_protocol="paper"), replace=True)
     assert "under the quba protocol" in placement.protocol_warnings(rec)[0]
-    monkeypatch.setitem(specs.SPECS, "mini", dataclasses.replace(specs.SPECS["mini"], reference=None))
+    specs.SPECS.register(dataclasses.replace(mini, reference=None), replace=True)
     assert "no reference leaderboard ships for suite 'mini'" in placement.place(rec)["note"]

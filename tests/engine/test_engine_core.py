@@ -266,7 +266,10 @@ def test_calibration_interval_is_unchanged_for_the_same_seed():
     noise: same draws, same replicates."""
     y, p, _ = _synthetic(n=500, k=12, seed=5)
     out = _outputs(y, p)
-    ctx = measure.Context(dimension="calibration_error", suite=None, model=None, opts={"seed": 0}, device="cpu",
+    from quba.suites.base import SuiteOutline
+
+    ctx = measure.Context(dimension="calibration_error", suite=SuiteOutline("t", ["val"]), model=None,
+                          opts={"seed": 0}, device="cpu",
                           outputs={SplitRequest("val", outputs="logits"): out})
     dim = D.get("calibration_error")
     value = measure.value_of(dim.compute(ctx))
@@ -389,9 +392,7 @@ def registered():
 
     yield add
     for name in added:
-        D._REGISTRY.pop(name, None)
-        for k in [k for k, v in D._ALIASES.items() if v == name]:
-            D._ALIASES.pop(k)
+        D.unregister(name)
 
 
 def test_a_further_dimension_plugs_in_with_a_reference_model(quba_cache, tmp_path, monkeypatch, registered):

@@ -6,6 +6,7 @@ import is still a dependency), so this checks the design, not what one run happe
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import quba
@@ -258,3 +259,97 @@ def test_the_runner_reexports_its_parts():
     assert set(runner.__all__) <= set(vars(runner)), set(runner.__all__) - set(vars(runner))
     assert {"stack_versions", "stratified_subset", "resolve_device", "choose_attack_batch", "Runner",
             "cached_outputs"} <= set(runner.__all__)
+
+
+# -- issue 20: one registry, explicit contracts ------------------------------------------------------------
+def test_the_registry_sits_below_every_kind_it_serves():
+    """quba/registry.py imports nothing of quba but its errors; the kinds import it, never the reverse
+    (it reaches them only through the lazy 'module:attr' strings of KINDS)."""
+    g = graph()
+    assert g["registry"] <= {"errors", "integrity"}, g["registry"]
+    for unit in ("dimensions", "zoo", "suites", "sweep"):
+        assert "registry" in g[unit], unit
+    from quba.registry import KINDS
+
+    assert {ref.split(":")[0].split(".")[1] for ref in KINDS.values()} == {"dimensions", "zoo", "suites", "sweep"}
+
+
+#: Members of the suite and split contracts (quba/suites/base.py), each declared there with a default.
+CONTRACT = {"roles", "require", "prepare", "finish", "images", "paths", "hierarchy", "option_defaults",
+            "content_levels", "seed", "split_info"}
+
+
+def _probes(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, member) of getattr(x, "member"[, default]) / hasattr(x, "member") on a contract member
+    of a suite or a split (x names one: suite, suite_obj, self.suite, split, sp)."""
+    hits = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in CONTRACT
+                and re.search(r"suite|split|\bsp\b", ast.unparse(node.args[0]))):
+            hits.append((node.lineno, node.args[1].value))
+    return hits
+
+
+def test_no_probing_for_members_the_suite_contract_declares():
+    # issue 20: Suite and Split declare every member with a default; consumers use them directly
+    found = {str(p.relative_to(ROOT)): hits for p in sorted(ROOT.rglob("*.py"))
+             if (hits := _probes(ast.parse(p.read_text(encoding="utf-8"))))}
+    assert found == {}
+    assert _probes(ast.parse('x = getattr(suite, "roles", None)\nhasattr(split, "images")')) == [
+        (1, "roles"), (2, "images")]  # the check can fail
+    assert _probes(ast.parse('getattr(options, "hierarchy", None)')) == []  # an options object, not a suite
+
+
+def test_the_contracts_declare_what_the_code_uses():
+    from quba.suites.base import Split, Suite
+    from quba.sweep.executors import Executor
+
+    for member in (CONTRACT - {"images", "paths"}) | {"name", "version", "class_names", "title", "fingerprint",
+                                                       "split_names", "split", "reads_data_root"}:
+        assert hasattr(Suite, member) or member in Suite.__annotations__, member
+    for member in ("images", "paths", "dataset", "name", "labels", "meta", "decision"):
+        assert hasattr(Split, member) or member in Split.__annotations__, member
+    for member in ("name", "capacity", "requires", "check", "from_args", "submit", "wait", "outcome",
+                   "describe", "close"):
+        assert hasattr(Executor, member), member
+
+
+def _name_branches(tree: ast.AST, names: set[str]) -> list[int]:
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn))
+                                                 for op in node.ops):
+            for o in (node.left, *node.comparators):
+                values = ([o.value] if isinstance(o, ast.Constant) else
+                          [e.value for e in o.elts if isinstance(e, ast.Constant)]
+                          if isinstance(o, (ast.Tuple, ast.List, ast.Set)) else [])
+                if any(v in names for v in values):
+                    hits.append(node.lineno)
+                    break
+    return hits
+
+
+def test_no_branching_on_executor_names():
+    # issue 20: executors are a registry of classes; the driver asks it, never an if/elif chain
+    names = {"local", "ray", "submitit"}
+    found = {str(p.relative_to(ROOT)): lines for p in sorted((ROOT / "sweep").rglob("*.py")) + sorted(
+        (ROOT / "cli").rglob("*.py")) if (lines := _name_branches(ast.parse(p.read_text(encoding="utf-8")), names))}
+    assert found == {}
+    assert _name_branches(ast.parse('if args.executor == "ray":\n    pass\n'), names) == [1]
+
+
+def test_cli_metavars_and_choices_of_registered_names_come_from_the_registries():
+    """No hard-coded list of suites, executors or sources in the CLI: 'imagenet|mini', choices=[local, ...]."""
+    literal = re.compile(r"(imagenet\|mini|mini\|imagenet|local\|ray|['\"]local['\"],\s*['\"]ray['\"]|"
+                         r"timm, torchvision, open_clip)")
+    found = {p.name: m.group(0) for p in sorted((ROOT / "cli").rglob("*.py"))
+             if (m := literal.search(p.read_text(encoding="utf-8")))}
+    assert found == {}
+    from quba.cli import build_parser
+
+    sweep = build_parser()._subparsers._group_actions[0].choices["sweep"]
+    executor = next(a for a in sweep._actions if "--executor" in a.option_strings)
+    from quba.sweep.executors import EXECUTORS
+
+    assert executor.metavar == "|".join(EXECUTORS.names())

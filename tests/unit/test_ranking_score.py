@@ -218,8 +218,7 @@ def test_unranked_when_nothing_scores():
 
 
 def test_extra_registered_dimension_uses_leaderboard_statistics(monkeypatch):
-    monkeypatch.setattr(dimensions, "_REGISTRY", dict(dimensions._REGISTRY))
-    monkeypatch.setattr(dimensions, "_ALIASES", dict(dimensions._ALIASES))
+    monkeypatch.setattr(dimensions, "REGISTRY", dimensions.REGISTRY.copy())
     dimensions.register(dimensions.Dimension("met3r_test", False, "MEt3R test", "lower is more consistent"))
     norm = json.loads(data_file("quba_normalization.json").read_text())
     df = pd.DataFrame({

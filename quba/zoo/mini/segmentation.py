@@ -142,6 +142,6 @@ def train_seg_noise(model: nn.Module, suite=None, *, seed: int = 0, steps: int |
             bar.update(1)
     bar.close()
     model.eval()
-    eval_seed = getattr(suite, "seed", 0) if suite is not None else 0
+    eval_seed = suite.seed if suite is not None else 0
     sp = MiniSuite(seed=eval_seed).split("segmentation")
     return {"clean_accuracy": round(pixel_accuracy(model, sp.images, np.asarray(sp.meta["seg"])), 4)}

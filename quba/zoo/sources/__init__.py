@@ -11,38 +11,33 @@ Each source module has
 Catalog sources (the `source` column of quba/data/zoo_catalog.csv) take a catalog row:
 timm, torchvision, open_clip, bcos, hub (whose identifier prefix picks robustbench,
 mobileclip, a timm URL or a quba builder: hub.KINDS), mini, unavailable. The checkpoint
-and custom sources take a file (`quba.zoo.load_model`). A new source is a new module here
-and one line in `REGISTRY` (docs/adding-a-model-source.md).
+and custom sources take a file (`quba.zoo.load_model`). The sources are registered by name in
+`quba.zoo.registry.SOURCES` (`REGISTRY` here): a new source is a module and one registration,
+here or from your own package (`register`, the entry-point group ``quba.model_sources`` or
+``--plugin MODULE``; docs/adding-a-model-source.md).
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 
 import torch
 
-from quba.errors import QubaError, closest
+from quba.errors import QubaError
 from quba.zoo.base import LoadedModel, count_parameters_m
+from quba.zoo.registry import SOURCES as REGISTRY  # name -> module, each imported when first used
 from quba.zoo.sources.common import Built, Classifier, crop_size_of, make_preprocess, parse_preprocess
 
-#: source name -> module (imported when first used, so optional libraries stay optional)
-REGISTRY: dict[str, str] = {
-    name: f"quba.zoo.sources.{name}"
-    for name in ("timm", "torchvision", "open_clip", "bcos", "hub", "robustbench", "mobileclip", "mini",
-                 "unavailable", "checkpoint", "custom")
-}
 
-
-def register(name: str, module: str) -> None:
-    """Add a source (a module with load/check/available) under `name`."""
-    REGISTRY[name] = module
+def register(name: str, module, replace: bool = False):
+    """Add a source under `name`: a module (or object) with load/check/available, or its dotted
+    module name (imported when first used). Another source under a taken name is refused unless
+    `replace` (quba.registry.RegistryError)."""
+    return REGISTRY.register(name, module, replace=replace)
 
 
 def get(name: str):
     """The module of source `name` (QubaError naming the known ones otherwise)."""
-    if name not in REGISTRY:
-        raise QubaError(f"unknown source {name!r}{closest(str(name), REGISTRY)}; sources: {', '.join(REGISTRY)}")
-    return importlib.import_module(REGISTRY[name])
+    return REGISTRY.get(name)
 
 
 class _MetaParameters(torch.overrides.TorchFunctionMode):
@@ -90,7 +85,8 @@ def load_row(row: dict, *, pretrained: bool = True, device="cpu") -> LoadedModel
 def _load_row(row: dict, *, pretrained: bool, device) -> LoadedModel:
     source = row["source"]
     if source not in REGISTRY:
-        raise QubaError(f"{row['id']!r} has unknown source {source!r}; one of {tuple(REGISTRY)}")
+        raise QubaError(f"{row['id']!r} has unknown source {source!r}; one of {', '.join(REGISTRY.names())} "
+                        "(a plugin's source: pass --plugin MODULE)")
     with _on(device):
         built = get(source).load(row, pretrained, device)
         if isinstance(built, LoadedModel):
@@ -120,7 +116,7 @@ def _wrap(row: dict, built: Built, pretrained: bool, device) -> LoadedModel:
         module=module,
         preprocess=pre,
         input_size=(3, *crop) if crop else None,
-        num_classes=1000,
+        num_classes=built.num_classes,
         parameters_m=params,
         parameters_full_m=full if full is not None else params,
         source=source,

@@ -22,8 +22,8 @@ class Built:
     """What a catalog source builds, before the common wrapping (quba.zoo.sources.load_row):
     the library's model (normalised images -> logits), its preprocess without normalisation,
     the normalisation mean/std (None: the model normalises inside), the whole model's parameter
-    count when it differs from the classifier's (CLIP), and whether the B-cos [x, 1 - x]
-    encoding is added in front."""
+    count when it differs from the classifier's (CLIP), whether the B-cos [x, 1 - x]
+    encoding is added in front, and the classes it predicts (ImageNet-1k's 1000 unless said)."""
 
     model: nn.Module
     preprocess: Callable | None = None
@@ -31,6 +31,7 @@ class Built:
     std: tuple | None = None
     parameters_full_m: float | None = None
     add_inverse: bool = False
+    num_classes: int = 1000
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
