@@ -29,7 +29,7 @@ def main() -> None:
     torch.set_num_threads(2)
     os.environ["QUBA_CACHE"] = tempfile.mkdtemp(prefix="quba-bench-")
     from quba.api import compare
-    from quba.engine.pointing_game import run_pointing_game
+    from quba.dimensions.pointing_game import run_pointing_game
     from quba.suites.mini import MiniSuite
     from quba.zoo.mini import build, load
     from quba.zoo.mini.bcos import fit_bce

@@ -382,12 +382,12 @@ def certify(model, suite=DEFAULT_SUITE, *, options: dict | None = None, bootstra
             output="results", data_root=None, progress=True) -> dict:
     """Certify a segmentation model on the suite's 'segmentation' split by randomized smoothing
     (dimension certified_information_gain). options: the dimension's options
-    (`quba.engine.certify.CertifyOptions`: sigma, n0, n, tau, alpha, correction, adaptive,
+    (`quba.dimensions.certify.CertifyOptions`: sigma, n0, n, tau, alpha, correction, adaptive,
     thresholds, batch_size, seed (default: `seed`), hierarchy (a JSON file), images; see `quba
     certify --help`). Every option is checked before the model loads (by the dimension's needs
     hook, as for any dimension). output None: write no record. Returns the record (with "path"
     when written)."""
-    from quba.engine.certify import DIMENSION
+    from quba.dimensions.certify import DIMENSION
 
     return evaluate(model, suite, [DIMENSION], bootstrap=bootstrap, device=device, seed=seed, output=output,
                     data_root=data_root, progress=progress, options={DIMENSION: dict(options or {})})

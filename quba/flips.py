@@ -1,6 +1,6 @@
 """`quba compare`'s job: negative flips and agreement of a model update OLD -> NEW on one split.
 
-Both models' predictions come from the engine's prediction cache (`quba.engine.beyond.cached_outputs`:
+Both models' predictions come from the engine's prediction cache (`quba.engine.runner.cached_outputs`:
 a model evaluated before costs no forward pass); the formulas and their bootstrap are
 `quba.metrics.flips` (docs/metrics.md#negative-flips). With explanations, the explanation similarity
 of NEW (student) to OLD (teacher) on a sample of images. `quba.api.compare` checks the arguments
@@ -26,7 +26,8 @@ def compare(old, new, suite_obj, split="val", *, device, subset=None, bootstrap=
     `quba.api.compare` checked them. Returns what `quba compare --format json` prints."""
     import numpy as np
 
-    from quba.engine.beyond import cached_outputs, explanation_cosines_for, paired, select_images
+    from quba.dimensions.beyond import explanation_cosines_for, paired, select_images
+    from quba.engine.runner import cached_outputs
     from quba.metrics.agreement import bootstrap_mean
     from quba.metrics.flips import bootstrap_flips, flip_summary
 

@@ -89,7 +89,7 @@ def options(args) -> dict:
     """The dimension's options of the flags and every --option (`further_options`); an --option
     of another dimension is refused (certify measures this one)."""
     from quba.cli._further_options import further_options
-    from quba.engine.certify import DIMENSION
+    from quba.dimensions.certify import DIMENSION
     from quba.errors import QubaError
 
     given = further_options(args, ALIASES)
@@ -102,7 +102,7 @@ def options(args) -> dict:
 
 def run(args) -> int:
     from quba.api import certify
-    from quba.engine.certify import DIMENSION
+    from quba.dimensions.certify import DIMENSION
 
     rec = certify(args.model, args.suite, options=options(args), bootstrap=args.bootstrap, device=args.device,
                   seed=args.seed, output=args.output if args.record else None, data_root=args.data_root,

@@ -8,7 +8,7 @@ on first call, the lm-eval registry pattern). So the registry is complete after
 ``import quba.dimensions`` alone, whatever else was or was not imported, and the
 dimensions never import the engine. The declarations of quba's own dimensions
 are in `quba/dimensions/builtin.py`; their hooks in `quba/dimensions/quba9.py`
-(the nine QUBA dimensions), `quba/engine/beyond.py` and `quba/engine/certify.py`.
+(the nine QUBA dimensions), `quba/dimensions/beyond.py` and `quba/dimensions/certify.py`.
 A third-party dimension registers through the entry-point group
 ``quba.dimensions`` or ``--plugin MODULE`` (`load_plugin`): see
 docs/adding-a-dimension.md.

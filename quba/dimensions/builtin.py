@@ -8,7 +8,7 @@ from quba.dimensions import Dimension, register
 _UNIT = (0.0, 1.0)  # a share or a rate
 _NONNEG = (0.0, float("inf"))  # a count, or accuracy relative to clean accuracy (may exceed 1)
 _Q = "quba.dimensions.quba9:"
-_B = "quba.engine.beyond:"
+_B = "quba.dimensions.beyond:"
 
 
 def _nine(name, hib, title, desc, aliases, roles, valid_range=(float("-inf"), float("inf")), sampling=True):
@@ -47,16 +47,16 @@ for _d in _NINE:
 #: The nine QUBA dimensions in the paper's order.
 NINE: tuple[str, ...] = tuple(d.name for d in _NINE)
 
-# -- certified information gain (segmentation; issue 7): hooks in quba/engine/certify.py -------
+# -- certified information gain (segmentation; issue 7): hooks in quba/dimensions/certify.py -------
 register(Dimension(
     "certified_information_gain", True, "Certified information gain",
     "adaptive hierarchical randomized-smoothing certification of a segmentation model: information of the "
     "certified-correct pixels, sum (log K - log |leaves(node)|) / (pixels * log K), in [0, 1]",
     source="Anani et al., Adaptive Hierarchical Certification for Segmentation, ICML 2024, Sec. 5; "
            "Fischer et al., SegCertify, ICML 2021",
-    aliases=("cig",), valid_range=_UNIT, roles=("segmentation",), options="quba.engine.certify:CertifyOptions",
-    needs="quba.engine.certify:hook_needs", scores="quba.engine.certify:hook_scores",
-    compute="quba.engine.certify:hook_compute"))
+    aliases=("cig",), valid_range=_UNIT, roles=("segmentation",), options="quba.dimensions.certify:CertifyOptions",
+    needs="quba.dimensions.certify:hook_needs", scores="quba.dimensions.certify:hook_scores",
+    compute="quba.dimensions.certify:hook_compute"))
 
 # -- MEt3R multi-view consistency of generated image pairs (issue 7) ---------------------------
 # Measured on image pairs by `quba consistency PAIRS --record NAME` (quba/met3r/),
@@ -68,7 +68,7 @@ register(Dimension(
     source="Asim et al., MEt3R: Measuring Multi-View Consistency in Generated Images, CVPR 2025, Sec. 3",
     aliases=("multiview_consistency", "met3r_score"), valid_range=(0.0, 2.0)))
 
-# -- interpretability, negative flips, teacher-student agreement (issue 6): hooks in quba/engine/beyond.py
+# -- interpretability, negative flips, teacher-student agreement (issue 6): hooks in quba/dimensions/beyond.py
 register(Dimension(
     "interpretability", True, "Interpretability (grid pointing game)",
     "mean share of positive attribution energy in the target cell of n x n grids of confidently and "

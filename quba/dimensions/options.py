@@ -1,7 +1,7 @@
 """Dimension options, one way: declared as a dataclass, given by name, typed and checked once.
 
 A dimension declares its options as a dataclass (`quba.dimensions.Dimension.options`; quba's
-own are below and `quba.engine.certify:CertifyOptions`). None in a field means "the
+own are below and `quba.dimensions.certify:CertifyOptions`). None in a field means "the
 dimension's default". They are given
 
 - from Python: ``quba.evaluate(..., options={dimension: {key: value}})`` (a name or alias as the
@@ -39,7 +39,7 @@ def _at_least(dimension: str, obj, minimum: dict) -> None:
 
 @dataclass(frozen=True)
 class PointingOptions:
-    """interpretability: the grid pointing game (defaults: quba/engine/pointing_game.py DEFAULTS)."""
+    """interpretability: the grid pointing game (defaults: quba/dimensions/pointing_game.py DEFAULTS)."""
 
     method: str | None = None  # attribution method; auto: B-cos contribution maps, else input x gradient
     grid_size: int | None = None

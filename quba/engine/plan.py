@@ -173,7 +173,7 @@ def cache_fields(request, *, model, fingerprint: str, code_fingerprint: str, sui
     among them), the software stack. The one function that makes a key (`Plan` for the requests it
     plans, `Runner.cache_fields` for the other outputs a paper-protocol run writes)."""
     from quba.engine import paper_protocol
-    from quba.engine.runner import attack_params, describe_preprocess, stack_versions
+    from quba.engine.keys import attack_params, describe_preprocess, stack_versions
 
     return {
         "model_fingerprint": fingerprint,
@@ -223,7 +223,7 @@ class Plan:
     @classmethod
     def make(cls, requests: Requests, model, *, only=None, split_check=None) -> "Plan":
         from quba.engine import _finish, _needs_transform, resolve_model, with_eval_transform
-        from quba.engine.runner import resolve_device, resolve_precision
+        from quba.engine.device import resolve_device, resolve_precision
 
         run, suite = requests.run, requests.suite
         dev = resolve_device(run.device)

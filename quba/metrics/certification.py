@@ -1,7 +1,7 @@
 """Certified segmentation by randomized smoothing, flat and adaptive-hierarchical.
 
 Pure functions over counts and label maps (numpy in, numbers out). The noise
-sampling that produces the counts lives in `quba.engine.certify`.
+sampling that produces the counts lives in `quba.dimensions.certify`.
 
 Flat certification follows SegCertify (Fischer, Baader & Vechev, "Scalable
 Certified Segmentation via Randomized Smoothing", ICML 2021, Alg. 1): per

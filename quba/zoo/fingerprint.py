@@ -11,7 +11,7 @@ Two parts, hashed separately so the expensive one is hashed once:
   key). For every submodule, in order: its name and class (module + qualname);
   for every class in its method resolution order that is not part of the
   versioned stack (torch, torchvision, timm, open_clip: their versions are in
-  the cache key, `quba.engine.runner.stack_versions`) the bytes of the file that
+  the cache key, `quba.engine.keys.stack_versions`) the bytes of the file that
   defines it and the byte code of its own functions (so a change in ``forward``
   or in a module-level constant it reads is seen even where no source file is
   left); its non-parameter attributes (floats such as a temperature, ints,
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-#: Packages whose code is keyed by their version (quba.engine.runner.stack_versions), not their files.
+#: Packages whose code is keyed by their version (quba.engine.keys.stack_versions), not their files.
 STACK_PACKAGES = frozenset({"torch", "torchvision", "timm", "open_clip"})
 #: Depth to which attributes of plain objects (a preprocess, a config) are followed.
 MAX_DEPTH = 6

@@ -38,13 +38,13 @@ def test_cache_key_holds_device_and_precision(tmp_path):
 
 def test_cache_key_holds_the_versions_of_the_stack(tmp_path, monkeypatch):
     """Predictions cached under one torch (or timm, Pillow, ...) are not served after an upgrade."""
-    from quba.engine import runner as R
+    from quba.engine import keys as K
 
     suite, model = FakeSuite(), quba.engine.resolve_model(BrightnessNet())
     run = Runner(model, suite, device="cpu", progress=False, cache=PredictionCache(tmp_path))
     fields = run.cache_fields(SplitRequest("val"))
     assert fields["stack"]["torch"] == torch.__version__ and "timm" in fields["stack"] and "pillow" in fields["stack"]
-    monkeypatch.setattr(R, "_STACK", {**fields["stack"], "torch": "0.0.1"})
+    monkeypatch.setattr(K, "_STACK", {**fields["stack"], "torch": "0.0.1"})
     assert run.cache.path(run.cache_fields(SplitRequest("val"))) != run.cache.path(fields)
     run.close()
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from quba.cli import main
-from quba.engine.certify import CertifyConfig, certify_segmentation, segmentation_data, suite_hierarchy
+from quba.dimensions.certify import CertifyConfig, certify_segmentation, segmentation_data, suite_hierarchy
 from quba.errors import QubaError
 
 torch.set_num_threads(1)

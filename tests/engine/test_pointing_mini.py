@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from quba.engine.pointing_game import bootstrap_grid_means, run_pointing_game
+from quba.dimensions.pointing_game import bootstrap_grid_means, run_pointing_game
 
 torch.set_num_threads(1)
 GRIDS = 15

@@ -177,7 +177,9 @@ def test_attack_batch_is_chosen_by_memory():
     assert big == 256  # 32x32 images: a full batch fits
     from unittest import mock
 
-    with mock.patch.object(R, "_free_bytes", return_value=3 * 2 * 64 * 32 * 32 * 4 * 10):
+    from quba.engine import attack_pass
+
+    with mock.patch.object(attack_pass, "free_bytes", return_value=3 * 2 * 64 * 32 * 32 * 4 * 10):
         assert 1 <= R.choose_attack_batch(net, x1, torch.device("cpu"), 256, contextlib.nullcontext()) < 10
 
 

@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from torch import nn
 
-from quba.engine.certify import CertifyConfig, certify_segmentation
+from quba.dimensions.certify import CertifyConfig, certify_segmentation
 from quba.errors import QubaError
 from quba.metrics import certification as cm
 

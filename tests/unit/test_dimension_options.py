@@ -139,7 +139,7 @@ def test_hooks_read_no_raw_option_dicts():
     """quba's hooks get their options as ctx.options / opts.options: no opts[<dimension>] or
     opts.get(<dimension>) anywhere in the hook modules."""
     names = set(D.all_dimensions())
-    for path in ("quba/dimensions/quba9.py", "quba/engine/beyond.py", "quba/engine/certify.py",
+    for path in ("quba/dimensions/quba9.py", "quba/dimensions/beyond.py", "quba/dimensions/certify.py",
                  "quba/engine/paper_protocol.py"):
         tree = ast.parse((ROOT / path).read_text())
         for node in ast.walk(tree):

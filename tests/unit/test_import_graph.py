@@ -192,6 +192,75 @@ def test_no_branching_on_suite_names_outside_the_suites():
     assert _suite_name_comparisons(ast.parse('if suite.name == "mini":\n    pass\n')) == [1]  # the check can fail
 
 
+#: The hook modules of quba's own dimensions (issue 20.5: they left engine/ for dimensions/).
+HOOK_MODULES = ("quba9.py", "beyond.py", "certify.py", "pointing_game.py")
+
+
+def _engine_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every `from quba.engine... import name` in the file; (module, '') for
+    `import quba.engine...`."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("quba.engine"):
+            out += [(node.module, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, "") for a in node.names if a.name.startswith("quba.engine")]
+    return out
+
+
+def test_engine_holds_no_dimension_hooks():
+    """Issue 20.5: engine/ is the engine (runner, cache, attacks, measure); the hooks of quba's
+    dimensions live under dimensions/, and the engine reaches them only through the registry's lazy
+    ``module:attr`` references, never by import."""
+    for name in HOOK_MODULES:
+        assert (ROOT / "dimensions" / name).is_file(), name
+        assert not (ROOT / "engine" / name).exists(), name
+    for path in sorted((ROOT / "engine").rglob("*.py")):
+        hooks = {m for m in _imports(path) if m.rsplit(".", 1)[-1] in {n[:-3] for n in HOOK_MODULES}
+                 and m.startswith("quba.dimensions.")}
+        assert not hooks, f"{path.name} imports the hook module(s) {sorted(hooks)}"
+
+
+def test_dimension_hooks_import_no_engine():
+    """The dimensions never import the engine (quba/dimensions/__init__.py: the engine imports
+    them, a circle otherwise), not even a public name of it: a hook reads what it needs from its
+    context (ctx.outputs, ctx.models, ctx.split)."""
+    for path in sorted((ROOT / "dimensions").rglob("*.py")):
+        used = _engine_imports(path)
+        assert not used, (path.name, used)
+    assert "engine" not in graph().get("dimensions", set())
+    assert _engine_imports(ROOT / "flips.py")  # the check can fail: compare reads the engine's cache
+
+
+
+def test_the_runner_parts_import_torch_lazily():
+    """Issue 20.5 split quba/engine/runner.py into its parts; the cache key's parts and the device
+    helpers import torch only inside the function that needs it, so planning and keying do not pay
+    torch's import at module load."""
+    for name in ("keys.py", "device.py"):
+        tree = ast.parse((ROOT / "engine" / name).read_text(encoding="utf-8"))
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not any((getattr(n, "module", None) or "").startswith("torch")
+                       or any(a.name.startswith("torch") for a in n.names) for n in top), name
+        assert _imports_torch(ROOT / "engine" / name), name  # lazily, inside a function: the check can fail
+
+
+def test_the_runner_reexports_its_parts():
+    """Code and plugins that import from quba.engine.runner keep working after the split: every
+    public name of the runner's parts is the same object there."""
+    import importlib
+
+    from quba.engine import runner
+
+    for part in ("keys", "device", "attack_pass"):
+        mod = importlib.import_module(f"quba.engine.{part}")
+        for name in [n for n in runner.__all__ if hasattr(mod, n) and n in vars(mod)]:
+            assert getattr(runner, name) is getattr(mod, name), (part, name)
+    assert set(runner.__all__) <= set(vars(runner)), set(runner.__all__) - set(vars(runner))
+    assert {"stack_versions", "stratified_subset", "resolve_device", "choose_attack_batch", "Runner",
+            "cached_outputs"} <= set(runner.__all__)
+
+
 # -- issue 20: one registry, explicit contracts ------------------------------------------------------------
 def test_the_registry_sits_below_every_kind_it_serves():
     """quba/registry.py imports nothing of quba but its errors; the kinds import it, never the reverse

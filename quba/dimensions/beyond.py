@@ -1,8 +1,9 @@
-"""Engine hooks of the further dimensions of issue 6, and the cached-outputs helper of `quba compare`.
+"""Hooks of the further dimensions of issue 6, and what `quba compare` shares with them (`paired`,
+`select_images`, `explanation_cosines_for`).
 
 Dimensions (declared in quba/dimensions/builtin.py; docs/metrics.md#further-dimensions):
 
-  interpretability ↑        grid pointing game (quba/engine/pointing_game.py); candidates
+  interpretability ↑        grid pointing game (quba/dimensions/pointing_game.py); candidates
                             picked from the cached `val` logits, attributions computed here
                             (per-grid scores: the engine caches and resamples them)
   negative_flip_rate ↓      NFR of the evaluated (new) model against a declared reference
@@ -77,7 +78,7 @@ class SplitImages:
 def pointing_options(suite, options) -> dict:
     """The pointing game's settings: its defaults, the suite's (QUBA-mini: fewer grids; no branching
     on suite names here), then the options given (`PointingOptions`)."""
-    from quba.engine.pointing_game import DEFAULTS
+    from quba.dimensions.pointing_game import DEFAULTS
 
     base = _given(options, {**DEFAULTS, **suite.option_defaults.get("interpretability", {})})
     from quba.zoo.attribution import check_method
@@ -95,7 +96,7 @@ def interpretability_scores(ctx):
     """Scores hook: the pointing game's per-grid cell scores [grids, n x n], run once (the engine
     caches them, checksummed, and resamples the grids)."""
     from quba.dimensions import Scores
-    from quba.engine.pointing_game import run_pointing_game
+    from quba.dimensions.pointing_game import run_pointing_game
 
     out = ctx.outputs(SPLIT)
     po = pointing_options(ctx.suite, ctx.options)
@@ -252,13 +253,16 @@ def explanation_similarity_scores(ctx):
     """Scores hook: per-image cosine of the teacher's and the model's attribution maps (once;
     the engine caches them and resamples the images)."""
     from quba.dimensions import Scores
-    from quba.engine import resolve_model
 
     t = teacher_model(ctx.options)
     eo = explanation_options(ctx.options)
     student_out, teacher_out = paired(ctx.outputs(SPLIT), ctx.outputs(SplitRequest(SPLIT, model=t)),
                                       "explanation_similarity")
-    teacher = (getattr(ctx, "models", None) or {}).get(t) or resolve_model(t)  # the plan's, resolved once
+    teacher = (getattr(ctx, "models", None) or {}).get(t)  # the plan's, resolved once
+    if teacher is None:  # a context built outside the engine
+        from quba.zoo import load_model
+
+        teacher = load_model(t)
     pos = select_images(len(student_out), eo["max_images"])
     cos = explanation_cosines_for(ctx.model, teacher, ctx.split(SPLIT), student_out.index[pos],
                                   teacher_out.preds[pos], method=eo["method"], batch_size=int(eo["batch_size"]),
@@ -273,30 +277,3 @@ def explanation_similarity_compute(ctx):
     sc = ctx.scores()
     value = weighted_mean(sc.values["cosine"], ctx.weight("scores"))
     return {"value": value, **sc.info} if not ctx.weighted else value
-
-
-# ---------------------------------------------------------------------------- quba compare
-
-def cached_outputs(model, suite, split: str = SPLIT, *, device="auto", batch_size: int = 256, subset=None,
-                   progress: bool = True):
-    """Outputs of ``model`` on ``split`` through the engine's prediction cache, and the forward
-    passes it took (0 when they were cached). Returns (LoadedModel, SplitOutputs, passes)."""
-    from quba.engine import resolve_model
-    from quba.engine.cache import PredictionCache
-    from quba.engine.runner import Runner, resolve_device
-
-    loaded = resolve_model(model)
-    if split not in suite.split_names():
-        from quba.errors import closest
-
-        raise QubaError(f"suite {suite.name!r} has no split {split!r}{closest(split, suite.split_names())}")
-    import torch
-
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
-    runner = Runner(loaded, suite, device=dev, batch_size=batch_size, subset=subset,
-                    progress=progress, cache=PredictionCache())
-    try:
-        out = runner.outputs(SplitRequest(split))
-    finally:
-        runner.close()
-    return loaded, out, int(sum(runner.forward_passes.values()))
