@@ -153,6 +153,13 @@ def _bad(where: str, problem: str) -> QubaError:
     return QubaError(f"manifest {where}: {problem} (schema: docs/data.md#the-manifest)")
 
 
+def _known_keys(raw: dict, known: frozenset | set, where: str) -> None:
+    """Refuse keys the manifest format does not define (a typo would otherwise be ignored)."""
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise _bad(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+
+
 def _int_or_none(v, where, key):
     if v is None:
         return None
@@ -179,9 +186,7 @@ def _rel_path(v, where: str, key: str) -> str:
 def _file_spec(raw, where: str) -> FileSpec:
     if not isinstance(raw, dict):
         raise _bad(where, "each entry of 'files' must be an object")
-    unknown = set(raw) - _FILE_KEYS
-    if unknown:
-        raise _bad(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_FILE_KEYS))})")
+    _known_keys(raw, _FILE_KEYS, where)
     name = _plain_name(raw.get("name"), where)
     where = f"{where} file {name!r}"
     hashes = {}
@@ -230,9 +235,7 @@ def _splits(name: str, raw: dict, where: str) -> tuple[SplitSpec, ...]:
         sw = f"{where} split {template!r}"
         if not isinstance(spec, dict):
             raise _bad(sw, "must be an object {folder, images, classes}")
-        unknown = set(spec) - _SPLIT_KEYS
-        if unknown:
-            raise _bad(sw, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_SPLIT_KEYS))})")
+        _known_keys(spec, _SPLIT_KEYS, sw)
         for key in ("images", "classes"):
             if _int_or_none(spec.get(key), sw, key) is None or spec[key] < 1:
                 raise _bad(sw, f"{key} must be a whole number >= 1")
@@ -252,9 +255,7 @@ def _dataset(name: str, raw: dict, where: str) -> Dataset:
     where = f"{where} dataset {name!r}"
     if not isinstance(raw, dict):
         raise _bad(where, "must be an object")
-    unknown = set(raw) - _DATASET_KEYS
-    if unknown:
-        raise _bad(where, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_DATASET_KEYS))})")
+    _known_keys(raw, _DATASET_KEYS, where)
     dims = raw.get("dimensions", [])
     if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
         raise _bad(where, "'dimensions' must be a list of dimension names")
