@@ -65,10 +65,15 @@ def interrupts_watched():
 
 def real_interrupt() -> bool:
     """Whether a KeyboardInterrupt may be the user's Ctrl-C: one was seen, or SIGINTs are not being
-    watched here (then it must be treated as one)."""
+    watched here (then it must be treated as one) — unless SIGINT is ignored (a process started in
+    the background by a script, or under ``nohup ... &``): then no Ctrl-C can become a
+    KeyboardInterrupt, and one raised is the model's own."""
     import signal
 
-    return _SIGINT_SEEN or signal.getsignal(signal.SIGINT) is not _note_sigint
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is signal.SIG_IGN:
+        return False
+    return _SIGINT_SEEN or handler is not _note_sigint
 
 
 def model_exit_error(exc: BaseException, who: str, where: str) -> QubaError | None:

@@ -5,6 +5,7 @@ files of every kind of damage (7), models that exit or interrupt (8), tracebacks
 disk (11). Every case ends in a correct number, one line (exit 2) or a documented recovery."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -25,6 +26,7 @@ import pytest
 
 import quba.api as A
 from quba.cli import main
+from quba import errors
 from quba.errors import QubaError
 from quba.integrity import NotRegularFile, save_npz
 from quba.store import records as R
@@ -545,10 +547,31 @@ def test_a_forward_that_exits_or_interrupts_is_one_line_naming_the_model(tmp_pat
 
 def test_a_keyboard_interrupt_is_a_real_one_when_ctrl_c_is_not_watched(tmp_path, quba_cache):
     """In a notebook (its own SIGINT handling), quba cannot tell: the interrupt goes through."""
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # nothing left behind by the CLI tests
-    with pytest.raises(KeyboardInterrupt):
-        A.evaluate(LoadedModel(id="leaver", module=Leaves("kbd")), FakeSuite(), ["accuracy"], output=None,
-                   bootstrap=0, progress=False)
+    assert signal.getsignal(signal.SIGINT) is not errors._note_sigint  # nothing left behind by the CLI tests
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)  # a notebook's own handler
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            A.evaluate(LoadedModel(id="leaver", module=Leaves("kbd")), FakeSuite(), ["accuracy"], output=None,
+                       bootstrap=0, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("watched", [False, True])
+def test_with_sigint_ignored_a_keyboard_interrupt_is_the_models(tmp_path, quba_cache, watched):
+    """Started as `nohup quba ... &` from a script, SIGINT is ignored: no Ctrl-C can arrive, so a
+    KeyboardInterrupt is the model's own and is one line naming it, watched or not."""
+    from quba.errors import interrupts_watched
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with (interrupts_watched() if watched else contextlib.nullcontext()), pytest.raises(QubaError) as exc:
+            A.evaluate(LoadedModel(id="leaver", module=Leaves("kbd")), FakeSuite(), ["accuracy"], output=None,
+                       bootstrap=0, progress=False)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # left ignored, not taken over
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "'leaver'" in str(exc.value) and "KeyboardInterrupt" in str(exc.value)
 
 
 MODEL_PY = textwrap.dedent('''
