@@ -680,7 +680,9 @@ def test_ctrl_c_still_stops_a_sweep(quba_cache, tmp_path, model_py):
     proc = subprocess.Popen([sys.executable, "-m", "quba", "sweep", f"{model_py}:slow", f"{model_py}:good",
                              "--dims", "accuracy", "--bootstrap", "0", "--no-progress", "--output", str(out)],
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal, even when these tests run in the background (SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # the slow model's forward passes are under way
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -327,8 +328,14 @@ def test_interrupted_evaluation_resumes_from_cached_splits(quba_cache, tmp_path)
             raise KeyboardInterrupt
 
     h = model.register_forward_pre_hook(boom)
-    with pytest.raises(KeyboardInterrupt):
-        run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
+    # a Ctrl-C in an interactive session (where SIGINT is ignored, as in a background run, quba takes
+    # a KeyboardInterrupt for the model's own: tests/e2e/test_reliability2.py)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert not (tmp_path / "results" / "fake" / "records" / "BrightnessNet.json").exists()
     h.remove()
     rec = run(model, suite, tmp_path, dims=NON_ATTACK, bootstrap=0)
