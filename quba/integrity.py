@@ -214,11 +214,6 @@ def read_regular(path) -> bytes:
         os.close(fd)
 
 
-def read_regular_text(path) -> str:
-    """`read_regular` decoded as UTF-8 (UnicodeDecodeError for other bytes)."""
-    return read_regular(path).decode("utf-8")
-
-
 _STD_STREAM = re.compile(r"/dev/(stdout|stderr)|/dev/fd/(\d+)|/proc/self/fd/(\d+)")
 
 

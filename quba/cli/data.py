@@ -23,6 +23,11 @@ def _data_root(p, text: str, required: bool = True) -> None:
     deprecate(p, "--root", "--data-root")
 
 
+def _manifest(p) -> None:
+    """--manifest FILE of list, fetch, check and subset (prepare's keeps the file in the root: its own help)."""
+    p.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "data",
@@ -48,7 +53,7 @@ def register(sub) -> None:
     lp.add_argument("names", nargs="*", metavar="NAME", help="datasets or groups (default: all)")
     _data_root(lp, "also show what was fetched into DIR (and the checksums recorded at the first download)",
                required=False)
-    lp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
+    _manifest(lp)
     lp.add_argument("--format", "-f", choices=["text", "json"], default="text",
                     help="text (readable, default) or json (the manifest's entries, with what DIR holds)")
     lp.set_defaults(func=run_list)
@@ -64,7 +69,7 @@ def register(sub) -> None:
     _data_root(fp, "the data root (created if missing)")
     fp.add_argument("--mirror", metavar="URL",
                     help="take the same file names from this base URL instead of the official one")
-    fp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
+    _manifest(fp)
     fp.add_argument("--keep-archives", action="store_true",
                     help="keep the downloaded archives under DIR/.quba-data/downloads (default: delete once unpacked)")
     fp.add_argument("--retries", type=int, default=5, metavar="N",
@@ -120,7 +125,7 @@ def register(sub) -> None:
     cp.add_argument("--quick", action="store_true",
                     help="counts and layout only, no decoding (what quba evaluate runs before measuring)")
     cp.add_argument("--workers", type=int, default=0, metavar="N", help="decoding processes (default 0: this one)")
-    cp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
+    _manifest(cp)
     cp.add_argument("--format", "-f", choices=["table", "json"], default="table",
                     help="table (readable, default) or json (one entry per split)")
     _progress(cp)
@@ -138,7 +143,7 @@ def register(sub) -> None:
     sp.add_argument("--seed", type=int, default=0, metavar="S",
                     help="seed of the per-class choice (default 0: the images quba evaluate --subset N takes)")
     sp.add_argument("--dims", nargs="+", metavar="DIM", help=_DIMS_HELP)
-    sp.add_argument("--manifest", metavar="FILE", help="a JSON file adding or overriding datasets (docs/data.md)")
+    _manifest(sp)
     _progress(sp)
     sp.set_defaults(func=run_subset)
 

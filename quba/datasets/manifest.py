@@ -142,12 +142,6 @@ class Manifest:
         sets = self.datasets.values() if dims is None else self.datasets_for(dims)
         return [s for d in sets for s in d.splits]
 
-    def dataset_of_split(self, split: str) -> Dataset | None:
-        for d in self.datasets.values():
-            if any(s.name == split for s in d.splits):
-                return d
-        return None
-
 
 def _bad(where: str, problem: str) -> QubaError:
     return QubaError(f"manifest {where}: {problem} (schema: docs/data.md#the-manifest)")
